@@ -1,0 +1,1 @@
+"""Settings classes and reference data files (regions, hospitals, disease catalogue)."""

@@ -1,0 +1,119 @@
+"""Settings for each way Aidbridge runs: development (embedded default), testing and production.
+
+Nothing here builds an engine or opens a connection; the app factory reads these values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+REFERENCE_DIR = PROJECT_ROOT / "config" / "reference"
+
+
+class Config:
+    """Defaults shared by every environment."""
+
+    SECRET_KEY: str | None = None
+    # 32 bytes, urlsafe-base64; encrypts national ID numbers and keys their blind index.
+    PII_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+    REDIS_URL: str | None = None
+    # "inline" runs jobs in-process right after the commit that made their work visible; "rq" relays to Redis.
+    JOBS_MODE = "inline"
+    RQ_QUEUE = "aidbridge"
+    UPLOAD_DIR: str = str(INSTANCE_DIR / "uploads")
+    MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+    # Several files per form: the request may carry a few full-size uploads.
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    PAYMENTS_PROVIDER = "sandbox"
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    LANGUAGES = ("zh_CN", "en")
+    BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "fundraise" / "translations")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
+    WTF_CSRF_TIME_LIMIT = 60 * 60 * 12
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
+
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 587
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_SENDER = "noreply@aidbridge.cn"
+
+    CAMPAIGNS_PER_PAGE = 12
+    # Self-regulation convention 2.0 (2020): one request may ask for at most 500,000 yuan.
+    MAX_TARGET_FEN = 500_000 * 100
+
+
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite in instance/, jobs inline, sandbox payments."""
+
+    DEBUG = False
+    SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105
+    PII_KEY = "ZGV2LW9ubHktcGlpLWtleS1ub3QtZm9yLXByb2QhISE="  # base64 of a fixed 32-byte dev key
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'aidbridge.sqlite3'}"
+    # The demo is served over plain http on loopback.
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+
+
+class TestingConfig(DevelopmentConfig):
+    """Tests: the database comes from TEST_DATABASE_URL (PostgreSQL) or a temporary SQLite file."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    SQLALCHEMY_DATABASE_URI = None
+
+
+class ProductionConfig(Config):
+    """PostgreSQL, Redis and rq workers; refuses to start without its secrets."""
+
+    JOBS_MODE = "rq"
+    REQUIRED = ("SECRET_KEY", "PII_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+# Environment variables that override settings in every environment.
+ENVIRONMENT_OVERRIDES = {
+    "SECRET_KEY": "SECRET_KEY",
+    "PII_KEY": "PII_KEY",
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL": "REDIS_URL",
+    "UPLOAD_DIR": "UPLOAD_DIR",
+    "SMTP_HOST": "SMTP_HOST",
+    "SMTP_USER": "SMTP_USER",
+    "SMTP_PASSWORD": "SMTP_PASSWORD",
+    "SMTP_SENDER": "SMTP_SENDER",
+    "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+}
+
+
+def environment_settings() -> dict[str, str]:
+    """Settings given by environment variables (empty values are ignored)."""
+    found = {}
+    for variable, setting in ENVIRONMENT_OVERRIDES.items():
+        value = os.environ.get(variable)
+        if value:
+            found[setting] = value
+    if "SMTP_PORT" in os.environ:
+        found["SMTP_PORT"] = os.environ["SMTP_PORT"]
+    return found

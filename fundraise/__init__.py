@@ -1,0 +1,84 @@
+"""Aidbridge: the Flask application (models, services, web pages, API, jobs, CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config.settings import CONFIGS, PROJECT_ROOT, environment_settings
+
+
+class ConfigurationError(RuntimeError):
+    """The app was asked to start with settings it must not run with."""
+
+
+def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `config` is an environment name or a mapping of overrides on top of it.
+
+    The environment comes from AIDBRIDGE_ENV (development when unset).
+    """
+    import os
+
+    overrides: Mapping[str, Any] = {}
+    if isinstance(config, Mapping):
+        overrides = config
+        env_name = str(config.get("ENV_NAME") or os.environ.get("AIDBRIDGE_ENV", "development"))
+    else:
+        env_name = config or os.environ.get("AIDBRIDGE_ENV", "development")
+    if env_name not in CONFIGS:
+        raise ConfigurationError(f"unknown environment {env_name!r}; choose one of {', '.join(CONFIGS)}")
+
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    app.config.from_object(CONFIGS[env_name])
+    app.config["ENV_NAME"] = env_name
+    app.config.update(environment_settings())
+    app.config.update(overrides)
+    _refuse_unsafe_settings(app)
+
+    from fundraise import database, i18n, security
+    from fundraise.api import init_app as init_api
+    from fundraise.cli import init_app as init_cli
+    from fundraise.errors import init_app as init_errors
+    from fundraise.extensions import csrf, db, limiter, migrate
+    from fundraise.jobs.outbox import init_app as init_outbox
+    from fundraise.web import init_app as init_web
+
+    database.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        render_item=database.render_migration_type,
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    init_outbox(app)
+    init_errors(app)
+    init_web(app)
+    init_api(app)
+    init_cli(app)
+    return app
+
+
+def _refuse_unsafe_settings(app: Flask) -> None:
+    """Production must be given its secrets; nothing falls back to a development value."""
+    required = getattr(CONFIGS[app.config["ENV_NAME"]], "REQUIRED", ())
+    missing = [name for name in required if not app.config.get(name)]
+    if missing:
+        raise ConfigurationError(
+            "refusing to start: set " + ", ".join(missing) + " (see README, 'Running in production')"
+        )
+    from fundraise.pii import check_key
+
+    check_key(app.config.get("PII_KEY"))

@@ -1,0 +1,1 @@
+"""Registration, sign-in, sign-out, language choice and the account page (API tokens)."""

@@ -1,0 +1,12 @@
+"""Command-line tools, run as `flask <group> <command>` inside the app context."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from fundraise.cli import audit, demo, jobs, reference, users
+
+    for group in (users.users, reference.reference, audit.audit, jobs.jobs, jobs.worker, demo.demo):
+        app.cli.add_command(group)

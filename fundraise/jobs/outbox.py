@@ -1,0 +1,149 @@
+"""The job outbox: jobs are written in the same transaction as the change they follow, and relayed after
+commit — run in-process (JOBS_MODE=inline, the embedded default) or enqueued to rq (JOBS_MODE=rq).
+
+A job takes ids, never objects, and is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, current_app
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from fundraise.extensions import db
+from fundraise.models import OutboxMessage
+from fundraise.models.columns import utcnow
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., None]
+JOBS: dict[str, JobFunction] = {}
+RETRY_INTERVALS = [10, 60, 300]  # seconds; rq retries a failed job after each of these
+
+
+def job(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Register a job function under a stable name (the name is what the outbox stores)."""
+
+    def register(function: JobFunction) -> JobFunction:
+        JOBS[name] = function
+        return function
+
+    return register
+
+
+def enqueue(name: str, **args: Any) -> OutboxMessage:
+    """Write a job to the outbox in the current transaction. It runs only if that transaction commits."""
+    if name not in JOBS:
+        raise KeyError(f"unknown job {name!r}")
+    message = OutboxMessage(job=name, args=args)
+    db.session.add(message)
+    db.session.info["outbox_pending"] = True
+    return message
+
+
+def relay(limit: int = 500) -> int:
+    """Hand pending messages to their runner; returns how many were relayed."""
+    relayed = 0
+    # Jobs run inline may enqueue more jobs; keep going until the outbox is empty (bounded).
+    for _round in range(10):
+        query = select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(db.session.scalars(query.limit(limit)))
+        if not ids:
+            db.session.commit()
+            break
+        if current_app.config["JOBS_MODE"] == "rq":
+            _enqueue_to_rq(ids)
+            db.session.commit()
+        else:
+            db.session.commit()
+            for message_id in ids:
+                run_message(message_id, reraise=False)
+        relayed += len(ids)
+    return relayed
+
+
+def _enqueue_to_rq(ids: list[int]) -> None:
+    from rq import Retry
+
+    from fundraise.jobs.worker import queue
+
+    q = queue()
+    for message_id in ids:
+        # The rq job id is derived from the message, so relaying twice cannot queue it twice.
+        q.enqueue(
+            "fundraise.jobs.worker.perform",
+            message_id,
+            job_id=f"outbox-{message_id}",
+            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+        )
+        db.session.get(OutboxMessage, message_id).status = "enqueued"  # type: ignore[union-attr]
+
+
+def run_message(message_id: int, *, reraise: bool) -> None:
+    """Run one outbox message's job; a message already done is skipped, a failure is recorded."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status == "done":
+        return
+    name, args = message.job, dict(message.args)
+    try:
+        JOBS[name](**args)
+    except Exception as error:
+        db.session.rollback()
+        message = db.session.get(OutboxMessage, message_id)
+        assert message is not None
+        message.status = "failed"
+        message.attempts += 1
+        message.last_error = "".join(traceback.format_exception_only(error)).strip()[:2000]
+        db.session.commit()
+        log.exception("job %s (outbox %s) failed", name, message_id)
+        if reraise:
+            raise
+        return
+    message = db.session.get(OutboxMessage, message_id)
+    assert message is not None
+    message.status = "done"
+    message.attempts += 1
+    message.finished_at = utcnow()
+    message.last_error = ""
+    db.session.commit()
+
+
+def retry_failed() -> int:
+    """Put failed messages back in the outbox (the command `flask jobs retry`)."""
+    failed = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")))
+    for message in failed:
+        message.status = "pending"
+    db.session.commit()
+    return len(failed)
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_commit(session: Session) -> None:
+    if session.info.pop("outbox_pending", False):
+        session.info["outbox_committed"] = True
+
+
+def relay_if_committed() -> None:
+    if db.session.info.pop("outbox_committed", False):
+        try:
+            relay()
+        except Exception:
+            # The messages stay pending; `flask worker` relays them again, so the request still succeeds.
+            db.session.rollback()
+            log.exception("outbox relay failed; messages stay pending")
+
+
+def init_app(app: Flask) -> None:
+    from fundraise.jobs import notifications, verification  # noqa: F401  (registers the jobs)
+
+    @app.after_request
+    def _relay(response: Response) -> Response:
+        relay_if_committed()
+        return response

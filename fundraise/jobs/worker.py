@@ -1,0 +1,74 @@
+"""The rq side of the outbox: the queue, the function rq calls, and the worker that `flask worker` runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+log = logging.getLogger(__name__)
+_worker_app: Flask | None = None
+
+
+def redis_connection() -> Redis:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise RuntimeError("REDIS_URL is not set; JOBS_MODE=rq needs Redis")
+    return Redis.from_url(url)
+
+
+def queue() -> Queue:
+    return Queue(current_app.config["RQ_QUEUE"], connection=redis_connection())
+
+
+def perform(message_id: int) -> None:
+    """What rq runs: one outbox message, inside an app context (the worker's, or a new one)."""
+    from fundraise.jobs.outbox import run_message
+
+    try:
+        current_app._get_current_object()  # noqa: SLF001
+    except RuntimeError:
+        global _worker_app
+        if _worker_app is None:
+            from fundraise import create_app
+
+            _worker_app = create_app()
+        with _worker_app.app_context():
+            run_message(message_id, reraise=True)
+        return
+    run_message(message_id, reraise=True)
+
+
+def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> None:
+    """Work the queue in this process. A side thread relays outbox messages a request failed to relay."""
+    from rq import SimpleWorker
+
+    from fundraise.jobs.outbox import relay
+
+    stop = threading.Event()
+
+    def relay_loop() -> None:
+        with app.app_context():
+            while not stop.wait(relay_every):
+                try:
+                    relay()
+                except Exception:
+                    log.exception("outbox relay failed; will try again")
+
+    with app.app_context():
+        relay()
+        relayer = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
+        if not burst:
+            relayer.start()
+        # SimpleWorker runs jobs in this process (no fork), so they share the app and its engine pool
+        # instead of inheriting open database connections across a fork.
+        worker = SimpleWorker([queue()], connection=redis_connection())
+        try:
+            worker.work(burst=burst, with_scheduler=not burst)
+        finally:
+            stop.set()
+            time.sleep(0)

@@ -1,0 +1,65 @@
+"""National ID numbers at rest: AES-GCM ciphertext, a keyed blind index for look-ups, and masking.
+
+Both keys are derived from the one configured PII_KEY with HKDF, under different labels, so the blind
+index cannot be used to decrypt and the ciphertext key never doubles as a hash key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from functools import cache
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+from verification.identity import mask_id
+
+__all__ = ["blind_index", "check_key", "decrypt_id", "encrypt_id", "mask_id"]
+
+_NONCE_BYTES = 12
+
+
+def check_key(key: str | None) -> None:
+    """Raise ValueError unless the key decodes to exactly 32 bytes."""
+    from fundraise import ConfigurationError
+
+    if key is None:
+        raise ConfigurationError("PII_KEY is not set")
+    try:
+        raw = base64.urlsafe_b64decode(key)
+    except (binascii.Error, ValueError) as error:
+        raise ConfigurationError("PII_KEY must be urlsafe base64 of 32 random bytes") from error
+    if len(raw) != 32:
+        raise ConfigurationError("PII_KEY must be urlsafe base64 of 32 random bytes")
+
+
+@cache
+def _derive(key: str, label: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(
+        base64.urlsafe_b64decode(key)
+    )
+
+
+def _key(label: bytes) -> bytes:
+    return _derive(current_app.config["PII_KEY"], label)
+
+
+def encrypt_id(number: str) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(_key(b"aidbridge id encryption")).encrypt(nonce, number.encode(), b"resident-id")
+
+
+def decrypt_id(ciphertext: bytes) -> str:
+    nonce, body = ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:]
+    return AESGCM(_key(b"aidbridge id encryption")).decrypt(nonce, body, b"resident-id").decode()
+
+
+def blind_index(number: str) -> str:
+    """A keyed hash of the normalised number: equal numbers match, and the number cannot be recovered."""
+    return hmac.new(_key(b"aidbridge id blind index"), number.upper().encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,506 @@
+"""Campaign filing and the campaign state machine (DESIGN §4). Every transition is checked for permission,
+written to the audit log and followed by a notification job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from fundraise import pii
+from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
+from fundraise.extensions import db
+from fundraise.jobs.outbox import enqueue
+from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
+from fundraise.models.columns import utcnow
+from fundraise.services import audit
+from verification.diseases import DiseaseRange as DiseaseRangeData
+from verification.diseases import find_category, normalize_icd10
+from verification.identity import IdNumberError, consistency_errors, parse_resident_id
+
+S = CampaignState
+RELATIONSHIPS = ("self", "parent", "child", "spouse", "sibling", "grandparent", "other")
+# Evidence a campaign must carry before it may be submitted.
+REQUIRED_EVIDENCE = (DocumentKind.DIAGNOSIS, DocumentKind.COST_ESTIMATE, DocumentKind.IDENTITY)
+MAX_COST_FEN = 20_000_000 * 100  # 20 million yuan: above any single treatment; larger is a typo
+MAX_INCOME_FEN = 100_000_000 * 100
+
+# Fields a family fills in; money fields are integers in fen.
+TEXT_FIELDS = ("title", "story", "patient_name", "diagnosis_text", "treatment_plan", "house_note", "car_note")
+MONEY_FIELDS = (
+    "cost_total_fen",
+    "cost_in_policy_fen",
+    "target_fen",
+    "household_income_fen",
+    "savings_fen",
+    "commercial_insurance_fen",
+    "other_fundraising_fen",
+)
+TEXT_LIMITS = {
+    "title": 80,
+    "patient_name": 64,
+    "diagnosis_text": 200,
+    "house_note": 200,
+    "car_note": 200,
+    "story": 20_000,
+    "treatment_plan": 5_000,
+}
+
+
+# --- who may act -----------------------------------------------------------------------------------------
+
+
+def is_applicant_side(user: User | None, campaign: Campaign) -> bool:
+    """The family that owns the campaign, or a social worker of the campaign's hospital."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.id == campaign.applicant_id:
+        return True
+    return (
+        user.role == Role.SOCIAL_WORKER
+        and campaign.hospital_id is not None
+        and (user.hospital_id == campaign.hospital_id or user.id == campaign.filed_by_id)
+    )
+
+
+def is_staff(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.role in (Role.CHARITY_STAFF, Role.ADMIN)
+
+
+def in_jurisdiction(user: User | None, campaign: Campaign) -> bool:
+    if user is None or not user.is_authenticated or user.role != Role.CIVIL_AFFAIRS_OFFICER:
+        return False
+    prefix = user.jurisdiction_prefix or ""
+    return bool(campaign.patient_region_code and campaign.patient_region_code.startswith(prefix))
+
+
+def can_see_private(user: User | None, campaign: Campaign) -> bool:
+    """Evidence documents, full finances, the full ID number: the applicant side, staff, and officers of the
+    patient's region."""
+    return is_applicant_side(user, campaign) or is_staff(user) or in_jurisdiction(user, campaign)
+
+
+def can_view(user: User | None, campaign: Campaign) -> bool:
+    from fundraise.states import PUBLIC_STATES
+
+    return campaign.state in PUBLIC_STATES or can_see_private(user, campaign)
+
+
+def get_campaign(campaign_id: int, user: User | None) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or not can_view(user, campaign):
+        raise NotFound(_("We could not find that campaign."))
+    return campaign
+
+
+# --- the state machine -----------------------------------------------------------------------------------
+
+Actor = Callable[[User | None, Campaign], bool]
+
+
+def _applicant(user: User | None, campaign: Campaign) -> bool:
+    return is_applicant_side(user, campaign)
+
+
+def _staff(user: User | None, campaign: Campaign) -> bool:
+    return is_staff(user)
+
+
+def _system(user: User | None, campaign: Campaign) -> bool:
+    return user is None
+
+
+def _applicant_or_staff(user: User | None, campaign: Campaign) -> bool:
+    return _applicant(user, campaign) or _staff(user, campaign)
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[str]
+    target: str | None  # None: back to the state before suspension
+    allowed: Actor
+    label: Any
+    needs_reason: bool = False
+
+
+TRANSITIONS = {
+    t.name: t
+    for t in [
+        Transition("submit", frozenset({S.DRAFT}), S.SUBMITTED, _applicant, _l("Submit for verification")),
+        Transition(
+            "begin_verification", frozenset({S.SUBMITTED}), S.VERIFYING, _system, _l("Begin verification")
+        ),
+        Transition(
+            "flag_for_review", frozenset({S.VERIFYING}), S.NEEDS_REVIEW, _system, _l("Flag for review")
+        ),
+        Transition(
+            "verify",
+            frozenset({S.VERIFYING, S.NEEDS_REVIEW}),
+            S.VERIFIED,
+            lambda u, c: _system(u, c) or _staff(u, c),
+            _l("Approve"),
+            needs_reason=True,
+        ),
+        Transition(
+            "reject",
+            frozenset({S.VERIFYING, S.NEEDS_REVIEW}),
+            S.REJECTED,
+            lambda u, c: _system(u, c) or _staff(u, c),
+            _l("Reject"),
+            needs_reason=True,
+        ),
+        Transition(
+            "open_fundraising",
+            frozenset({S.VERIFIED}),
+            S.FUNDRAISING,
+            _applicant_or_staff,
+            _l("Open fundraising"),
+        ),
+        Transition(
+            "close", frozenset({S.FUNDRAISING}), S.CLOSED, _applicant_or_staff, _l("Close fundraising")
+        ),
+        Transition(
+            "suspend",
+            frozenset({S.VERIFIED, S.FUNDRAISING}),
+            S.SUSPENDED,
+            _staff,
+            _l("Suspend"),
+            needs_reason=True,
+        ),
+        Transition("reinstate", frozenset({S.SUSPENDED}), None, _staff, _l("Reinstate"), needs_reason=True),
+        Transition(
+            "cancel",
+            frozenset(
+                {S.DRAFT, S.SUBMITTED, S.VERIFYING, S.NEEDS_REVIEW, S.VERIFIED, S.FUNDRAISING, S.SUSPENDED}
+            ),
+            S.CANCELLED,
+            _applicant_or_staff,
+            _l("Cancel campaign"),
+            needs_reason=True,
+        ),
+    ]
+}
+
+
+def available_transitions(campaign: Campaign, user: User | None) -> list[Transition]:
+    return [t for t in TRANSITIONS.values() if campaign.state in t.sources and t.allowed(user, campaign)]
+
+
+def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str = "") -> Campaign:
+    """Move a campaign along one named transition and commit, or refuse with a clear error (nothing written)."""
+    from fundraise.states import state_label
+
+    rule = TRANSITIONS.get(name)
+    if rule is None:
+        raise IllegalTransition(_("Unknown action: %(name)s.", name=name))
+    if not rule.allowed(actor, campaign):
+        raise Forbidden(_("You may not %(action)s this campaign.", action=str(rule.label).lower()))
+    if campaign.state not in rule.sources:
+        raise IllegalTransition(
+            _(
+                "A campaign that is %(state)s cannot be moved by \u201c%(action)s\u201d.",
+                state=state_label(campaign.state).lower(),
+                action=rule.label,
+            )
+        )
+    reason = (reason or "").strip()
+    if rule.needs_reason and actor is not None and not reason:
+        raise ValidationFailed(_("Please give a reason."), fields={"reason": [_("A reason is required.")]})
+    if name == "submit":
+        _require_complete(campaign)
+        # Two active campaigns for one patient would double-count the gap.
+        _refuse_duplicate_patient(campaign)
+
+    before = campaign.state
+    if rule.target is None:
+        target = campaign.state_before_suspension or S.FUNDRAISING
+        campaign.state_before_suspension = None
+    else:
+        target = rule.target
+    if target == S.SUSPENDED:
+        campaign.state_before_suspension = before
+    campaign.state = target
+    campaign.state_changed_at = utcnow()
+    if name == "submit":
+        campaign.submitted_at = utcnow()
+    if rule.needs_reason and reason:
+        campaign.decision_reason = reason[:2000]
+    event = audit.record(
+        f"campaign.{name}",
+        "campaign",
+        campaign.id,
+        actor=actor,
+        before={"state": before},
+        after={"state": target, "reason": reason},
+    )
+    enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event.id)
+    if name == "submit":
+        enqueue("start_verification", campaign_id=campaign.id)
+    db.session.commit()
+    return campaign
+
+
+def _require_complete(campaign: Campaign) -> None:
+    missing: dict[str, list[str]] = {}
+    required = {
+        "title": campaign.title,
+        "story": campaign.story,
+        "patient_name": campaign.patient_name,
+        "patient_id_number": campaign.patient_id_index,
+        "patient_region_code": campaign.patient_region_code,
+        "relationship": campaign.relationship_to_patient,
+        "diagnosis_icd10": campaign.diagnosis_icd10,
+        "hospital_code": campaign.hospital_id,
+        "treatment_plan": campaign.treatment_plan,
+        "cost_total_fen": campaign.cost_total_fen,
+        "target_fen": campaign.target_fen,
+        "household_size": campaign.household_size,
+        "owns_house": campaign.owns_house,
+        "owns_car": campaign.owns_car,
+    }
+    for field, value in required.items():
+        # False is a real answer ("no car"); zero is not a real cost or target.
+        if value is None or value == "" or (value == 0 and not isinstance(value, bool)):
+            missing[field] = [_("This is required before you submit.")]
+    kinds = {document.kind for document in campaign.documents}
+    for kind in REQUIRED_EVIDENCE:
+        if kind not in kinds:
+            missing[f"documents.{kind}"] = [_("Please upload this document before you submit.")]
+    if missing:
+        raise ValidationFailed(_("The campaign is not complete yet."), fields=missing)
+
+
+def _refuse_duplicate_patient(campaign: Campaign) -> None:
+    active = [S.SUBMITTED, S.VERIFYING, S.NEEDS_REVIEW, S.VERIFIED, S.FUNDRAISING, S.SUSPENDED]
+    other = db.session.scalar(
+        select(Campaign.id).where(
+            Campaign.patient_id_index == campaign.patient_id_index,
+            Campaign.id != campaign.id,
+            Campaign.state.in_(active),
+        )
+    )
+    if other is not None:
+        raise ValidationFailed(
+            _("This patient already has an active campaign. One patient may have one active campaign."),
+            fields={"patient_id_number": [_("This patient already has an active campaign.")]},
+        )
+
+
+# --- filing ----------------------------------------------------------------------------------------------
+
+
+def create_draft(applicant: User, data: dict[str, Any], *, filed_by: User | None = None) -> Campaign:
+    """Start a campaign as a draft with whatever fields were given (each checked); commits."""
+    if applicant.role != Role.FAMILY:
+        raise Forbidden(_("Only a family account can own a campaign."))
+    campaign = Campaign(applicant_id=applicant.id, filed_by_id=filed_by.id if filed_by else None)
+    actor = filed_by or applicant
+    _apply_fields(campaign, data, actor)
+    if filed_by is not None and campaign.hospital_id != filed_by.hospital_id:
+        raise ValidationFailed(
+            _("A social worker can file only for patients of their own hospital."),
+            fields={"hospital_code": [_("Choose your own hospital.")]},
+        )
+    db.session.add(campaign)
+    db.session.flush()
+    audit.record("campaign.create", "campaign", campaign.id, actor=actor, after={"state": S.DRAFT})
+    db.session.commit()
+    return campaign
+
+
+def update_draft(campaign: Campaign, actor: User, data: dict[str, Any]) -> Campaign:
+    """Change a draft's fields; only drafts can be edited, so a verified case cannot be rewritten."""
+    if not is_applicant_side(actor, campaign):
+        raise Forbidden(_("You may not edit this campaign."))
+    if campaign.state != S.DRAFT:
+        raise IllegalTransition(_("Only a draft can be edited. This campaign has been submitted."))
+    _apply_fields(campaign, data, actor)
+    audit.record("campaign.edit", "campaign", campaign.id, actor=actor, after={"fields": sorted(data)})
+    db.session.commit()
+    return campaign
+
+
+def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None:
+    """Validate every given field first and change nothing unless all of them are valid."""
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+
+    def fail(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    for field in TEXT_FIELDS:
+        if field in data:
+            value = (data[field] or "").strip()
+            if len(value) > TEXT_LIMITS[field]:
+                fail(field, _("At most %(n)d characters.", n=TEXT_LIMITS[field]))
+            changes[field] = value
+
+    for field in MONEY_FIELDS:
+        if field in data and data[field] is not None:
+            value = data[field]
+            if isinstance(value, bool) or not isinstance(value, int):
+                fail(field, _("Enter an amount in yuan, like 12000 or 12000.50."))
+                continue
+            limit = MAX_INCOME_FEN if field == "household_income_fen" else MAX_COST_FEN
+            if value < 0:
+                fail(field, _("The amount cannot be negative."))
+            elif value > limit:
+                fail(field, _("That amount is too large to be right. Please check it."))
+            changes[field] = value
+
+    if "household_size" in data and data["household_size"] is not None:
+        size = data["household_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 30:
+            fail("household_size", _("Enter the number of people in the household (1 to 30)."))
+        else:
+            changes["household_size"] = size
+    for field in ("owns_house", "owns_car"):
+        if field in data and data[field] is not None:
+            changes[field] = bool(data[field])
+
+    if data.get("relationship"):
+        if data["relationship"] not in RELATIONSHIPS:
+            fail("relationship", _("Choose the relationship from the list."))
+        else:
+            changes["relationship_to_patient"] = data["relationship"]
+
+    if data.get("patient_region_code"):
+        region = db.session.get(Region, data["patient_region_code"])
+        if region is None or region.level != "county":
+            fail("patient_region_code", _("Choose the county or district where the patient is registered."))
+        else:
+            changes["patient_region_code"] = region.code
+
+    if data.get("hospital_code"):
+        hospital = db.session.scalar(select(Hospital).where(Hospital.code == data["hospital_code"]))
+        if hospital is None:
+            fail("hospital_code", _("Choose a hospital from the registry."))
+        else:
+            changes["hospital_id"] = hospital.id
+
+    if data.get("diagnosis_icd10"):
+        try:
+            code = normalize_icd10(data["diagnosis_icd10"])
+        except ValueError:
+            fail("diagnosis_icd10", _("Enter an ICD-10 code such as C91.0 or Q21.3."))
+        else:
+            disease = disease_for_code(code)
+            if disease is None:
+                fail("diagnosis_icd10", _("This code is not in the critical-illness catalogue."))
+            else:
+                changes["diagnosis_icd10"] = code
+                changes["disease_range_id"] = disease.id
+
+    if data.get("admitted_on"):
+        admitted = data["admitted_on"]
+        if not isinstance(admitted, date) or admitted > date.today():
+            fail("admitted_on", _("Enter the admission date; it cannot be in the future."))
+        else:
+            changes["admitted_on"] = admitted
+
+    birth_date = data.get("patient_birth_date")
+    sex = data.get("patient_sex")
+    if sex and sex not in ("M", "F"):
+        fail("patient_sex", _("Choose the patient's sex."))
+    if data.get("patient_id_number"):
+        try:
+            rid = parse_resident_id(data["patient_id_number"])
+        except IdNumberError as error:
+            fail("patient_id_number", id_error_message(error.code))
+        else:
+            for problem in consistency_errors(rid, birth_date or rid.birth_date, sex or rid.sex):
+                if problem == "birth_date_mismatch":
+                    fail("patient_birth_date", _("The birth date does not match the ID number."))
+                else:
+                    fail("patient_sex", _("The sex does not match the ID number."))
+            changes["patient_id_ciphertext"] = pii.encrypt_id(rid.number)
+            changes["patient_id_index"] = pii.blind_index(rid.number)
+            changes["patient_id_masked"] = pii.mask_id(rid.number)
+            changes["patient_birth_date"] = rid.birth_date
+            changes["patient_sex"] = rid.sex
+    elif birth_date or sex:
+        if isinstance(birth_date, date):
+            changes["patient_birth_date"] = birth_date
+        if sex in ("M", "F"):
+            changes["patient_sex"] = sex
+
+    total = changes.get("cost_total_fen", campaign.cost_total_fen) or 0
+    in_policy = changes.get("cost_in_policy_fen", campaign.cost_in_policy_fen) or 0
+    if in_policy > total and "cost_in_policy_fen" not in errors:
+        fail("cost_in_policy_fen", _("The in-policy part cannot be more than the total cost."))
+    target = changes.get("target_fen", campaign.target_fen) or 0
+    if target > current_app.config["MAX_TARGET_FEN"] and "target_fen" not in errors:
+        fail("target_fen", _("A single request may ask for at most 500,000 yuan."))
+    if total and target > total and "target_fen" not in errors:
+        fail("target_fen", _("The target cannot be more than the total cost of treatment."))
+
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    for field, value in changes.items():
+        setattr(campaign, field, value)
+
+
+def id_error_message(code: str) -> str:
+    messages = {
+        "length": _("An ID number has 18 characters."),
+        "characters": _("An ID number has 17 digits followed by a digit or X."),
+        "region": _("The first digits of this ID number are not a valid region."),
+        "birth_date": _("The birth date inside this ID number is not a real date."),
+        "check_digit": _(
+            "This ID number's last character does not match (check digit). Please check each digit."
+        ),
+    }
+    return messages.get(code, _("This is not a valid ID number."))
+
+
+def disease_for_code(code: str) -> DiseaseRange | None:
+    rows = db.session.scalars(select(DiseaseRange)).all()
+    ranges = [
+        DiseaseRangeData(
+            r.code_from, r.code_to, r.category, r.name_zh, r.name_en, r.cost_min_fen, r.cost_max_fen
+        )
+        for r in rows
+    ]
+    found = find_category(code, ranges)
+    if found is None:
+        return None
+    return next(r for r in rows if r.code_from == found.code_from)
+
+
+def confirm_stay(campaign: Campaign, social_worker: User) -> Campaign:
+    """A social worker of the campaign's hospital confirms the patient's stay and the cost estimate."""
+    if social_worker.role != Role.SOCIAL_WORKER or social_worker.hospital_id != campaign.hospital_id:
+        raise Forbidden(_("Only a social worker of this hospital can confirm the stay."))
+    if campaign.state in (S.CANCELLED, S.REJECTED, S.CLOSED):
+        raise IllegalTransition(_("This campaign is no longer active."))
+    if campaign.stay_confirmed_at is not None:
+        return campaign
+    campaign.stay_confirmed_by_id = social_worker.id
+    campaign.stay_confirmed_at = utcnow()
+    audit.record(
+        "campaign.confirm_stay",
+        "campaign",
+        campaign.id,
+        actor=social_worker,
+        after={"hospital_id": campaign.hospital_id},
+    )
+    db.session.commit()
+    return campaign
+
+
+def reveal_id_number(campaign: Campaign, user: User) -> str:
+    """The full ID number, for roles that need it; every reveal is audited."""
+    if campaign.patient_id_ciphertext is None:
+        raise NotFound(_("No ID number has been entered."))
+    if not can_see_private(user, campaign):
+        raise Forbidden(_("You may not see this ID number."))
+    audit.record("campaign.reveal_id", "campaign", campaign.id, actor=user)
+    db.session.commit()
+    return pii.decrypt_id(campaign.patient_id_ciphertext)

@@ -1,0 +1,56 @@
+"""What each campaign state means, told honestly to families, donors and staff."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from fundraise.models import CampaignState as S
+
+LABELS = {
+    S.DRAFT: _l("Draft"),
+    S.SUBMITTED: _l("Submitted"),
+    S.VERIFYING: _l("Being verified"),
+    S.NEEDS_REVIEW: _l("Awaiting review"),
+    S.VERIFIED: _l("Verified"),
+    S.REJECTED: _l("Not approved"),
+    S.FUNDRAISING: _l("Fundraising"),
+    S.CLOSED: _l("Closed"),
+    S.SUSPENDED: _l("Suspended"),
+    S.CANCELLED: _l("Cancelled"),
+}
+
+EXPLANATIONS = {
+    S.DRAFT: _l("Not yet submitted. Only the family and their social worker can see it."),
+    S.SUBMITTED: _l("Submitted for verification. It does not take donations until it is verified."),
+    S.VERIFYING: _l("The case is being checked against insurance and civil-affairs records."),
+    S.NEEDS_REVIEW: _l("A charity reviewer is checking this case by hand before it can raise money."),
+    S.VERIFIED: _l("The case has been verified. Fundraising has not opened yet."),
+    S.REJECTED: _l("The case was not approved. It does not take donations."),
+    S.FUNDRAISING: _l("Verified and raising money. Funds are paid only to the hospital."),
+    S.CLOSED: _l("Fundraising has ended. No new donations are taken."),
+    S.SUSPENDED: _l(
+        "Suspended while a report about this campaign is investigated. Donations and payouts are frozen."
+    ),
+    S.CANCELLED: _l("Cancelled by the family or the platform. It does not take donations."),
+}
+
+# The colour family of the state badge (CSS class suffix).
+TONES = {
+    S.DRAFT: "muted",
+    S.SUBMITTED: "info",
+    S.VERIFYING: "info",
+    S.NEEDS_REVIEW: "warn",
+    S.VERIFIED: "ok",
+    S.REJECTED: "bad",
+    S.FUNDRAISING: "ok",
+    S.CLOSED: "muted",
+    S.SUSPENDED: "bad",
+    S.CANCELLED: "muted",
+}
+
+# States the public may see; drafts and cases still under first review stay private.
+PUBLIC_STATES = frozenset({S.VERIFIED, S.FUNDRAISING, S.CLOSED, S.SUSPENDED})
+
+
+def state_label(state: str | None) -> str:
+    return str(LABELS.get(S(state), state)) if state in S._value2member_map_ else str(state or "")

@@ -1,0 +1,51 @@
+"""The web pages: blueprints, the login manager and template helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from flask_login import current_user
+
+from fundraise.extensions import db, login_manager
+from fundraise.models import User
+
+
+def init_app(app: Flask) -> None:
+    from fundraise.admin.routes import bp as admin_bp
+    from fundraise.auth.routes import bp as auth_bp
+    from fundraise.family.routes import bp as family_bp
+    from fundraise.hospital.routes import bp as hospital_bp
+    from fundraise.public.routes import bp as public_bp
+    from fundraise.staff.routes import bp as staff_bp
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    for blueprint in (public_bp, auth_bp, family_bp, hospital_bp, staff_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    from fundraise.web import templating
+
+    templating.init_app(app)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.request_loader
+def _load_user_from_token(_request: Any) -> User | None:
+    """API integrations send `Authorization: Bearer <token>`; tokens are accepted only under /api/."""
+    header = request.headers.get("Authorization", "")
+    if not request.path.startswith("/api/") or not header.startswith("Bearer "):
+        return None
+    from fundraise.services.accounts import user_for_token
+
+    return user_for_token(header.removeprefix("Bearer ").strip())
+
+
+def current_user_or_none() -> User | None:
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]

@@ -1,0 +1,67 @@
+"""Filters and globals the templates use: money, dates, states, masked names."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, request, url_for
+from flask_babel import format_date, format_datetime
+from flask_babel import lazy_gettext as _l
+
+from fundraise.money import format_yuan
+from fundraise.states import EXPLANATIONS, LABELS, TONES
+
+ROLE_LABELS = {
+    "family": _l("Family"),
+    "donor": _l("Donor"),
+    "social_worker": _l("Hospital social worker"),
+    "charity_staff": _l("Charity staff"),
+    "civil_affairs_officer": _l("Civil-affairs officer"),
+    "admin": _l("Administrator"),
+}
+
+
+def mask_name(name: str | None) -> str:
+    """'张小明' -> '张**', 'Li Wei' -> 'L*****': the public sees a patient's surname only."""
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def percent(part: int, whole: int) -> int:
+    """Whole percent for progress bars, integer arithmetic only."""
+    if whole <= 0:
+        return 0
+    return min(100, part * 100 // whole)
+
+
+def url_with(**changes: Any) -> str:
+    """The current URL with some query arguments changed (for filters and pagination)."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(request.endpoint or "public.home", **(request.view_args or {}), **args)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["yuan"] = format_yuan
+    app.jinja_env.filters["mask_name"] = mask_name
+
+    def _date(value: date | datetime | None, fmt: str = "medium") -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, fmt) if isinstance(value, datetime) else format_date(value, fmt)
+
+    app.jinja_env.filters["date"] = _date
+    app.jinja_env.globals.update(
+        state_label=lambda s: LABELS.get(s, s),
+        state_explanation=lambda s: EXPLANATIONS.get(s, ""),
+        state_tone=lambda s: TONES.get(s, "muted"),
+        percent=percent,
+        role_label=lambda r: ROLE_LABELS.get(r, r),
+        url_with=url_with,
+    )
