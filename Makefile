@@ -41,12 +41,19 @@ lint: $(BIN)/activate ## ruff, the formatter check, mypy (strict on the pure pac
 	$(BIN)/mypy verification matching
 
 migration: $(BIN)/activate ## Autogenerate a migration after changing models: make migration m="what changed"
-	rm -f instance/migration-scratch.sqlite3
-	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration-scratch.sqlite3 $(BIN)/flask db upgrade
-	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration-scratch.sqlite3 $(BIN)/flask db migrate -m "$(m)"
-	rm -f instance/migration-scratch.sqlite3
+	@mkdir -p instance
+	scratch=$$(mktemp -u $(CURDIR)/instance/migration-XXXX.sqlite3) && \
+	  DATABASE_URL=sqlite:///$$scratch $(BIN)/flask db upgrade && \
+	  DATABASE_URL=sqlite:///$$scratch $(BIN)/flask db migrate -m "$(m)"; \
+	  status=$$?; rm -f $$scratch*; exit $$status
+
+schema: $(BIN)/activate ## Rebuild the initial migration from the models (only until the first release)
+	rm -f migrations/versions/0001_initial_schema.py
+	$(MAKE) migration m="initial schema"
+	f=$$(ls migrations/versions/*_initial_schema.py) && rev=$$(grep -m1 '^revision' $$f | cut -d"'" -f2) && \
+	  sed -i "s/$$rev/0001/g" $$f && mv $$f migrations/versions/0001_initial_schema.py
 
 clean: ## Remove the demo database and uploads
 	rm -rf instance/aidbridge.sqlite3* instance/uploads
 
-.PHONY: help venv translations extract demo test lint migration clean
+.PHONY: help venv translations extract demo test lint migration schema clean

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:17:25.935526
+Create Date: 2026-11-23 12:19:22.741932
 
 """
 from alembic import op
