@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, request
 from flask_login import current_user
 
+from fundraise.access import public
 from fundraise.extensions import db, login_manager
 from fundraise.models import User
 
@@ -14,6 +15,7 @@ from fundraise.models import User
 def init_app(app: Flask) -> None:
     from fundraise.admin.routes import bp as admin_bp
     from fundraise.auth.routes import bp as auth_bp
+    from fundraise.documents.routes import bp as documents_bp
     from fundraise.family.routes import bp as family_bp
     from fundraise.hospital.routes import bp as hospital_bp
     from fundraise.public.routes import bp as public_bp
@@ -23,12 +25,18 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    for blueprint in (public_bp, auth_bp, family_bp, hospital_bp, staff_bp, admin_bp):
+    for blueprint in (public_bp, auth_bp, documents_bp, family_bp, hospital_bp, staff_bp, admin_bp):
         app.register_blueprint(blueprint)
 
     from fundraise.web import templating
 
     templating.init_app(app)
+
+    @app.route("/healthz")
+    @public
+    def healthz() -> str:
+        """The trivial route: load balancers' liveness check and the benchmarks' baseline."""
+        return "ok"
 
 
 @login_manager.user_loader
