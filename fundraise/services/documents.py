@@ -117,8 +117,10 @@ def _strip_image(upload: Upload, content_type: str, field: str) -> bytes:
             image.load()
             upright = ImageOps.exif_transpose(image)
             upright.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-            clean = Image.new(upright.mode, upright.size)
-            clean.putdata(upright.getdata())  # pixels only; no info dict, no EXIF
+            if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+                upright = upright.convert("RGBA" if "transparency" in upright.info else "RGB")
+            # Pixels only: a new image from the raw bytes carries no info dict, EXIF, ICC or comments.
+            clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
             if content_type == "image/jpeg" and clean.mode not in ("RGB", "L"):
                 clean = clean.convert("RGB")
             out = io.BytesIO()

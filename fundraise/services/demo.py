@@ -1,0 +1,297 @@
+"""Demo data for every role: charities, staff, families and ~20 campaigns in varied states.
+
+Everything is made through the same service calls people use (filing, uploads, transitions, reports), so
+the demo's audit log, notifications and documents are real. People are fictional; amounts illustrative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+from sqlalchemy import select
+
+from config.settings import PROJECT_ROOT
+from fundraise.extensions import db
+from fundraise.jobs.outbox import relay
+from fundraise.models import Campaign, CampaignUpdate, Hospital, Role, User
+from fundraise.models.columns import utcnow
+from fundraise.services import accounts, campaigns, documents
+from fundraise.services.documents import Upload
+from verification.identity import make_resident_id
+
+DEMO_FILE = PROJECT_ROOT / "config" / "demo" / "campaigns.json"
+DEMO_PASSWORD = "aidbridge-demo"  # noqa: S105  (printed to the person running the demo)
+DEMO_DOMAIN = "demo.aidbridge.cn"
+
+CHARITIES = [
+    ("ANXIN", "安心医疗救助基金会", "Anxin Medical Relief Foundation", "53110000MJ00000013", "110105"),
+    (
+        "TONGXIN",
+        "童心儿童大病救助基金会",
+        "Tongxin Children's Critical Illness Foundation",
+        "53310000MJ0000002K",
+        "310104",
+    ),
+    (
+        "LONGYUAN",
+        "陇原乡村健康公益基金会",
+        "Longyuan Rural Health Foundation",
+        "53620000MJ0000003Y",
+        "620102",
+    ),
+]
+
+# The one printed login per role, plus further staff so queues and approvals have more than one person.
+STAFF = [
+    ("admin", "平台管理员", Role.ADMIN, {}),
+    ("staff", "刘芳（安心基金会）", Role.CHARITY_STAFF, {"charity_code": "ANXIN"}),
+    ("staff2", "陈静（童心基金会）", Role.CHARITY_STAFF, {"charity_code": "TONGXIN"}),
+    ("officer", "赵建国（阜阳市民政局）", Role.CIVIL_AFFAIRS_OFFICER, {"jurisdiction_code": "341200"}),
+    ("officer2", "马文华（甘肃省民政厅）", Role.CIVIL_AFFAIRS_OFFICER, {"jurisdiction_code": "620000"}),
+    ("socialworker", "周敏（安徽省立医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "AH-PROV"}),
+    ("sw-fuwai", "吴倩（阜外医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "BJ-FUWAI"}),
+    ("sw-bch", "郑雪（北京儿童医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "BJ-BCH"}),
+    ("sw-chfu", "孙悦（复旦儿科医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "SH-CHFU"}),
+    ("sw-gsprov", "马丽（甘肃省人民医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "GS-PROV"}),
+    ("donor", "爱心人士李先生", Role.DONOR, {}),
+]
+
+# Terminal and earlier states first, so a patient's closed campaign exists before their next one is filed.
+STATE_ORDER = [
+    "cancelled",
+    "closed",
+    "rejected",
+    "fundraising",
+    "suspended",
+    "verified",
+    "needs_review",
+    "submitted",
+    "draft",
+]
+PATHS = {
+    "draft": [],
+    "submitted": ["submit"],
+    "needs_review": ["submit"],
+    "verified": ["submit", "verify"],
+    "rejected": ["submit", "reject"],
+    "fundraising": ["submit", "verify", "open_fundraising"],
+    "closed": ["submit", "verify", "open_fundraising", "close"],
+    "suspended": ["submit", "verify", "open_fundraising", "suspend"],
+    "cancelled": ["cancel"],
+}
+
+
+def _email(local: str) -> str:
+    return f"{local}@{DEMO_DOMAIN}"
+
+
+def seed_demo(demo_file: Path = DEMO_FILE) -> list[str]:
+    """Create the demo data unless it is there already; return the lines to print."""
+    if db.session.scalar(select(User.id).where(User.email == _email("admin"))) is None:
+        _seed(json.loads(demo_file.read_text(encoding="utf-8")))
+    return _logins()
+
+
+def _seed(data: dict[str, Any]) -> None:
+    from fundraise.services.charities import create_charity
+
+    for code, name_zh, name_en, credit_code, region in CHARITIES:
+        create_charity(
+            code=code,
+            name_zh=name_zh,
+            name_en=name_en,
+            credit_code=credit_code,
+            region_code=region,
+            actor=None,
+        )
+    staff: dict[str, User] = {}
+    for local, name, role, extra in STAFF:
+        staff[local] = accounts.create_account(_email(local), name, DEMO_PASSWORD, role, **extra)
+    families = {
+        family["key"]: accounts.register(family["email"], family["name"], DEMO_PASSWORD, Role.FAMILY)
+        for family in data["families"]
+    }
+    social_workers = {user.hospital.code: user for user in staff.values() if user.role == Role.SOCIAL_WORKER}
+    reviewer = staff["staff"]
+    for spec in sorted(data["campaigns"], key=lambda c: (STATE_ORDER.index(c["state"]), c["key"])):
+        _seed_campaign(spec, families[spec["family"]], social_workers, reviewer)
+    relay()
+
+
+def _seed_campaign(
+    spec: dict[str, Any], family: User, social_workers: dict[str, User], reviewer: User
+) -> None:
+    from fundraise.services.reports import file_report
+
+    social_worker = social_workers.get(spec["hospital_code"])
+    filed_by = social_worker if spec["filed_by"] == "social_worker" and social_worker else None
+    actor = filed_by or family
+    campaign = campaigns.create_draft(family, _fields(spec), filed_by=filed_by)
+    photos = [("photo", Upload(f"photo-{n}.jpg", _photo(spec, n))) for n in range(1, 3)]
+    evidence = [
+        (kind, Upload(f"{kind}.pdf", _pdf(spec, label)))
+        for kind, label in [
+            ("diagnosis", "Diagnosis certificate"),
+            ("cost_estimate", "Cost estimate"),
+            ("identity", "Identity documents"),
+            ("household", "Household registration"),
+        ]
+    ]
+    documents.attach(campaign, actor, photos + evidence)
+    if spec["stay_confirmed"] and social_worker is not None:
+        campaigns.confirm_stay(campaign, social_worker)
+
+    for step in PATHS[spec["state"]]:
+        if step == "verify" or step == "reject":
+            relay()  # the verification job moves the case into the review queue
+            campaigns.transition(
+                campaign, step, actor=reviewer, reason=spec["decision_reason"] or "核验通过。"
+            )
+        elif step == "suspend":
+            for report in spec["reports"]:
+                file_report(
+                    campaign,
+                    None,
+                    contact="demo-reporter@example.cn",
+                    reason=report["reason"],
+                    details=report["details"],
+                )
+            campaigns.transition(campaign, "suspend", actor=reviewer, reason=spec["decision_reason"])
+        elif step == "cancel":
+            campaigns.transition(
+                campaign, "cancel", actor=family, reason="家属已通过其他渠道解决费用，撤回求助。"
+            )
+        else:
+            campaigns.transition(campaign, step, actor=actor if step == "submit" else family)
+    if spec["state"] != "suspended":
+        for report in spec["reports"]:
+            file_report(
+                campaign,
+                None,
+                contact="demo-reporter@example.cn",
+                reason=report["reason"],
+                details=report["details"],
+            )
+    for update in spec["updates"]:
+        db.session.add(
+            CampaignUpdate(
+                campaign_id=campaign.id,
+                author_id=actor.id,
+                body=update["body"],
+                created_at=utcnow() - timedelta(days=update["days_ago"]),
+            )
+        )
+    db.session.commit()
+
+
+def _fields(spec: dict[str, Any]) -> dict[str, Any]:
+    birth = date.fromisoformat(spec["patient_birth_date"])
+    # One stable ID number per fictional patient, so a patient's repeat campaigns share it.
+    sequence = int(hashlib.sha256(spec["patient_name"].encode()).hexdigest(), 16) % 100
+    fen = {
+        name: spec[f"{name}_yuan"] * 100
+        for name in (
+            "cost_total",
+            "cost_in_policy",
+            "target",
+            "household_income",
+            "savings",
+            "commercial_insurance",
+            "other_fundraising",
+        )
+    }
+    return {
+        "title": spec["title"],
+        "story": spec["story"],
+        "patient_name": spec["patient_name"],
+        "patient_id_number": make_resident_id(
+            spec["patient_region_code"], birth, spec["patient_sex"], sequence
+        ),
+        "patient_birth_date": birth,
+        "patient_sex": spec["patient_sex"],
+        "patient_region_code": spec["patient_region_code"],
+        "relationship": spec["relationship"],
+        "diagnosis_icd10": spec["diagnosis_icd10"],
+        "diagnosis_text": spec["diagnosis_text"],
+        "hospital_code": spec["hospital_code"],
+        "admitted_on": date.fromisoformat(spec["admitted_on"]),
+        "treatment_plan": spec["treatment_plan"],
+        "household_size": spec["household_size"],
+        "owns_house": spec["owns_house"],
+        "house_note": spec["house_note"],
+        "owns_car": spec["owns_car"],
+        "car_note": spec["car_note"],
+        **{f"{name}_fen": value for name, value in fen.items()},
+    }
+
+
+_PALETTE = [(214, 232, 225), (236, 226, 208), (221, 229, 240), (240, 224, 224), (228, 236, 214)]
+
+
+def _photo(spec: dict[str, Any], n: int) -> bytes:
+    """A calm placeholder picture (no real faces): a soft colour field with simple shapes."""
+    seed = int(hashlib.sha256(f"{spec['key']}-{n}".encode()).hexdigest(), 16)
+    background = _PALETTE[seed % len(_PALETTE)]
+    image = Image.new("RGB", (800, 600), background)
+    draw = ImageDraw.Draw(image)
+    accent = tuple(max(0, c - 60) for c in background)
+    for i in range(4):
+        x, y, r = (seed >> (i * 8)) % 700 + 50, (seed >> (i * 8 + 4)) % 450 + 75, 40 + (seed >> i) % 90
+        draw.ellipse((x - r, y - r, x + r, y + r), outline=accent, width=6)
+    draw.rectangle((0, 520, 800, 600), fill=accent)
+    draw.text((24, 545), f"Aidbridge demo photo {spec['key']}-{n}", fill=(255, 255, 255), font=_font(28))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def _pdf(spec: dict[str, Any], label: str) -> bytes:
+    """A one-page PDF standing in for a scanned document, clearly marked as demo material."""
+    page = Image.new("RGB", (1240, 1754), (255, 255, 255))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((60, 60, 1180, 1694), outline=(120, 120, 120), width=3)
+    lines = [
+        f"DEMO DOCUMENT - {label}",
+        f"Campaign {spec['key']} / ICD-10 {spec['diagnosis_icd10']} / hospital {spec['hospital_code']}",
+        f"Admitted {spec['admitted_on']}; estimated total cost CNY {spec['cost_total_yuan']:,}",
+        "Generated for the Aidbridge demo. Not a real medical record.",
+    ]
+    for i, line in enumerate(lines):
+        draw.text((120, 160 + i * 70), line, fill=(30, 30, 30), font=_font(34 if i == 0 else 26))
+    out = io.BytesIO()
+    page.save(out, format="PDF", resolution=150)
+    return out.getvalue()
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _logins() -> list[str]:
+    rows = [
+        ("family", "family1", "张丽 — owns campaigns in several states"),
+        ("donor", "donor", ""),
+        ("social_worker", "socialworker", "安徽省立医院"),
+        ("charity_staff", "staff", "安心医疗救助基金会 — review queue, reports"),
+        ("civil_affairs_officer", "officer", "阜阳市 (341200)"),
+        ("admin", "admin", ""),
+    ]
+    campaigns_count = db.session.query(Campaign).count()
+    hospitals = db.session.query(Hospital).count()
+    lines = [
+        "",
+        "Aidbridge demo is ready: http://127.0.0.1:5000",
+        f"  {campaigns_count} campaigns, {hospitals} hospitals; embedded SQLite, jobs run inline.",
+        f"  Every demo login uses the password: {DEMO_PASSWORD}",
+        "",
+    ]
+    for role, local, note in rows:
+        lines.append(f"  {role:<22} {_email(local):<34} {note}")
+    lines.append("")
+    return lines

@@ -1,0 +1,38 @@
+"""The demo seeds every role and campaigns in varied states through the real services."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from fundraise.extensions import db
+from fundraise.models import Campaign, Role, User
+from fundraise.services.accounts import authenticate
+from fundraise.services.audit import verify_chain
+from fundraise.services.demo import DEMO_PASSWORD, seed_demo
+
+
+def test_demo_seeds_every_role_and_is_idempotent(app):
+    lines = seed_demo()
+    assert any("http://127.0.0.1:5000" in line for line in lines)
+    roles = set(db.session.scalars(select(User.role)))
+    assert roles == {role.value for role in Role}
+    for line in lines:
+        if "@demo.aidbridge.cn" in line:
+            email = line.split()[1]
+            assert authenticate(email, DEMO_PASSWORD) is not None, email
+    states = dict(db.session.execute(select(Campaign.state, func.count()).group_by(Campaign.state)).all())
+    assert {
+        "draft",
+        "needs_review",
+        "verified",
+        "fundraising",
+        "closed",
+        "suspended",
+        "rejected",
+        "cancelled",
+    } <= set(states)
+    assert sum(states.values()) == 20
+    checked, broken = verify_chain()
+    assert broken is None and checked > 100
+    seed_demo()
+    assert db.session.scalar(select(func.count(Campaign.id))) == 20
