@@ -96,8 +96,24 @@ def _empty_tables() -> None:
                 connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (our own table names)
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`, as in production.
+
+    The `app` fixture keeps one app context open for the whole test (so tests can use db.session), and a
+    request reuses an open app context; without this, Flask-Login's cached user and the CSRF token in `g`
+    would leak from one request into the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask import g
+
+        g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    app.test_client_class = FreshGlobalsClient
     return app.test_client()
 
 

@@ -44,7 +44,11 @@ def test_id_numbers_are_encrypted_and_blind_indexed(app):
 def test_stored_campaign_holds_no_plain_id_number(app):
     campaign = CampaignFactory()
     db.session.commit()
-    row = db.session.execute(text("SELECT * FROM campaigns WHERE id = :id"), {"id": campaign.id}).mappings().one()
+    row = (
+        db.session.execute(text("SELECT * FROM campaigns WHERE id = :id"), {"id": campaign.id})
+        .mappings()
+        .one()
+    )
     plain = pii.decrypt_id(campaign.patient_id_ciphertext)
     assert all(plain not in str(value) for value in row.values())
     assert campaign.patient_id_masked == plain[:4] + "*" * 10 + plain[-4:]
@@ -84,14 +88,18 @@ def test_state_change_notifies_the_family_once_even_if_the_job_runs_twice(app):
     db.session.commit()
     transition(campaign, "submit", actor=campaign.applicant)
     relay()
-    notes = db.session.scalars(select(Notification).where(Notification.user_id == campaign.applicant_id)).all()
+    notes = db.session.scalars(
+        select(Notification).where(Notification.user_id == campaign.applicant_id)
+    ).all()
     assert {n.params["to_state"] for n in notes} == {"submitted", "verifying", "needs_review"}
     # Run every job again: nothing new appears.
     for message in db.session.scalars(select(OutboxMessage)).all():
         message.status = "pending"
     db.session.commit()
     relay()
-    again = db.session.scalars(select(Notification).where(Notification.user_id == campaign.applicant_id)).all()
+    again = db.session.scalars(
+        select(Notification).where(Notification.user_id == campaign.applicant_id)
+    ).all()
     assert len(again) == len(notes)
     assert campaign.state == "needs_review"
 
@@ -121,9 +129,17 @@ def test_failed_jobs_are_recorded_and_listed(app, runner):
 
 
 def test_staff_cannot_self_register(client):
-    response = client.post("/register", data={
-        "role": "admin", "name": "x", "email": "x@example.cn", "password": PASSWORD, "confirm": PASSWORD,
-        "accept_truth": "y"})
+    response = client.post(
+        "/register",
+        data={
+            "role": "admin",
+            "name": "x",
+            "email": "x@example.cn",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "accept_truth": "y",
+        },
+    )
     assert response.status_code == 422
     assert db.session.scalar(select(ApiToken)) is None
 
@@ -143,20 +159,46 @@ def test_login_sets_secure_headers_and_rejects_wrong_passwords(client):
 def test_login_redirect_stays_on_this_site(client):
     user = UserFactory()
     db.session.commit()
-    response = client.post("/login?next=https://evil.example/", data={"email": user.email, "password": PASSWORD})
+    response = client.post(
+        "/login?next=https://evil.example/", data={"email": user.email, "password": PASSWORD}
+    )
     assert response.status_code == 302 and "evil.example" not in response.headers["Location"]
 
 
 def test_users_create_command_makes_a_staff_account(app, runner):
-    result = runner.invoke(args=[
-        "users", "create", "--email", "sw@example.cn", "--name", "社工", "--role", "social_worker",
-        "--hospital", "BJ-FUWAI", "--password", "a long enough password"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "sw@example.cn",
+            "--name",
+            "社工",
+            "--role",
+            "social_worker",
+            "--hospital",
+            "BJ-FUWAI",
+            "--password",
+            "a long enough password",
+        ]
+    )
     assert result.exit_code == 0, result.output
     user = accounts.authenticate("sw@example.cn", "a long enough password")
     assert user is not None and user.role == Role.SOCIAL_WORKER and user.hospital.code == "BJ-FUWAI"
-    bad = runner.invoke(args=[
-        "users", "create", "--email", "sw2@example.cn", "--name", "社工", "--role", "social_worker",
-        "--password", "a long enough password"])
+    bad = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "sw2@example.cn",
+            "--name",
+            "社工",
+            "--role",
+            "social_worker",
+            "--password",
+            "a long enough password",
+        ]
+    )
     assert bad.exit_code == 2 and "hospital_code" in bad.output
 
 
