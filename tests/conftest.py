@@ -79,6 +79,7 @@ def app(database_url: str, tmp_path: Path, app_settings: dict[str, Any]) -> Iter
     }
     settings.update(app_settings)
     app = create_app(settings)
+    app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
         db.session.remove()
@@ -113,7 +114,6 @@ class FreshGlobalsClient(FlaskClient):
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = FreshGlobalsClient
     return app.test_client()
 
 
