@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -60,7 +61,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Any:
         if wants_json():
-            return problem(error.status, error.message, fields=error.fields)
+            return problem(error.status, HTTPStatus(error.status).phrase, error.message, fields=error.fields)
         return render_template("errors/error.html", status=error.status, message=error.message), error.status
 
     @app.errorhandler(CSRFError)
@@ -69,7 +70,7 @@ def init_app(app: Flask) -> None:
             "This form has expired or was not sent from this site. Please go back, reload and try again."
         )
         if wants_json():
-            return problem(400, message)
+            return problem(400, HTTPStatus(400).phrase, message)
         return render_template("errors/error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
