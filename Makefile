@@ -20,11 +20,11 @@ $(BIN)/activate: pyproject.toml
 venv: $(BIN)/activate ## Create the virtual environment with every dependency
 
 translations: $(BIN)/activate ## Compile the zh_CN/en message catalogues
-	$(BIN)/pybabel compile -q -d fundraise/translations
+	$(BIN)/pybabel -q compile -d fundraise/translations
 
 extract: $(BIN)/activate ## Extract translatable text and update the catalogues
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o fundraise/translations/messages.pot .
-	$(BIN)/pybabel update -q -N -i fundraise/translations/messages.pot -d fundraise/translations
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o fundraise/translations/messages.pot .
+	$(BIN)/pybabel -q update -N -i fundraise/translations/messages.pot -d fundraise/translations
 
 demo: translations ## Run Aidbridge at http://127.0.0.1:5000 with demo data (SQLite, jobs inline, sandbox payments)
 	$(BIN)/flask db upgrade
