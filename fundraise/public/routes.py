@@ -1,21 +1,119 @@
-"""Public pages (placeholder until the browse pages land)."""
+"""Public pages: the home page, browsing and searching campaigns, a campaign's page and reporting it."""
 
-from flask import Blueprint, render_template_string
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from fundraise.access import public
+from fundraise.errors import ValidationFailed
+from fundraise.extensions import limiter
+from fundraise.i18n import locale_name
+from fundraise.models import Campaign, CampaignState
+from fundraise.public.forms import BrowseForm, ReportForm
+from fundraise.public.presenters import public_timeline, template_helpers
+from fundraise.services import reports, search
+from fundraise.services.campaigns import can_see_private, get_campaign
+from fundraise.web import current_user_or_none
 
 bp = Blueprint("public", __name__)
+bp.context_processor(template_helpers)
+
+S = CampaignState
+# The reviewer's written reason is shown with these states: it explains the decision the visitor sees.
+REASON_SHOWN_IN = (S.VERIFIED, S.REJECTED, S.SUSPENDED)
 
 
 @bp.route("/")
 @public
-def home():
-    return render_template_string(
-        "{% extends 'base.html' %}{% block content %}<h1>{{ _('Aidbridge') }}</h1>{% endblock %}"
-    )
+def home() -> Any:
+    return render_template("public/home.html", campaigns=search.featured_campaigns(3))
 
 
 @bp.route("/campaigns")
 @public
-def browse():
-    return home()
+def browse() -> Any:
+    args = request.args
+    filters = search.clean_filters(
+        args.get("q"), args.get("province"), args.get("category"), args.get("state")
+    )
+    page = search.search_public(
+        filters, search.parse_page(args.get("page")), current_app.config["CAMPAIGNS_PER_PAGE"]
+    )
+    form = BrowseForm(
+        data={
+            "q": filters.query,
+            "province": filters.province or "",
+            "category": filters.category or "",
+            "state": filters.state or "",
+        }
+    )
+    locale = locale_name()
+    form.set_choices(
+        search.province_options(locale), search.category_options(locale), list(search.PUBLIC_STATE_ORDER)
+    )
+    return render_template("public/browse.html", form=form, page=page, filters=filters)
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@public
+def campaign(campaign_id: int) -> Any:
+    found = get_campaign(campaign_id, current_user_or_none())
+    return _campaign_page(found, ReportForm())
+
+
+@bp.route("/campaigns/<int:campaign_id>/report", methods=["POST"])
+@public
+@limiter.limit("5 per minute; 30 per hour")
+def report(campaign_id: int) -> Any:
+    user = current_user_or_none()
+    found = get_campaign(campaign_id, user)
+    form = ReportForm()
+    if form.validate_on_submit():
+        try:
+            reports.file_report(
+                found,
+                user,
+                reason=form.reason.data or "",
+                details=form.details.data or "",
+                contact=form.contact.data or "",
+            )
+        except ValidationFailed as error:
+            _apply_field_errors(form, error)
+        else:
+            flash(
+                _(
+                    "Thank you. Charity staff will look into your report; a credible report suspends the campaign."
+                ),
+                "success",
+            )
+            # Land on the top of the page, where the thank-you is, not on the form the browser came from.
+            return redirect(url_for("public.campaign", campaign_id=found.id, _anchor="main"))
+    return _campaign_page(found, form, status=422)
+
+
+def _apply_field_errors(form: Any, error: ValidationFailed) -> None:
+    for name, messages in error.fields.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = list(field.errors) + list(messages)
+        else:
+            flash(error.message, "error")
+
+
+def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) -> Any:
+    viewer = current_user_or_none()
+    return (
+        render_template(
+            "public/campaign.html",
+            campaign=found,
+            private=can_see_private(viewer, found),
+            timeline=public_timeline(found),
+            show_reason=found.state in REASON_SHOWN_IN and bool(found.decision_reason),
+            report_form=report_form,
+            reasons=reports.REASONS,
+        ),
+        status,
+    )

@@ -1,13 +1,274 @@
-"""staff pages (placeholder)."""
+"""Work queues for charity staff (case reviews, reports) and the civil-affairs officer's regional list."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-from fundraise.access import signed_in
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from fundraise.access import roles
+from fundraise.errors import DomainError, NotFound, ValidationFailed
+from fundraise.extensions import db
+from fundraise.models import Campaign, CampaignState, Role
+from fundraise.public.presenters import staff_timeline, template_helpers
+from fundraise.services import reports
+from fundraise.services.campaigns import reveal_id_number, transition
+from fundraise.services.search import Page, parse_page
+from fundraise.staff.forms import ConfirmForm, DecisionForm, ReinstateForm, ResolveReportForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.context_processor(template_helpers)
+
+S = CampaignState
+REVIEWERS = (Role.CHARITY_STAFF, Role.ADMIN)
+DECISIONS = {"approve": "verify", "reject": "reject"}
+# States in which a reviewer can still decide a case.
+DECIDABLE = (S.VERIFYING, S.NEEDS_REVIEW)
+REGION_PAGE_SIZE = 50
 
 
 @bp.route("/")
-@signed_in
-def dashboard():
-    return "staff"
+@roles(Role.CHARITY_STAFF, Role.ADMIN, Role.CIVIL_AFFAIRS_OFFICER)
+def dashboard() -> Any:
+    counts: dict[str, int] = {}
+    region_counts: dict[str, int] = {}
+    if current_user.role in REVIEWERS:
+        by_state = _state_counts(None)
+        counts = {
+            "needs_review": by_state.get(S.NEEDS_REVIEW, 0),
+            "open_reports": reports.open_report_count(),
+            "suspended": by_state.get(S.SUSPENDED, 0),
+            "fundraising": by_state.get(S.FUNDRAISING, 0),
+        }
+    if current_user.role == Role.CIVIL_AFFAIRS_OFFICER:
+        region_counts = _state_counts(current_user.jurisdiction_prefix or "")
+        region_counts.pop(S.DRAFT, None)
+    return render_template("staff/dashboard.html", counts=counts, region_counts=region_counts)
+
+
+def _state_counts(region_prefix: str | None) -> dict[str, int]:
+    query = select(Campaign.state, func.count(Campaign.id)).group_by(Campaign.state)
+    if region_prefix is not None:
+        query = query.where(Campaign.patient_region_code.startswith(region_prefix, autoescape=True))
+    return {state: count for state, count in db.session.execute(query).all()}
+
+
+# --- case reviews ----------------------------------------------------------------------------------------
+
+
+@bp.route("/reviews")
+@roles(*REVIEWERS)
+def reviews() -> Any:
+    queue = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.state == S.NEEDS_REVIEW)
+        .options(selectinload(Campaign.hospital), selectinload(Campaign.disease))
+        .order_by(Campaign.state_changed_at, Campaign.id)
+    ).all()
+    return render_template("staff/reviews.html", queue=queue)
+
+
+def _case(campaign_id: int) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(_("We could not find that campaign."))
+    return campaign
+
+
+def _review_page(
+    campaign: Campaign,
+    form: DecisionForm | None = None,
+    *,
+    revealed_id: str | None = None,
+    status: int = 200,
+) -> Any:
+    response = current_app.make_response(
+        (
+            render_template(
+                "staff/review.html",
+                campaign=campaign,
+                form=form or DecisionForm(formdata=None),
+                can_decide=campaign.state in DECIDABLE,
+                reveal_form=ConfirmForm(formdata=None),
+                revealed_id=revealed_id,
+                timeline=staff_timeline(campaign),
+                open_reports=reports.open_report_count(campaign.id),
+            ),
+            status,
+        )
+    )
+    # The page carries personal data (and maybe the full ID number): keep it out of shared caches.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/reviews/<int:campaign_id>")
+@roles(*REVIEWERS)
+def review(campaign_id: int) -> Any:
+    return _review_page(_case(campaign_id))
+
+
+@bp.route("/reviews/<int:campaign_id>/decide", methods=["POST"])
+@roles(*REVIEWERS)
+def decide(campaign_id: int) -> Any:
+    campaign = _case(campaign_id)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        return _review_page(campaign, form, status=422)
+    try:
+        transition(
+            campaign, DECISIONS[form.decision.data or ""], actor=current_user, reason=form.reason.data or ""
+        )
+    except ValidationFailed as error:
+        for name, messages in error.fields.items():
+            getattr(form, name, form.reason).errors = list(messages)
+        return _review_page(campaign, form, status=422)
+    except DomainError as error:
+        # Deciding twice, or a case that moved on meanwhile: nothing was written.
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("staff.review", campaign_id=campaign.id))
+    if campaign.state == S.VERIFIED:
+        flash(_("The case is verified. The family can now open fundraising."), "success")
+    else:
+        flash(_("The case was not approved. The family has been told why."), "info")
+    return redirect(url_for("staff.reviews"))
+
+
+@bp.route("/reviews/<int:campaign_id>/reveal-id", methods=["POST"])
+@roles(*REVIEWERS)
+def reveal_id(campaign_id: int) -> Any:
+    campaign = _case(campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("staff.review", campaign_id=campaign.id))
+    try:
+        number = reveal_id_number(campaign, current_user)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("staff.review", campaign_id=campaign.id))
+    return _review_page(campaign, revealed_id=number)
+
+
+# --- reports ---------------------------------------------------------------------------------------------
+
+
+@bp.route("/reports")
+@roles(*REVIEWERS)
+def report_queue() -> Any:
+    return render_template("staff/reports.html", queue=reports.open_reports(), reasons=reports.REASONS)
+
+
+def _report_page(
+    report_id: int,
+    resolve_form: ResolveReportForm | None = None,
+    reinstate_form: ReinstateForm | None = None,
+    status: int = 200,
+) -> Any:
+    report = reports.get_report(report_id)
+    campaign = report.campaign
+    others = [r for r in reports.reports_for(campaign.id) if r.id != report.id]
+    open_count = reports.open_report_count(campaign.id)
+    return (
+        render_template(
+            "staff/report.html",
+            report=report,
+            campaign=campaign,
+            others=others,
+            reasons=reports.REASONS,
+            resolve_form=resolve_form or ResolveReportForm(formdata=None),
+            reinstate_form=reinstate_form or ReinstateForm(formdata=None),
+            can_reinstate=campaign.state == S.SUSPENDED and open_count == 0,
+            open_count=open_count,
+        ),
+        status,
+    )
+
+
+@bp.route("/reports/<int:report_id>")
+@roles(*REVIEWERS)
+def report(report_id: int) -> Any:
+    return _report_page(report_id)
+
+
+@bp.route("/reports/<int:report_id>/resolve", methods=["POST"])
+@roles(*REVIEWERS)
+def resolve_report(report_id: int) -> Any:
+    report = reports.get_report(report_id)
+    form = ResolveReportForm()
+    if not form.validate_on_submit():
+        return _report_page(report_id, resolve_form=form, status=422)
+    resolve = reports.uphold_report if form.outcome.data == "uphold" else reports.dismiss_report
+    try:
+        resolve(report, current_user, form.resolution.data or "")
+    except ValidationFailed as error:
+        form.resolution.errors = [m for messages in error.fields.values() for m in messages] or [
+            error.message
+        ]
+        return _report_page(report_id, resolve_form=form, status=422)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("staff.report", report_id=report_id))
+    if report.status == "upheld":
+        if report.campaign.state == S.SUSPENDED:
+            flash(_("Report upheld. The campaign is suspended: donations and payouts are frozen."), "success")
+        else:
+            flash(_("Report upheld. The campaign was not raising money, so it was not suspended."), "info")
+    else:
+        flash(_("Report dismissed."), "info")
+    return redirect(url_for("staff.report", report_id=report_id))
+
+
+@bp.route("/reports/<int:report_id>/reinstate", methods=["POST"])
+@roles(*REVIEWERS)
+def reinstate(report_id: int) -> Any:
+    report = reports.get_report(report_id)
+    form = ReinstateForm()
+    if not form.validate_on_submit():
+        return _report_page(report_id, reinstate_form=form, status=422)
+    try:
+        reports.reinstate_campaign(report.campaign, current_user, form.reason.data or "")
+    except ValidationFailed as error:
+        form.reason.errors = [m for messages in error.fields.values() for m in messages] or [error.message]
+        return _report_page(report_id, reinstate_form=form, status=422)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("staff.report", report_id=report_id))
+    flash(_("The campaign is reinstated."), "success")
+    return redirect(url_for("staff.report", report_id=report_id))
+
+
+# --- the civil-affairs officer's region ------------------------------------------------------------------
+
+
+@bp.route("/region")
+@roles(Role.CIVIL_AFFAIRS_OFFICER)
+def region() -> Any:
+    prefix = current_user.jurisdiction_prefix or ""
+    query = select(Campaign).where(
+        Campaign.state != S.DRAFT, Campaign.patient_region_code.startswith(prefix, autoescape=True)
+    )
+    state = request.args.get("state")
+    if state in S._value2member_map_ and state != S.DRAFT:
+        query = query.where(Campaign.state == state)
+    else:
+        state = None
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = Page(items=[], number=parse_page(request.args.get("page")), per_page=REGION_PAGE_SIZE, total=total)
+    if page.number > page.pages:
+        page.number = 1
+    page.items = list(
+        db.session.scalars(
+            query.options(selectinload(Campaign.hospital), selectinload(Campaign.patient_region))
+            .order_by(Campaign.state_changed_at.desc(), Campaign.id.desc())
+            .limit(REGION_PAGE_SIZE)
+            .offset((page.number - 1) * REGION_PAGE_SIZE)
+        )
+    )
+    states = [s for s in S if s != S.DRAFT]
+    return render_template("staff/region.html", page=page, state=state, states=states)

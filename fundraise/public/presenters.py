@@ -1,0 +1,124 @@
+"""How campaign facts are worded on the pages: ages, sexes, hospital tiers, document kinds, the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from fundraise.i18n import locale_name
+from fundraise.models import AuditEvent, Campaign, Region
+from fundraise.services import audit
+from fundraise.services.search import category_label, raised_fen
+
+SEXES = {"M": _l("Male"), "F": _l("Female")}
+HOSPITAL_TIERS = {
+    "tertiary": _l("Tertiary hospital (grade III)"),
+    "secondary": _l("Secondary hospital (grade II)"),
+    "primary": _l("Primary hospital (grade I)"),
+}
+DOCUMENT_KINDS = {
+    "photo": _l("Photo"),
+    "diagnosis": _l("Diagnosis certificate"),
+    "cost_estimate": _l("Cost estimate from the hospital"),
+    "identity": _l("Identity document"),
+    "household": _l("Household finances evidence"),
+    "update_photo": _l("Update photo"),
+}
+RELATIONSHIPS = {
+    "self": _l("The patient themself"),
+    "parent": _l("Parent"),
+    "child": _l("Child"),
+    "spouse": _l("Spouse"),
+    "sibling": _l("Sibling"),
+    "grandparent": _l("Grandparent"),
+    "other": _l("Other relative or carer"),
+}
+REPORT_STATUSES = {"open": _l("Open"), "upheld": _l("Upheld"), "dismissed": _l("Dismissed")}
+# What the public timeline says for each audited campaign event. Events not named here (edits, ID reveals)
+# are internal and never shown to the public.
+PUBLIC_EVENTS = {
+    "campaign.create": _l("Campaign started"),
+    "campaign.submit": _l("Submitted for verification"),
+    "campaign.begin_verification": _l("Checks against insurance and civil-affairs records started"),
+    "campaign.flag_for_review": _l("Sent to a charity reviewer"),
+    "campaign.confirm_stay": _l("Hospital stay confirmed by the hospital's social worker"),
+    "campaign.verify": _l("Verified"),
+    "campaign.reject": _l("Not approved"),
+    "campaign.open_fundraising": _l("Fundraising opened"),
+    "campaign.close": _l("Fundraising closed"),
+    "campaign.suspend": _l("Suspended while a report is investigated"),
+    "campaign.reinstate": _l("Reinstated after the report was resolved"),
+    "campaign.cancel": _l("Cancelled"),
+    "campaign.post_update": _l("Update posted"),
+    "campaign.target_reached": _l("Target reached"),
+    "campaign.refund_all": _l("Donations refunded"),
+}
+STAFF_EVENTS = {
+    **PUBLIC_EVENTS,
+    "campaign.edit": _l("Draft edited"),
+    "campaign.reveal_id": _l("Full ID number viewed"),
+    "document.add": _l("Document uploaded"),
+    "document.remove": _l("Document removed"),
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    label: str
+    at: datetime
+    actor: str | None = None  # only ever filled in for staff
+    reason: str = ""
+
+
+def age_years(birth_date: date | None, today: date | None = None) -> int | None:
+    if birth_date is None:
+        return None
+    today = today or date.today()
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+def region_name(region: Region | None) -> str:
+    return region.full_name(locale_name()) if region is not None else ""
+
+
+def disease_name(campaign: Campaign) -> str:
+    return campaign.disease.name(locale_name()) if campaign.disease is not None else ""
+
+
+def public_timeline(campaign: Campaign) -> list[TimelineEntry]:
+    """The campaign's history for anyone who can see the page: what happened and when, never who did it."""
+    return [
+        TimelineEntry(label=str(PUBLIC_EVENTS[e.action]), at=e.created_at)
+        for e in audit.history("campaign", campaign.id)
+        if e.action in PUBLIC_EVENTS
+    ]
+
+
+def staff_timeline(campaign: Campaign) -> list[TimelineEntry]:
+    """The full history with who acted and the reason given, for reviewers."""
+    return [_staff_entry(e) for e in audit.history("campaign", campaign.id)]
+
+
+def _staff_entry(event: AuditEvent) -> TimelineEntry:
+    label = STAFF_EVENTS.get(event.action, event.action)
+    reason = str((event.after or {}).get("reason") or "")
+    return TimelineEntry(label=str(label), at=event.created_at, actor=event.actor_label, reason=reason)
+
+
+def template_helpers() -> dict[str, Any]:
+    """Names the campaign templates use, added to their context by each blueprint that renders them."""
+    return {
+        "age_years": age_years,
+        "sex_label": lambda code: SEXES.get(code or "", ""),
+        "tier_label": lambda tier: HOSPITAL_TIERS.get(tier or "", tier or ""),
+        "document_kind_label": lambda kind: DOCUMENT_KINDS.get(kind, kind),
+        "relationship_label": lambda code: RELATIONSHIPS.get(code or "", code or ""),
+        "region_name": region_name,
+        "disease_name": disease_name,
+        "category_label": lambda category: category_label(category, locale_name()),
+        "raised_fen": raised_fen,
+        "report_status_label": lambda status: REPORT_STATUSES.get(status, status),
+    }

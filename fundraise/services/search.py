@@ -1,0 +1,199 @@
+"""Finding public campaigns: text search, filters by province, disease category and state, pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from fundraise.extensions import db
+from fundraise.models import Campaign, CampaignState, DiseaseRange, Region
+from fundraise.states import PUBLIC_STATES
+
+S = CampaignState
+# The order states are listed in when no state is chosen: those that take money first.
+PUBLIC_STATE_ORDER = (S.FUNDRAISING, S.VERIFIED, S.SUSPENDED, S.CLOSED)
+MAX_QUERY_LENGTH = 100
+
+# Categories whose catalogue ranges carry different names need a name of their own; a category with a single
+# range (or ranges of one name) is called by that range's name.
+CATEGORY_NAMES = {
+    "leukemia": ("白血病", "Leukaemia"),
+    "brain_tumor": ("脑肿瘤", "Brain tumour"),
+    "severe_mental_illness": ("严重精神障碍", "Severe mental illness"),
+    "hydrocephalus": ("脑积水", "Hydrocephalus"),
+}
+
+
+@dataclass(frozen=True)
+class BrowseFilters:
+    """What a visitor asked for; every value has already been checked (unknown values become None)."""
+
+    query: str = ""
+    province: str | None = None  # two digits, the first two of a region code
+    category: str | None = None
+    state: str | None = None
+
+
+@dataclass
+class Page:
+    items: list[Campaign]
+    number: int
+    per_page: int
+    total: int
+    pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages = max(1, ceil(self.total / self.per_page)) if self.per_page else 1
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def raised_fen(campaign: Campaign) -> int:
+    """Money donated to a campaign so far.
+
+    Always 0 for now: donations are not recorded yet. The ledger (campaign fund account balance, derived from
+    its entries) replaces this; no number is shown that the ledger cannot back.
+    """
+    return 0
+
+
+def parse_page(value: str | None) -> int:
+    """A page number from the query string; anything that is not a positive integer is page 1."""
+    try:
+        number = int(value or "1")
+    except ValueError:
+        return 1
+    return number if number >= 1 else 1
+
+
+def clean_filters(
+    query: str | None, province: str | None, category: str | None, state: str | None
+) -> BrowseFilters:
+    """Keep what is valid, drop the rest: a crafted URL gets a wider list, never an error or a private state."""
+    text = " ".join((query or "").split())[:MAX_QUERY_LENGTH]
+    province = province if province and len(province) == 2 and province.isdigit() else None
+    known_category = category and db.session.scalar(
+        select(DiseaseRange.id).where(DiseaseRange.category == category).limit(1)
+    )
+    return BrowseFilters(
+        query=text,
+        province=province,
+        category=category if known_category else None,
+        state=state if state in PUBLIC_STATES else None,
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def public_campaigns_query(filters: BrowseFilters) -> Select[tuple[Campaign]]:
+    states = [filters.state] if filters.state else sorted(PUBLIC_STATES)
+    query = select(Campaign).where(Campaign.state.in_(states))
+    if filters.query:
+        pattern = _like_pattern(filters.query)
+        query = query.where(
+            or_(
+                Campaign.title.ilike(pattern, escape="\\"),
+                Campaign.story.ilike(pattern, escape="\\"),
+                Campaign.diagnosis_text.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.province:
+        query = query.where(Campaign.patient_region_code.startswith(filters.province, autoescape=True))
+    if filters.category:
+        query = query.where(
+            Campaign.disease_range_id.in_(
+                select(DiseaseRange.id).where(DiseaseRange.category == filters.category)
+            )
+        )
+    return query
+
+
+def search_public(filters: BrowseFilters, page: int, per_page: int) -> Page:
+    """One page of public campaigns matching the filters; a page past the end gives page 1."""
+    query = public_campaigns_query(filters)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, ceil(total / per_page))
+    if page > pages:
+        page = 1
+    state_rank = case(
+        {state.value: rank for rank, state in enumerate(PUBLIC_STATE_ORDER)}, value=Campaign.state
+    )
+    items = db.session.scalars(
+        query.options(*card_loader_options())
+        .order_by(state_rank, Campaign.state_changed_at.desc(), Campaign.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(items=list(items), number=page, per_page=per_page, total=total)
+
+
+def card_loader_options() -> list[object]:
+    """Load what a campaign card shows in a few queries rather than one per card."""
+    return [
+        selectinload(Campaign.documents),
+        selectinload(Campaign.hospital),
+        selectinload(Campaign.patient_region).selectinload(Region.parent).selectinload(Region.parent),
+    ]
+
+
+def featured_campaigns(limit: int = 3) -> list[Campaign]:
+    """A few campaigns raising money now, newest first (verified ones when none is fundraising)."""
+    for state in (S.FUNDRAISING, S.VERIFIED):
+        found = db.session.scalars(
+            select(Campaign)
+            .where(Campaign.state == state)
+            .options(*card_loader_options())
+            .order_by(Campaign.state_changed_at.desc(), Campaign.id.desc())
+            .limit(limit)
+        ).all()
+        if found:
+            return list(found)
+    return []
+
+
+def province_options(locale: str) -> list[tuple[str, str]]:
+    """(two-digit prefix, province name) for provinces that have public campaigns, sorted by name."""
+    prefixes = db.session.scalars(
+        select(func.substr(Campaign.patient_region_code, 1, 2))
+        .where(Campaign.state.in_(sorted(PUBLIC_STATES)), Campaign.patient_region_code.is_not(None))
+        .distinct()
+    ).all()
+    provinces = db.session.scalars(
+        select(Region).where(Region.code.in_([f"{p}0000" for p in prefixes]))
+    ).all()
+    return sorted(((r.code[:2], r.name(locale)) for r in provinces), key=lambda option: option[1])
+
+
+def category_label(category: str, locale: str) -> str:
+    """The name of a disease category in the given locale."""
+    zh_en = CATEGORY_NAMES.get(category)
+    if zh_en:
+        return zh_en[0] if locale.startswith("zh") else zh_en[1]
+    ranges = db.session.scalars(
+        select(DiseaseRange).where(DiseaseRange.category == category).order_by(DiseaseRange.code_from)
+    ).all()
+    names = list(dict.fromkeys(r.name(locale) for r in ranges))
+    return " / ".join(names) if names else category
+
+
+def category_options(locale: str) -> list[tuple[str, str]]:
+    """(category, name) for disease categories that have public campaigns, sorted by name."""
+    categories = db.session.scalars(
+        select(DiseaseRange.category)
+        .join(Campaign, Campaign.disease_range_id == DiseaseRange.id)
+        .where(Campaign.state.in_(sorted(PUBLIC_STATES)))
+        .distinct()
+    ).all()
+    return sorted(((c, category_label(c, locale)) for c in categories), key=lambda option: option[1])
