@@ -1,13 +1,630 @@
-"""family pages (placeholder)."""
+"""The family's pages: the dashboard, filing a campaign step by step, and the campaign's later actions.
 
-from flask import Blueprint
+The filing steps and the campaign actions are shared with hospital social workers, who may file for a family
+of their hospital (services.campaigns.is_applicant_side decides); the dashboard and starting a campaign are
+the family's own. A campaign the caller may not act for answers 404, so its existence is not revealed.
+"""
 
-from fundraise.access import signed_in
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select, update
+from werkzeug.wrappers import Response
+
+from fundraise.access import roles
+from fundraise.auth.forms import ConfirmForm
+from fundraise.auth.routes import apply_field_errors
+from fundraise.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
+from fundraise.extensions import db
+from fundraise.family.forms import (
+    EVIDENCE_KINDS,
+    RELATIONSHIP_LABELS,
+    SEX_LABELS,
+    CancelForm,
+    CostsForm,
+    DiagnosisForm,
+    DocumentsForm,
+    PatientForm,
+    StoryForm,
+    UpdateForm,
+    disease_catalogue,
+)
+from fundraise.models import Campaign, CampaignState, Document, DocumentKind, Notification, Role, User
+from fundraise.models.columns import utcnow
+from fundraise.notifications import render_notification
+from fundraise.services import campaigns as campaign_service
+from fundraise.services.campaigns import available_transitions, create_draft, is_applicant_side, update_draft
+from fundraise.services.documents import Upload, attach, read_upload, remove, upload_dir
+from fundraise.services.updates import can_post_update, post_update
 
 bp = Blueprint("family", __name__, url_prefix="/family")
 
+S = CampaignState
+APPLICANT_ROLES = (Role.FAMILY, Role.SOCIAL_WORKER)
+
+
+@dataclass(frozen=True)
+class Step:
+    slug: str
+    title: Any
+
+
+STEPS = (
+    Step("patient", _l("Patient")),
+    Step("diagnosis", _l("Diagnosis and hospital")),
+    Step("costs", _l("Costs and finances")),
+    Step("story", _l("Story and photos")),
+    Step("documents", _l("Evidence documents")),
+    Step("review", _l("Review and submit")),
+)
+FORM_STEPS = {"patient": PatientForm, "diagnosis": DiagnosisForm, "costs": CostsForm, "story": StoryForm}
+UPLOAD_FIELDS = {"story": (DocumentKind.PHOTO,), "documents": EVIDENCE_KINDS}
+
+# Where each item the service may report missing is filled in, and what it is called there.
+FIELD_STEPS = {
+    "patient_name": ("patient", _l("Patient's full name")),
+    "patient_id_number": ("patient", _l("Patient's national ID number")),
+    "patient_birth_date": ("patient", _l("Birth date")),
+    "patient_sex": ("patient", _l("Sex")),
+    "patient_region_code": ("patient", _l("Household registration")),
+    "relationship": ("patient", _l("Your relationship to the patient")),
+    "diagnosis_icd10": ("diagnosis", _l("Diagnosis code (ICD-10)")),
+    "diagnosis_text": ("diagnosis", _l("Diagnosis in words")),
+    "hospital_code": ("diagnosis", _l("Hospital")),
+    "admitted_on": ("diagnosis", _l("Admission date")),
+    "treatment_plan": ("diagnosis", _l("Treatment plan")),
+    "cost_total_fen": ("costs", _l("Estimated total cost")),
+    "cost_in_policy_fen": ("costs", _l("In-policy part of the cost")),
+    "target_fen": ("costs", _l("Amount you ask for")),
+    "household_income_fen": ("costs", _l("Household income")),
+    "household_size": ("costs", _l("People in the household")),
+    "owns_house": ("costs", _l("Whether the household owns a house")),
+    "owns_car": ("costs", _l("Whether the household owns a car")),
+    "savings_fen": ("costs", _l("Savings")),
+    "commercial_insurance_fen": ("costs", _l("Commercial insurance payout")),
+    "other_fundraising_fen": ("costs", _l("Money raised elsewhere")),
+    "title": ("story", _l("Title")),
+    "story": ("story", _l("Your story")),
+    "documents.diagnosis": ("documents", _l("Diagnosis certificate")),
+    "documents.cost_estimate": ("documents", _l("Cost estimate")),
+    "documents.identity": ("documents", _l("Identity documents")),
+    "documents.household": ("documents", _l("Household documents")),
+}
+MONEY_FIELDS = campaign_service.MONEY_FIELDS
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def _home() -> str:
+    if current_user.role == Role.SOCIAL_WORKER:
+        return url_for("hospital.dashboard")
+    return url_for("family.dashboard")
+
+
+def _campaign_for_applicant(campaign_id: int) -> Campaign:
+    """The campaign, if the caller is its family or a social worker of its hospital; 404 otherwise."""
+    campaign = campaign_service.get_campaign(campaign_id, _me())
+    if not is_applicant_side(_me(), campaign):
+        raise NotFound(_("We could not find that campaign."))
+    return campaign
+
+
+def missing_items(campaign: Campaign) -> dict[str, list[str]]:
+    """What the campaign still lacks before it may be submitted, as the submit transition would report it."""
+    try:
+        # The service's own completeness rule, so this page and the submit button never disagree.
+        campaign_service._require_complete(campaign)
+    except ValidationFailed as error:
+        return error.fields
+    return {}
+
+
+def missing_list(fields: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The service's field errors as a list of items with a link to the step that fixes each."""
+    items = []
+    for key, messages in fields.items():
+        step, label = FIELD_STEPS.get(key, ("review", key))
+        items.append({"key": key, "step": step, "label": label, "messages": messages})
+    order = [s.slug for s in STEPS]
+    return sorted(items, key=lambda item: order.index(item["step"]))
+
+
+def step_nav(campaign: Campaign | None, current: str) -> list[dict[str, Any]]:
+    incomplete = (
+        {FIELD_STEPS.get(key, ("review", ""))[0] for key in missing_items(campaign)} if campaign else set()
+    )
+    nav = []
+    for number, step in enumerate(STEPS, start=1):
+        if campaign is None:
+            url = url_for("family.new_campaign") if step.slug == "patient" else None
+        elif step.slug == "review":
+            url = url_for("family.review", campaign_id=campaign.id)
+        else:
+            url = url_for("family.edit_step", campaign_id=campaign.id, step=step.slug)
+        done = campaign is not None and step.slug != "review" and step.slug not in incomplete
+        nav.append(
+            {
+                "number": number,
+                "slug": step.slug,
+                "title": step.title,
+                "url": url,
+                "done": done,
+                "current": step.slug == current,
+            }
+        )
+    return nav
+
+
+def next_step(slug: str) -> str:
+    order = [s.slug for s in STEPS]
+    return order[min(order.index(slug) + 1, len(order) - 1)]
+
+
+def first_incomplete_step(campaign: Campaign) -> str:
+    missing = {FIELD_STEPS.get(key, ("review", ""))[0] for key in missing_items(campaign)}
+    return next((s.slug for s in STEPS if s.slug in missing), "review")
+
+
+def step_url(campaign: Campaign, slug: str) -> str:
+    if slug == "review":
+        return url_for("family.review", campaign_id=campaign.id)
+    return url_for("family.edit_step", campaign_id=campaign.id, step=slug)
+
+
+def _read_uploads(form: Any, kinds: tuple[str, ...]) -> tuple[list[tuple[str, Upload]], bool]:
+    """The files sent for each kind; an oversize file puts an error on its field. Returns (files, ok)."""
+    files: list[tuple[str, Upload]] = []
+    ok = True
+    for kind in kinds:
+        for storage in request.files.getlist(str(kind)):
+            if not storage or not storage.filename:
+                continue  # an empty file input still sends an empty part
+            try:
+                files.append((str(kind), read_upload(storage.stream, storage.filename, str(kind))))
+            except ValidationFailed as error:
+                apply_field_errors(form, error)
+                ok = False
+    return files, ok
+
+
+def save_step(campaign: Campaign, actor: User, data: dict[str, Any], files: list[tuple[str, Upload]]) -> None:
+    """Store a step's fields and files in one commit, or nothing: the files are checked and added first
+    without committing, then update_draft() validates every field and commits both together."""
+    documents: list[Document] = []
+    try:
+        if files:
+            documents = attach(campaign, actor, files, commit=False)
+        if data:
+            update_draft(campaign, actor, data)
+        else:
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        for document in documents:
+            (upload_dir() / document.stored_name).unlink(missing_ok=True)
+        raise
+
+
+# --- form <-> campaign -------------------------------------------------------------------------------
+
+
+def _initial(campaign: Campaign, step: str) -> dict[str, Any]:
+    if step == "patient":
+        return {
+            "patient_name": campaign.patient_name,
+            "patient_birth_date": campaign.patient_birth_date,
+            "patient_sex": campaign.patient_sex,
+            "patient_region_code": campaign.patient_region_code or "",
+            "relationship": campaign.relationship_to_patient or "",
+        }
+    if step == "diagnosis":
+        return {
+            "diagnosis_icd10": campaign.diagnosis_icd10 or "",
+            "diagnosis_text": campaign.diagnosis_text,
+            "hospital_code": campaign.hospital.code if campaign.hospital else "",
+            "admitted_on": campaign.admitted_on,
+            "treatment_plan": campaign.treatment_plan,
+        }
+    if step == "costs":
+        # A fresh draft holds zeros it was never told; show blank inputs until the step has been saved.
+        saved = campaign.household_size is not None or bool(campaign.cost_total_fen)
+        data: dict[str, Any] = {field: getattr(campaign, field) if saved else None for field in MONEY_FIELDS}
+        data.update(
+            household_size=campaign.household_size,
+            owns_house=_yes_no(campaign.owns_house),
+            house_note=campaign.house_note,
+            owns_car=_yes_no(campaign.owns_car),
+            car_note=campaign.car_note,
+        )
+        return data
+    if step == "story":
+        return {"title": campaign.title, "story": campaign.story}
+    return {}
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ("yes" if value else "no")
+
+
+def _data(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
+    """The service's keys from a step's form; inputs left empty are not sent, so they keep their value."""
+    if step == "patient":
+        data: dict[str, Any] = {
+            "patient_name": form.patient_name.data or "",
+            "patient_birth_date": form.patient_birth_date.data,
+            "patient_sex": form.patient_sex.data or None,
+            "patient_region_code": form.patient_region_code.data or None,
+            "relationship": form.relationship.data or None,
+        }
+        id_number = (form.patient_id_number.data or "").strip()
+        if id_number:
+            data["patient_id_number"] = id_number
+        return data
+    if step == "diagnosis":
+        return {
+            "diagnosis_icd10": (form.diagnosis_icd10.data or "").strip() or None,
+            "diagnosis_text": form.diagnosis_text.data or "",
+            "hospital_code": form.hospital_code.data or None,
+            "admitted_on": form.admitted_on.data,
+            "treatment_plan": form.treatment_plan.data or "",
+        }
+    if step == "costs":
+        data = {field: form[field].data for field in MONEY_FIELDS if form[field].data is not None}
+        if form.household_size.data is not None:
+            data["household_size"] = form.household_size.data
+        for field in ("owns_house", "owns_car"):
+            if form[field].data in ("yes", "no"):
+                data[field] = form[field].data == "yes"
+        data["house_note"] = form.house_note.data or ""
+        data["car_note"] = form.car_note.data or ""
+        return data
+    if step == "story":
+        return {"title": form.title.data or "", "story": form.story.data or ""}
+    return {}
+
+
+def _check_against_stored_id(form: PatientForm, campaign: Campaign | None) -> bool:
+    """Birth date and sex come from the ID number. When the stored number is kept (input left empty), a
+    changed birth date or sex would contradict it, so it is refused here with a way out."""
+    if campaign is None or not campaign.patient_id_index or form.patient_id_number.data:
+        return True
+    ok = True
+    message = _("This does not match the stored ID number. To change it, enter the ID number again.")
+    if form.patient_birth_date.data and form.patient_birth_date.data != campaign.patient_birth_date:
+        form.patient_birth_date.errors = [*form.patient_birth_date.errors, message]
+        ok = False
+    if form.patient_sex.data and form.patient_sex.data != campaign.patient_sex:
+        form.patient_sex.errors = [*form.patient_sex.errors, message]
+        ok = False
+    return ok
+
+
+def _step_form(step: str, campaign: Campaign | None) -> Any:
+    form_class = FORM_STEPS.get(step, DocumentsForm)
+    kwargs: dict[str, Any] = {}
+    if step == "diagnosis" and current_user.role == Role.SOCIAL_WORKER:
+        kwargs["fixed_hospital"] = current_user.hospital
+    if request.method == "GET" and campaign is not None:
+        kwargs["data"] = _initial(campaign, step)
+    form = form_class(**kwargs)
+    if step == "diagnosis" and current_user.role == Role.SOCIAL_WORKER and request.method == "GET":
+        form.hospital_code.data = current_user.hospital.code
+    return form
+
+
+def _render_step(step: str, campaign: Campaign | None, form: Any, status: int = 200) -> Any:
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "form": form,
+        "step": step,
+        "nav": step_nav(campaign, step),
+        "remove_form": ConfirmForm(formdata=None),
+    }
+    if step == "diagnosis":
+        context["catalogue"] = disease_catalogue()
+    return render_template(f"family/step_{step}.html", **context), status
+
+
+# --- the dashboard -----------------------------------------------------------------------------------
+
 
 @bp.route("/")
-@signed_in
-def dashboard():
-    return "family"
+@roles(Role.FAMILY)
+def dashboard() -> Any:
+    campaigns = db.session.scalars(
+        select(Campaign).where(Campaign.applicant_id == current_user.id).order_by(Campaign.updated_at.desc())
+    ).all()
+    return render_template(
+        "family/dashboard.html",
+        campaigns=campaigns,
+        cards=[campaign_card(campaign) for campaign in campaigns],
+        notifications=my_notifications(),
+        action_form=ConfirmForm(formdata=None),
+    )
+
+
+def campaign_card(campaign: Campaign) -> dict[str, Any]:
+    """What the dashboard says about a campaign: the next step and the actions open to the caller."""
+    names = {t.name for t in available_transitions(campaign, _me())}
+    card: dict[str, Any] = {
+        "campaign": campaign,
+        "actions": names,
+        "can_update": can_post_update(_me(), campaign),
+    }
+    if campaign.state == S.DRAFT:
+        step = first_incomplete_step(campaign)
+        card["next_url"] = step_url(campaign, step)
+        card["next"] = (
+            _("Everything is filled in. Review it and submit it for verification.")
+            if step == "review"
+            else _("Continue filing: %(step)s.", step=next(s.title for s in STEPS if s.slug == step))
+        )
+    else:
+        card["next"] = {
+            S.SUBMITTED: _("Nothing to do now: verification starts shortly. You will get a notification."),
+            S.VERIFYING: _("Nothing to do now: we are checking the records. You will get a notification."),
+            S.NEEDS_REVIEW: _(
+                "A charity reviewer is checking the case by hand. You will be notified of the decision."
+            ),
+            S.VERIFIED: _("Open fundraising when you are ready; the campaign page then takes donations."),
+            S.FUNDRAISING: _("Post updates so donors can follow the treatment."),
+            S.CLOSED: _("You can still post updates on how the money was used."),
+            S.SUSPENDED: _(
+                "A report about this campaign is being looked into. Reply to the reviewer if asked."
+            ),
+            S.REJECTED: _("The case was not approved. The reason is shown below."),
+            S.CANCELLED: _("This campaign was cancelled."),
+        }.get(S(campaign.state), "")
+    return card
+
+
+def my_notifications(limit: int = 20) -> list[dict[str, Any]]:
+    rows = db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == current_user.id)
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit)
+    ).all()
+    items = []
+    for row in rows:
+        subject, body = render_notification(row)
+        items.append({"notification": row, "subject": subject, "body": body, "unread": row.read_at is None})
+    return items
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@roles(Role.FAMILY, Role.SOCIAL_WORKER)
+def mark_notifications_read() -> Any:
+    if ConfirmForm().validate_on_submit():
+        db.session.execute(
+            update(Notification)
+            .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
+            .values(read_at=utcnow())
+        )
+        db.session.commit()
+    return redirect(_home())
+
+
+# --- filing ------------------------------------------------------------------------------------------
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@roles(Role.FAMILY)
+def new_campaign() -> Any:
+    form = PatientForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                campaign = create_draft(_me(), _data(form, "patient", None))
+            except ValidationFailed as error:
+                apply_field_errors(form, error)
+            else:
+                flash(_("Your draft is saved. You can come back to it at any time."), "success")
+                return _after_save(campaign, "patient")
+        return _render_step("patient", None, form, 422)
+    return _render_step("patient", None, form)
+
+
+@bp.route("/campaigns/<int:campaign_id>/edit/<step>", methods=["GET", "POST"])
+@roles(*APPLICANT_ROLES)
+def edit_step(campaign_id: int, step: str) -> Any:
+    if step not in FORM_STEPS and step != "documents":
+        abort(404)
+    campaign = _campaign_for_applicant(campaign_id)
+    if campaign.state != S.DRAFT:
+        error = IllegalTransition(_("Only a draft can be edited. This campaign has been submitted."))
+        if request.method == "GET":
+            flash(error.message, "error")
+            return redirect(url_for("family.review", campaign_id=campaign.id))
+        return _refused(campaign, error)
+    form = _step_form(step, campaign)
+    if request.method == "GET":
+        return _render_step(step, campaign, form)
+
+    valid = form.validate_on_submit()
+    if step == "patient":
+        valid = _check_against_stored_id(form, campaign) and valid
+    files, files_ok = _read_uploads(form, UPLOAD_FIELDS.get(step, ()))
+    if valid and files_ok:
+        try:
+            save_step(campaign, _me(), _data(form, step, campaign), files)
+        except ValidationFailed as error:
+            apply_field_errors(form, error)
+        except IllegalTransition as error:
+            return _refused(campaign, error)
+        else:
+            flash(_("Saved."), "success")
+            return _after_save(campaign, step)
+    return _render_step(step, campaign, form, 422)
+
+
+def _after_save(campaign: Campaign, step: str) -> Response:
+    if request.form.get("go") == "later":
+        flash(_("Your draft is saved. You can come back to it at any time."), "info")
+        return redirect(_home())
+    if request.form.get("go") == "stay":
+        return redirect(step_url(campaign, step))
+    return redirect(step_url(campaign, next_step(step)))
+
+
+@bp.route("/campaigns/<int:campaign_id>/documents/<int:document_id>/remove", methods=["POST"])
+@roles(*APPLICANT_ROLES)
+def remove_document(campaign_id: int, document_id: int) -> Any:
+    campaign = _campaign_for_applicant(campaign_id)
+    document = db.session.get(Document, document_id)
+    if document is None or document.campaign_id != campaign.id:
+        raise NotFound(_("No such file."))
+    back = "story" if document.kind == DocumentKind.PHOTO else "documents"
+    if ConfirmForm().validate_on_submit():
+        try:
+            remove(campaign, _me(), document_id)
+        except IllegalTransition as error:
+            return _refused(campaign, error)
+        flash(_("The file was removed."), "info")
+    return redirect(step_url(campaign, back))
+
+
+# --- review, submit and the later actions -------------------------------------------------------------
+
+
+def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, list[str]] | None = None) -> Any:
+    if missing is None:
+        missing = missing_items(campaign) if campaign.state == S.DRAFT else {}
+    return (
+        render_template(
+            "family/review.html",
+            campaign=campaign,
+            nav=step_nav(campaign, "review") if campaign.state == S.DRAFT else [],
+            missing=missing_list(missing),
+            actions={t.name for t in available_transitions(campaign, _me())},
+            can_update=can_post_update(_me(), campaign),
+            action_form=ConfirmForm(formdata=None),
+            relationship_labels=RELATIONSHIP_LABELS,
+            sex_labels=SEX_LABELS,
+            evidence_kinds=EVIDENCE_KINDS,
+            field_steps=FIELD_STEPS,
+        ),
+        status,
+    )
+
+
+def _refused(campaign: Campaign, error: DomainError) -> Any:
+    """An action the campaign's state does not allow: say so on the campaign's page, change nothing."""
+    db.session.rollback()
+    flash(error.message, "error")
+    return _render_review(campaign, error.status)
+
+
+@bp.route("/campaigns/<int:campaign_id>/review")
+@roles(*APPLICANT_ROLES)
+def review(campaign_id: int) -> Any:
+    return _render_review(_campaign_for_applicant(campaign_id))
+
+
+@bp.route("/campaigns/<int:campaign_id>/submit", methods=["POST"])
+@roles(*APPLICANT_ROLES)
+def submit(campaign_id: int) -> Any:
+    campaign = _campaign_for_applicant(campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        campaign_service.transition(campaign, "submit", actor=_me())
+    except ValidationFailed as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_review(campaign, 422, missing=error.fields)
+    except IllegalTransition as error:
+        return _refused(campaign, error)
+    flash(
+        _("Submitted. Verification has started; you will get a notification when the state changes."),
+        "success",
+    )
+    return redirect(_home())
+
+
+def _simple_transition(campaign_id: int, name: str, done: str) -> Any:
+    campaign = _campaign_for_applicant(campaign_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        campaign_service.transition(campaign, name, actor=_me())
+    except (IllegalTransition, ValidationFailed) as error:
+        return _refused(campaign, error)
+    flash(done, "success")
+    return redirect(_home())
+
+
+@bp.route("/campaigns/<int:campaign_id>/open", methods=["POST"])
+@roles(*APPLICANT_ROLES)
+def open_fundraising(campaign_id: int) -> Any:
+    return _simple_transition(
+        campaign_id, "open_fundraising", _("Fundraising is open. The campaign takes donations now.")
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/close", methods=["POST"])
+@roles(*APPLICANT_ROLES)
+def close(campaign_id: int) -> Any:
+    return _simple_transition(campaign_id, "close", _("Fundraising is closed. No new donations are taken."))
+
+
+@bp.route("/campaigns/<int:campaign_id>/cancel", methods=["GET", "POST"])
+@roles(*APPLICANT_ROLES)
+def cancel(campaign_id: int) -> Any:
+    campaign = _campaign_for_applicant(campaign_id)
+    form = CancelForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                campaign_service.transition(campaign, "cancel", actor=_me(), reason=form.reason.data or "")
+            except ValidationFailed as error:
+                db.session.rollback()
+                apply_field_errors(form, error)
+            except IllegalTransition as error:
+                return _refused(campaign, error)
+            else:
+                flash(_("The campaign was cancelled."), "info")
+                return redirect(_home())
+        status = 422
+    allowed = any(t.name == "cancel" for t in available_transitions(campaign, _me()))
+    return render_template("family/cancel.html", campaign=campaign, form=form, allowed=allowed), status
+
+
+@bp.route("/campaigns/<int:campaign_id>/updates", methods=["GET", "POST"])
+@roles(*APPLICANT_ROLES)
+def updates(campaign_id: int) -> Any:
+    campaign = _campaign_for_applicant(campaign_id)
+    form = UpdateForm()
+    status = 200
+    if request.method == "POST":
+        valid = form.validate_on_submit()
+        files, files_ok = _read_uploads(form, ("photos",))
+        if valid and files_ok:
+            try:
+                post_update(campaign, _me(), form.body.data or "", [upload for _kind, upload in files])
+            except ValidationFailed as error:
+                apply_field_errors(form, error)
+            except IllegalTransition as error:
+                return _refused(campaign, error)
+            else:
+                flash(_("Your update is posted."), "success")
+                return redirect(url_for("family.updates", campaign_id=campaign.id))
+        status = 422
+    return (
+        render_template(
+            "family/updates.html", campaign=campaign, form=form, can_update=can_post_update(_me(), campaign)
+        ),
+        status,
+    )

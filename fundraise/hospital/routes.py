@@ -1,13 +1,133 @@
-"""hospital pages (placeholder)."""
+"""The hospital social worker's pages: the campaigns of their hospital, confirming a patient's stay, and
+filing a campaign on behalf of a family (the filing steps themselves are the family pages, shared)."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-from fundraise.access import signed_in
+import secrets
+from typing import Any
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from fundraise.access import roles
+from fundraise.auth.forms import ConfirmForm
+from fundraise.auth.routes import apply_field_errors
+from fundraise.errors import IllegalTransition, ValidationFailed
+from fundraise.extensions import db
+from fundraise.family.routes import my_notifications, step_url
+from fundraise.hospital.forms import FamilyAccountForm
+from fundraise.models import Campaign, CampaignState, Role, User
+from fundraise.services import accounts, audit
+from fundraise.services.campaigns import confirm_stay, create_draft, get_campaign
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")
 
+# Long enough to be safe, short enough to read out or write down for the family.
+TEMPORARY_PASSWORD_BYTES = 9
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
 
 @bp.route("/")
-@signed_in
-def dashboard():
-    return "hospital"
+@roles(Role.SOCIAL_WORKER)
+def dashboard() -> Any:
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.hospital_id == current_user.hospital_id, Campaign.state != CampaignState.CANCELLED)
+        .order_by(Campaign.updated_at.desc())
+    ).all()
+    return render_template(
+        "hospital/dashboard.html",
+        campaigns=campaigns,
+        notifications=my_notifications(),
+        action_form=ConfirmForm(formdata=None),
+        ready_to_confirm=ready_to_confirm,
+    )
+
+
+def ready_to_confirm(campaign: Campaign) -> bool:
+    """A worker confirms the stay and the cost estimate together, so both must be on file first."""
+    return campaign.admitted_on is not None and bool(campaign.cost_total_fen)
+
+
+@bp.route("/campaigns/<int:campaign_id>/confirm-stay", methods=["POST"])
+@roles(Role.SOCIAL_WORKER)
+def confirm(campaign_id: int) -> Any:
+    campaign = get_campaign(campaign_id, _me())  # 404 for a draft the worker may not see
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for(".dashboard"))
+    if campaign.hospital_id == current_user.hospital_id and not ready_to_confirm(campaign):
+        flash(_("Confirm the stay once the admission date and the cost estimate are filed."), "error")
+    else:
+        try:
+            confirm_stay(campaign, _me())  # 403 for another hospital's patient
+        except IllegalTransition as error:
+            flash(error.message, "error")
+        else:
+            flash(
+                _("You confirmed the stay of %(name)s.", name=campaign.patient_name or _("the patient")),
+                "success",
+            )
+    return redirect(url_for(".dashboard"))
+
+
+@bp.route("/families/new", methods=["GET", "POST"])
+@roles(Role.SOCIAL_WORKER)
+def new_family() -> Any:
+    """Find the family's account by e-mail or open one, then start a draft at this worker's hospital."""
+    form = FamilyAccountForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            email = (form.email.data or "").strip().lower()
+            family = db.session.scalar(select(User).where(func.lower(User.email) == email))
+            password = None
+            if family is not None and family.role != Role.FAMILY:
+                form.email.errors = [
+                    _("This e-mail belongs to an account that is not a family account. Use another e-mail.")
+                ]
+            elif family is None and not (form.name.data or "").strip():
+                form.name.errors = [_("No account uses this e-mail yet. Enter a name to open one.")]
+            else:
+                try:
+                    if family is None:
+                        family, password = _open_family_account(email, form.name.data or "", form.phone.data)
+                    campaign = create_draft(
+                        family, {"hospital_code": current_user.hospital.code}, filed_by=_me()
+                    )
+                except ValidationFailed as error:
+                    db.session.rollback()
+                    apply_field_errors(form, error)
+                else:
+                    response = make_response(
+                        render_template(
+                            "hospital/family_ready.html",
+                            family=family,
+                            password=password,
+                            campaign=campaign,
+                            next_url=step_url(campaign, "patient"),
+                        )
+                    )
+                    # The temporary password is on this page only: never cached, never shown again.
+                    response.headers["Cache-Control"] = "no-store"
+                    return response
+        return render_template("hospital/new_family.html", form=form), 422
+    return render_template("hospital/new_family.html", form=form)
+
+
+def _open_family_account(email: str, name: str, phone: str | None) -> tuple[User, str]:
+    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    family = accounts.register(email, name, password, Role.FAMILY)
+    family.phone = (phone or "").strip() or None
+    audit.record(
+        "user.opened_for_family",
+        "user",
+        family.id,
+        actor=_me(),
+        after={"hospital_id": current_user.hospital_id},
+    )
+    db.session.commit()
+    return family, password
