@@ -29,7 +29,30 @@ class Config:
     MAX_UPLOAD_BYTES = 10 * 1024 * 1024
     # Several files per form: the request may carry a few full-size uploads.
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
     PAYMENTS_PROVIDER = "sandbox"
+    # Stripe: the secret API key and the webhook endpoint's signing secret (both from the environment).
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_WEBHOOK_SECRET: str | None = None
+    # Public: the payment page gives it to Stripe.js to mount the card form.
+    STRIPE_PUBLISHABLE_KEY: str | None = None
+    # Only for tests against a local fake (localstripe, a contract server); None means Stripe's own API.
+    STRIPE_API_BASE: str | None = None
+    # Payment methods a PaymentIntent allows (e.g. ("card", "alipay", "wechat_pay") for CNY); empty means
+    # whatever the Stripe Dashboard enables for the account.
+    STRIPE_PAYMENT_METHOD_TYPES: tuple[str, ...] = ()
+    STRIPE_TIMEOUT_SECONDS = 20
+    STRIPE_MAX_NETWORK_RETRIES = 2
+    # How old a signed webhook may be (seconds); older ones are refused as replays. Stripe's default.
+    WEBHOOK_TOLERANCE_SECONDS = 300
+    # The sandbox reports a processor fee so the fee path runs in the demo: 0.6% rounded down to the fen
+    # (illustrative, the order of a domestic wallet merchant rate; not a quote).
+    SANDBOX_FEE_BPS = 60
+    # One donation: at least 1 yuan, at most 50,000 yuan. The floor stops card testing with tiny amounts; the
+    # ceiling is a card-testing and anti-money-laundering brake (larger gifts go through a charity directly).
+    DONATION_MIN_FEN = 1 * 100
+    DONATION_MAX_FEN = 50_000 * 100
+    DONATION_MESSAGE_MAX_CHARS = 500
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     LANGUAGES = ("zh_CN", "en")
@@ -104,6 +127,10 @@ ENVIRONMENT_OVERRIDES = {
     "SMTP_PASSWORD": "SMTP_PASSWORD",
     "SMTP_SENDER": "SMTP_SENDER",
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "PAYMENTS_PROVIDER": "PAYMENTS_PROVIDER",
+    "STRIPE_SECRET_KEY": "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_PUBLISHABLE_KEY": "STRIPE_PUBLISHABLE_KEY",
 }
 
 

@@ -10,3 +10,8 @@ def init_app(app: Flask) -> None:
 
     for group in (users.users, reference.reference, audit.audit, jobs.jobs, jobs.worker, demo.demo):
         app.cli.add_command(group)
+    from fundraise.cli.ledger import ledger
+    from fundraise.cli.payments import payments
+
+    app.cli.add_command(ledger)
+    app.cli.add_command(payments)

@@ -11,10 +11,29 @@ from fundraise.models.campaigns import (
     DocumentKind,
     ReportStatus,
 )
+from fundraise.models.donations import (
+    DisputeStatus,
+    Donation,
+    DonationRefund,
+    DonationStatus,
+    PaymentEvent,
+    RefundStatus,
+    SandboxPayment,
+    SandboxRefund,
+    SurplusChoice,
+)
 from fundraise.models.jobs import Notification, OutboxMessage
+from fundraise.models.ledger import (
+    AccountKind,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    TransactionKind,
+)
 from fundraise.models.reference import DiseaseRange, Hospital, Region
 
 __all__ = [
+    "AccountKind",
     "ApiToken",
     "AuditEvent",
     "Campaign",
@@ -23,13 +42,26 @@ __all__ = [
     "CampaignUpdate",
     "Charity",
     "DiseaseRange",
+    "DisputeStatus",
     "Document",
     "DocumentKind",
+    "Donation",
+    "DonationRefund",
+    "DonationStatus",
     "Hospital",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
     "Notification",
     "OutboxMessage",
+    "PaymentEvent",
+    "RefundStatus",
     "Region",
     "ReportStatus",
     "Role",
+    "SandboxPayment",
+    "SandboxRefund",
+    "SurplusChoice",
+    "TransactionKind",
     "User",
 ]

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     from fundraise.documents.routes import bp as documents_bp
     from fundraise.family.routes import bp as family_bp
     from fundraise.hospital.routes import bp as hospital_bp
+    from fundraise.payments.routes import bp as payments_bp  # also sets up app.extensions["payments"]
     from fundraise.public.routes import bp as public_bp
     from fundraise.staff.routes import bp as staff_bp
 
@@ -25,7 +26,16 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    for blueprint in (public_bp, auth_bp, documents_bp, family_bp, hospital_bp, staff_bp, admin_bp):
+    for blueprint in (
+        public_bp,
+        auth_bp,
+        documents_bp,
+        family_bp,
+        hospital_bp,
+        staff_bp,
+        admin_bp,
+        payments_bp,
+    ):
         app.register_blueprint(blueprint)
 
     from fundraise.web import templating

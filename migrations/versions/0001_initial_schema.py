@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:19:22.741932
+Create Date: 2026-11-23 12:58:00.861279
 
 """
 from alembic import op
@@ -34,6 +34,16 @@ def upgrade():
     with op.batch_alter_table('disease_ranges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_disease_ranges_category'), ['category'], unique=False)
 
+    op.create_table('ledger_accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('owner_id', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("(kind IN ('campaign_fund', 'hospital_payout', 'project_budget', 'project_commitment') AND owner_id > 0) OR (kind NOT IN ('campaign_fund', 'hospital_payout', 'project_budget', 'project_commitment') AND owner_id = 0)", name=op.f('ck_ledger_accounts_owner')),
+    sa.CheckConstraint("kind IN ('donor_clearing', 'campaign_fund', 'project_budget', 'project_commitment', 'hospital_payout', 'refunds', 'processor_fees', 'disputes', 'platform_reserve')", name=op.f('ck_ledger_accounts_kind')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_accounts')),
+    sa.UniqueConstraint('kind', 'owner_id', name='uq_ledger_accounts_kind_owner')
+    )
     op.create_table('outbox_messages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job', sa.String(length=64), nullable=False),
@@ -61,6 +71,29 @@ def upgrade():
     )
     with op.batch_alter_table('regions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_regions_parent_code'), ['parent_code'], unique=False)
+
+    op.create_table('sandbox_payments',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=64), nullable=False),
+    sa.Column('donation_id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('fee_fen', sa.BigInteger(), nullable=False),
+    sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('disputed', sa.Boolean(), nullable=False),
+    sa.Column('return_url', sa.String(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status IN ('requires_payment', 'succeeded', 'failed')", name=op.f('ck_sandbox_payments_status')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_sandbox_payments_amount')),
+    sa.CheckConstraint('refunded_fen >= 0 AND refunded_fen <= amount_fen', name=op.f('ck_sandbox_payments_refunded')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_payments')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_sandbox_payments_idempotency_key'))
+    )
+    with op.batch_alter_table('sandbox_payments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sandbox_payments_donation_id'), ['donation_id'], unique=False)
 
     op.create_table('charities',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -93,6 +126,20 @@ def upgrade():
     )
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hospitals_region_code'), ['region_code'], unique=False)
+
+    op.create_table('sandbox_refunds',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=64), nullable=False),
+    sa.Column('payment_id', sa.String(length=40), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_sandbox_refunds_amount')),
+    sa.ForeignKeyConstraint(['payment_id'], ['sandbox_payments.id'], name=op.f('fk_sandbox_refunds_payment_id_sandbox_payments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_refunds')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_sandbox_refunds_idempotency_key'))
+    )
+    with op.batch_alter_table('sandbox_refunds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sandbox_refunds_payment_id'), ['payment_id'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -257,6 +304,48 @@ def upgrade():
     with op.batch_alter_table('campaign_updates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_updates_campaign_id'), ['campaign_id'], unique=False)
 
+    op.create_table('donations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('donor_id', sa.Integer(), nullable=True),
+    sa.Column('display_name', sa.String(length=64), nullable=False),
+    sa.Column('anonymous', sa.Boolean(), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('surplus_choice', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
+    sa.Column('dispute_status', sa.String(length=16), nullable=True),
+    sa.Column('provider_dispute_id', sa.String(length=255), nullable=True),
+    sa.Column('disputed_fen', sa.BigInteger(), nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('provider_payment_id', sa.String(length=255), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=64), nullable=False),
+    sa.Column('receipt_number', sa.String(length=32), nullable=True),
+    sa.Column('failure_reason', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("currency = 'CNY'", name=op.f('ck_donations_currency')),
+    sa.CheckConstraint("dispute_status IS NULL OR dispute_status IN ('inquiry', 'open', 'won', 'lost')", name=op.f('ck_donations_dispute_status')),
+    sa.CheckConstraint("status IN ('created', 'pending', 'succeeded', 'failed', 'canceled')", name=op.f('ck_donations_status')),
+    sa.CheckConstraint("surplus_choice IN ('refund', 'relief_pool')", name=op.f('ck_donations_surplus_choice')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_donations_amount')),
+    sa.CheckConstraint('disputed_fen >= 0 AND disputed_fen <= amount_fen', name=op.f('ck_donations_disputed')),
+    sa.CheckConstraint('refunded_fen >= 0 AND refunded_fen <= amount_fen', name=op.f('ck_donations_refunded')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_donations_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['donor_id'], ['users.id'], name=op.f('fk_donations_donor_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_donations')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_donations_idempotency_key')),
+    sa.UniqueConstraint('provider_payment_id', name=op.f('uq_donations_provider_payment_id')),
+    sa.UniqueConstraint('receipt_number', name=op.f('uq_donations_receipt_number'))
+    )
+    with op.batch_alter_table('donations', schema=None) as batch_op:
+        batch_op.create_index('ix_donations_campaign_status', ['campaign_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_donations_donor_id'), ['donor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_donations_status'), ['status'], unique=False)
+
     op.create_table('notifications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -298,11 +387,100 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_documents_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_documents_update_id'), ['update_id'], unique=False)
 
+    op.create_table('donation_refunds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('donation_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('provider_refund_id', sa.String(length=255), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=64), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('failure_reason', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('requested', 'pending', 'succeeded', 'failed', 'canceled')", name=op.f('ck_donation_refunds_status')),
+    sa.CheckConstraint('amount_fen > 0', name=op.f('ck_donation_refunds_amount')),
+    sa.ForeignKeyConstraint(['donation_id'], ['donations.id'], name=op.f('fk_donation_refunds_donation_id_donations')),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_donation_refunds_requested_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_donation_refunds')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_donation_refunds_idempotency_key')),
+    sa.UniqueConstraint('provider_refund_id', name=op.f('uq_donation_refunds_provider_refund_id'))
+    )
+    with op.batch_alter_table('donation_refunds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_donation_refunds_donation_id'), ['donation_id'], unique=False)
+
+    op.create_table('ledger_transactions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('memo', sa.Text(), nullable=False),
+    sa.Column('donation_id', sa.Integer(), nullable=True),
+    sa.Column('refs', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('capture', 'fee', 'refund', 'refund_reversal', 'dispute_withdrawal', 'dispute_reinstatement', 'payout', 'budget', 'adjustment')", name=op.f('ck_ledger_transactions_kind')),
+    sa.ForeignKeyConstraint(['donation_id'], ['donations.id'], name=op.f('fk_ledger_transactions_donation_id_donations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transactions')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_ledger_transactions_idempotency_key'))
+    )
+    with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ledger_transactions_donation_id'), ['donation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_transactions_kind'), ['kind'], unique=False)
+
+    op.create_table('payment_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('event_id', sa.String(length=255), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('donation_id', sa.Integer(), nullable=True),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('result', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['donation_id'], ['donations.id'], name=op.f('fk_payment_events_donation_id_donations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_events')),
+    sa.UniqueConstraint('provider', 'event_id', name='uq_payment_events_provider_event')
+    )
+    with op.batch_alter_table('payment_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_events_donation_id'), ['donation_id'], unique=False)
+
+    op.create_table('ledger_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('transaction_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.BigInteger(), nullable=False),
+    sa.CheckConstraint('amount_fen != 0', name=op.f('ck_ledger_entries_nonzero')),
+    sa.ForeignKeyConstraint(['account_id'], ['ledger_accounts.id'], name=op.f('fk_ledger_entries_account_id_ledger_accounts')),
+    sa.ForeignKeyConstraint(['transaction_id'], ['ledger_transactions.id'], name=op.f('fk_ledger_entries_transaction_id_ledger_transactions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_entries'))
+    )
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_ledger_entries_account_transaction', ['account_id', 'transaction_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ledger_entries_transaction_id'), ['transaction_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_entries_transaction_id'))
+        batch_op.drop_index('ix_ledger_entries_account_transaction')
+
+    op.drop_table('ledger_entries')
+    with op.batch_alter_table('payment_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_events_donation_id'))
+
+    op.drop_table('payment_events')
+    with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ledger_transactions_kind'))
+        batch_op.drop_index(batch_op.f('ix_ledger_transactions_donation_id'))
+
+    op.drop_table('ledger_transactions')
+    with op.batch_alter_table('donation_refunds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_donation_refunds_donation_id'))
+
+    op.drop_table('donation_refunds')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_documents_update_id'))
         batch_op.drop_index(batch_op.f('ix_documents_campaign_id'))
@@ -312,6 +490,12 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notifications_user_id'))
 
     op.drop_table('notifications')
+    with op.batch_alter_table('donations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_donations_status'))
+        batch_op.drop_index(batch_op.f('ix_donations_donor_id'))
+        batch_op.drop_index('ix_donations_campaign_status')
+
+    op.drop_table('donations')
     with op.batch_alter_table('campaign_updates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_updates_campaign_id'))
 
@@ -346,11 +530,19 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_users_charity_id'))
 
     op.drop_table('users')
+    with op.batch_alter_table('sandbox_refunds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sandbox_refunds_payment_id'))
+
+    op.drop_table('sandbox_refunds')
     with op.batch_alter_table('hospitals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_hospitals_region_code'))
 
     op.drop_table('hospitals')
     op.drop_table('charities')
+    with op.batch_alter_table('sandbox_payments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sandbox_payments_donation_id'))
+
+    op.drop_table('sandbox_payments')
     with op.batch_alter_table('regions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_regions_parent_code'))
 
@@ -359,6 +551,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_outbox_messages_status'))
 
     op.drop_table('outbox_messages')
+    op.drop_table('ledger_accounts')
     with op.batch_alter_table('disease_ranges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_disease_ranges_category'))
 

@@ -1,0 +1,67 @@
+"""Payments: the provider port, its Stripe and sandbox adapters, the webhook endpoint and the sandbox pages.
+
+One configured provider per app, in `app.extensions["payments"]`, built when the payments blueprint is
+registered (so every app the factory makes has it) and chosen by PAYMENTS_PROVIDER.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Flask, current_app
+
+from fundraise.payments.provider import PaymentProvider
+
+PROVIDERS = ("sandbox", "stripe")
+
+
+def build_provider(app: Flask) -> PaymentProvider:
+    from fundraise import ConfigurationError
+
+    name = app.config.get("PAYMENTS_PROVIDER", "sandbox")
+    tolerance = int(app.config.get("WEBHOOK_TOLERANCE_SECONDS", 300))
+    if name == "sandbox":
+        from fundraise.payments.sandbox import SandboxProvider
+
+        return SandboxProvider(
+            secret=sandbox_secret(app), fee_bps=int(app.config.get("SANDBOX_FEE_BPS", 0)), tolerance=tolerance
+        )
+    if name == "stripe":
+        from fundraise.payments.stripe_provider import StripeProvider
+
+        missing = [key for key in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET") if not app.config.get(key)]
+        if missing:
+            raise ConfigurationError(f"PAYMENTS_PROVIDER is stripe: set {', '.join(missing)}")
+        return StripeProvider(
+            api_key=app.config["STRIPE_SECRET_KEY"],
+            webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],
+            api_base=app.config.get("STRIPE_API_BASE"),
+            payment_method_types=tuple(app.config.get("STRIPE_PAYMENT_METHOD_TYPES") or ()),
+            timeout=float(app.config.get("STRIPE_TIMEOUT_SECONDS", 20)),
+            max_network_retries=int(app.config.get("STRIPE_MAX_NETWORK_RETRIES", 2)),
+            tolerance=tolerance,
+        )
+    raise ConfigurationError(f"unknown PAYMENTS_PROVIDER {name!r}; choose one of {', '.join(PROVIDERS)}")
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["payments"] = build_provider(app)
+
+
+def get_provider() -> PaymentProvider:
+    provider: PaymentProvider = current_app.extensions["payments"]
+    return provider
+
+
+def sandbox_secret(app: Flask) -> bytes:
+    """The sandbox's webhook signing secret, derived from SECRET_KEY (so it is never a constant)."""
+    key = str(app.config.get("SECRET_KEY") or "")
+    return hmac.new(key.encode(), b"aidbridge sandbox webhook signing", hashlib.sha256).digest()
+
+
+def donation_token(donation_id: int) -> str:
+    """The unguessable part of a donation's own pages (/donate/<id>/pay, /donate/<id>/status): ids are
+    sequential, and those pages show the donor's name and message."""
+    key = str(current_app.config.get("SECRET_KEY") or "").encode()
+    return hmac.new(key, f"donation-page:{donation_id}".encode(), hashlib.sha256).hexdigest()[:32]
