@@ -17,6 +17,9 @@ def parse_yuan(text: str) -> int:
     cleaned = cleaned.translate(str.maketrans("０１２３４５６７８９．", "0123456789."))
     if not cleaned:
         raise AmountError("empty")
+    # Digits and one point only: no exponents ("1e999999999" would build an enormous number), no words.
+    if len(cleaned) > 20 or not all(ch.isdigit() or ch in ".-+" for ch in cleaned):
+        raise AmountError("not a number")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation as error:

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from fundraise.access import roles
-from fundraise.admin.accounts import set_account_active
 from fundraise.admin.forms import AccountForm, CharityForm, ConfirmForm
 from fundraise.errors import DomainError, ValidationFailed
 from fundraise.extensions import db
@@ -87,7 +86,7 @@ def _role(role: str) -> str:
 def _set_active(user_id: int, active: bool) -> Any:
     if ConfirmForm().validate_on_submit():
         try:
-            user = set_account_active(user_id, active, actor=current_user)
+            user = accounts.set_account_active(user_id, active, actor=current_user)
         except DomainError as error:
             flash(error.message, "error")
         else:

@@ -120,16 +120,6 @@ def _campaign_for_applicant(campaign_id: int) -> Campaign:
     return campaign
 
 
-def missing_items(campaign: Campaign) -> dict[str, list[str]]:
-    """What the campaign still lacks before it may be submitted, as the submit transition would report it."""
-    try:
-        # The service's own completeness rule, so this page and the submit button never disagree.
-        campaign_service._require_complete(campaign)
-    except ValidationFailed as error:
-        return error.fields
-    return {}
-
-
 def missing_list(fields: dict[str, list[str]]) -> list[dict[str, Any]]:
     """The service's field errors as a list of items with a link to the step that fixes each."""
     items = []
@@ -142,7 +132,9 @@ def missing_list(fields: dict[str, list[str]]) -> list[dict[str, Any]]:
 
 def step_nav(campaign: Campaign | None, current: str) -> list[dict[str, Any]]:
     incomplete = (
-        {FIELD_STEPS.get(key, ("review", ""))[0] for key in missing_items(campaign)} if campaign else set()
+        {FIELD_STEPS.get(key, ("review", ""))[0] for key in campaign_service.missing_items(campaign)}
+        if campaign
+        else set()
     )
     nav = []
     for number, step in enumerate(STEPS, start=1):
@@ -172,7 +164,7 @@ def next_step(slug: str) -> str:
 
 
 def first_incomplete_step(campaign: Campaign) -> str:
-    missing = {FIELD_STEPS.get(key, ("review", ""))[0] for key in missing_items(campaign)}
+    missing = {FIELD_STEPS.get(key, ("review", ""))[0] for key in campaign_service.missing_items(campaign)}
     return next((s.slug for s in STEPS if s.slug in missing), "review")
 
 
@@ -500,7 +492,7 @@ def remove_document(campaign_id: int, document_id: int) -> Any:
 
 def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, list[str]] | None = None) -> Any:
     if missing is None:
-        missing = missing_items(campaign) if campaign.state == S.DRAFT else {}
+        missing = campaign_service.missing_items(campaign) if campaign.state == S.DRAFT else {}
     return (
         render_template(
             "family/review.html",

@@ -156,3 +156,30 @@ def user_for_token(plaintext: str) -> User | None:
 
 def _token_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
+    """Deactivate (no more sign-in, API tokens refused) or reactivate an account; audited, commits.
+
+    An admin cannot deactivate their own account, so the last admin cannot lock everyone out by accident.
+    """
+    if actor.role != Role.ADMIN:
+        raise Forbidden(_("Only an administrator can change accounts."))
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("We could not find that account."))
+    if not active and user.id == actor.id:
+        raise ValidationFailed(_("You cannot deactivate your own account."))
+    if user.active == active:
+        return user
+    user.active = active
+    audit.record(
+        "user.activate" if active else "user.deactivate",
+        "user",
+        user.id,
+        actor=actor,
+        before={"active": not active},
+        after={"active": active},
+    )
+    db.session.commit()
+    return user

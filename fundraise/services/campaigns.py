@@ -248,6 +248,13 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
 
 
 def _require_complete(campaign: Campaign) -> None:
+    missing = missing_items(campaign)
+    if missing:
+        raise ValidationFailed(_("The campaign is not complete yet."), fields=missing)
+
+
+def missing_items(campaign: Campaign) -> dict[str, list[str]]:
+    """What a campaign still lacks before it may be submitted, by field (empty when complete)."""
     missing: dict[str, list[str]] = {}
     required = {
         "title": campaign.title,
@@ -273,8 +280,7 @@ def _require_complete(campaign: Campaign) -> None:
     for kind in REQUIRED_EVIDENCE:
         if kind not in kinds:
             missing[f"documents.{kind}"] = [_("Please upload this document before you submit.")]
-    if missing:
-        raise ValidationFailed(_("The campaign is not complete yet."), fields=missing)
+    return missing
 
 
 def _refuse_duplicate_patient(campaign: Campaign) -> None:
@@ -426,6 +432,14 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
             changes["patient_birth_date"] = rid.birth_date
             changes["patient_sex"] = rid.sex
     elif birth_date or sex:
+        if campaign.patient_id_ciphertext is not None:
+            # The number stays; the birth date and sex must still agree with it.
+            stored = parse_resident_id(pii.decrypt_id(campaign.patient_id_ciphertext))
+            for problem in consistency_errors(stored, birth_date or stored.birth_date, sex or stored.sex):
+                if problem == "birth_date_mismatch":
+                    fail("patient_birth_date", _("The birth date does not match the ID number."))
+                else:
+                    fail("patient_sex", _("The sex does not match the ID number."))
         if isinstance(birth_date, date):
             changes["patient_birth_date"] = birth_date
         if sex in ("M", "F"):
@@ -482,6 +496,11 @@ def confirm_stay(campaign: Campaign, social_worker: User) -> Campaign:
         raise IllegalTransition(_("This campaign is no longer active."))
     if campaign.stay_confirmed_at is not None:
         return campaign
+    if campaign.admitted_on is None or not campaign.cost_total_fen:
+        raise ValidationFailed(
+            _("Enter the admission date and the cost estimate before confirming the stay."),
+            fields={"admitted_on": [_("Required before the stay can be confirmed.")]},
+        )
     campaign.stay_confirmed_by_id = social_worker.id
     campaign.stay_confirmed_at = utcnow()
     audit.record(

@@ -49,11 +49,16 @@ def read_upload(stream: BinaryIO, filename: str, field: str) -> Upload:
     if len(data) > limit:
         raise ValidationFailed(
             _("The file is too large."),
-            fields={
-                field: [_("%(name)s is larger than %(mb)d MB.", name=filename, mb=limit // (1024 * 1024))]
-            },
+            fields={field: [_("%(name)s is larger than %(size)s.", name=filename, size=size_label(limit))]},
         )
     return Upload(filename=os.path.basename(filename or "upload")[:200], data=data)
+
+
+def size_label(size_bytes: int) -> str:
+    """10485760 -> '10 MB', 300000 -> '292 KB'."""
+    if size_bytes >= 1024 * 1024:
+        return f"{size_bytes // (1024 * 1024)} MB"
+    return f"{max(size_bytes // 1024, 1)} KB"
 
 
 def detect_type(data: bytes) -> str | None:
