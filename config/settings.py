@@ -55,6 +55,8 @@ class Config:
     DONATION_MESSAGE_MAX_CHARS = 500
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
+    # Dates are shown in China Standard Time; they are stored in UTC.
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_CN", "en")
     BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "fundraise" / "translations")
 

@@ -51,7 +51,9 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    # A deactivated account loses its open sessions too, not only the ability to sign in again.
+    return user if user is not None and user.active else None
 
 
 @login_manager.request_loader

@@ -215,3 +215,16 @@ def test_language_follows_the_browser_then_the_switch(client):
     assert "Campaigns" in client.get("/", headers={"Accept-Language": "en-US,en"}).get_data(as_text=True)
     client.get("/language/zh_CN")
     assert 'lang="zh-CN"' in client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_a_deactivated_account_loses_its_open_session(app, client, login):
+    from fundraise.services.accounts import set_account_active
+
+    admin = UserFactory(admin=True)
+    family = UserFactory()
+    db.session.commit()
+    login(family)
+    assert client.get("/family/").status_code == 200
+    set_account_active(family.id, False, actor=admin)
+    response = client.get("/family/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
