@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:58:00.861279
+Create Date: 2026-11-23 12:41:26.522656
 
 """
 from alembic import op
@@ -269,6 +269,60 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_campaigns_state'), ['state'], unique=False)
         batch_op.create_index('ix_campaigns_state_region', ['state', 'patient_region_code'], unique=False)
 
+    op.create_table('import_batches',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('source_name', sa.String(length=255), nullable=False),
+    sa.Column('file_format', sa.String(length=8), nullable=False),
+    sa.Column('file_sha256', sa.String(length=64), nullable=False),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('rows_inserted', sa.Integer(), nullable=False),
+    sa.Column('rows_updated', sa.Integer(), nullable=False),
+    sa.Column('rows_unchanged', sa.Integer(), nullable=False),
+    sa.Column('rows_rejected', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error_report', sa.JSON(), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('basic_enrolment', 'critical_illness', 'civil_affairs')", name=op.f('ck_import_batches_kind')),
+    sa.CheckConstraint("status IN ('imported', 'rejected')", name=op.f('ck_import_batches_status')),
+    sa.CheckConstraint('rows_total >= 0 AND rows_inserted >= 0 AND rows_updated >= 0 AND rows_unchanged >= 0 AND rows_rejected >= 0', name=op.f('ck_import_batches_counts')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_import_batches_actor_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_batches'))
+    )
+    with op.batch_alter_table('import_batches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_batches_actor_id'), ['actor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_batches_file_sha256'), ['file_sha256'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_batches_kind'), ['kind'], unique=False)
+
+    op.create_table('basic_enrolment_records',
+    sa.Column('scheme', sa.String(length=16), nullable=False),
+    sa.Column('pooling_region_code', sa.String(length=6), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('ytd_reimbursed_fen', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('source_record_id', sa.String(length=64), nullable=False),
+    sa.Column('person_index', sa.String(length=64), nullable=False),
+    sa.Column('person_id_ciphertext', sa.LargeBinary(), nullable=False),
+    sa.Column('person_name', sa.String(length=64), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("scheme IN ('employee', 'resident')", name=op.f('ck_basic_enrolment_records_scheme')),
+    sa.CheckConstraint('valid_to IS NULL OR valid_to >= valid_from', name=op.f('ck_basic_enrolment_records_validity')),
+    sa.CheckConstraint('ytd_reimbursed_fen >= 0', name=op.f('ck_basic_enrolment_records_ytd_reimbursed')),
+    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_basic_enrolment_records_batch_id_import_batches')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_basic_enrolment_records')),
+    sa.UniqueConstraint('source_record_id', name=op.f('uq_basic_enrolment_records_source_record_id'))
+    )
+    with op.batch_alter_table('basic_enrolment_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_basic_enrolment_records_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_basic_enrolment_records_person_index'), ['person_index'], unique=False)
+        batch_op.create_index(batch_op.f('ix_basic_enrolment_records_pooling_region_code'), ['pooling_region_code'], unique=False)
+
     op.create_table('campaign_reports',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -303,6 +357,60 @@ def upgrade():
     )
     with op.batch_alter_table('campaign_updates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_updates_campaign_id'), ['campaign_id'], unique=False)
+
+    op.create_table('civil_affairs_records',
+    sa.Column('assistance_class', sa.String(length=24), nullable=False),
+    sa.Column('household_size', sa.Integer(), nullable=False),
+    sa.Column('monthly_household_income_fen', sa.BigInteger(), nullable=False),
+    sa.Column('region_code', sa.String(length=6), nullable=False),
+    sa.Column('ytd_assistance_paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('source_record_id', sa.String(length=64), nullable=False),
+    sa.Column('person_index', sa.String(length=64), nullable=False),
+    sa.Column('person_id_ciphertext', sa.LargeBinary(), nullable=False),
+    sa.Column('person_name', sa.String(length=64), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("assistance_class IN ('tekun', 'dibao', 'dibao_edge', 'monitored', 'illness_impoverished')", name=op.f('ck_civil_affairs_records_assistance_class')),
+    sa.CheckConstraint('household_size >= 1', name=op.f('ck_civil_affairs_records_household_size')),
+    sa.CheckConstraint('monthly_household_income_fen >= 0 AND ytd_assistance_paid_fen >= 0', name=op.f('ck_civil_affairs_records_amounts')),
+    sa.CheckConstraint('valid_to IS NULL OR valid_to >= valid_from', name=op.f('ck_civil_affairs_records_validity')),
+    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_civil_affairs_records_batch_id_import_batches')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_civil_affairs_records')),
+    sa.UniqueConstraint('source_record_id', name=op.f('uq_civil_affairs_records_source_record_id'))
+    )
+    with op.batch_alter_table('civil_affairs_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_civil_affairs_records_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_civil_affairs_records_person_index'), ['person_index'], unique=False)
+        batch_op.create_index(batch_op.f('ix_civil_affairs_records_region_code'), ['region_code'], unique=False)
+
+    op.create_table('critical_illness_records',
+    sa.Column('entitled', sa.Boolean(), nullable=False),
+    sa.Column('pooling_region_code', sa.String(length=6), nullable=False),
+    sa.Column('ytd_paid_fen', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('source_record_id', sa.String(length=64), nullable=False),
+    sa.Column('person_index', sa.String(length=64), nullable=False),
+    sa.Column('person_id_ciphertext', sa.LargeBinary(), nullable=False),
+    sa.Column('person_name', sa.String(length=64), nullable=False),
+    sa.Column('valid_from', sa.Date(), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('valid_to IS NULL OR valid_to >= valid_from', name=op.f('ck_critical_illness_records_validity')),
+    sa.CheckConstraint('ytd_paid_fen >= 0', name=op.f('ck_critical_illness_records_ytd_paid')),
+    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_critical_illness_records_batch_id_import_batches')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_critical_illness_records')),
+    sa.UniqueConstraint('source_record_id', name=op.f('uq_critical_illness_records_source_record_id'))
+    )
+    with op.batch_alter_table('critical_illness_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_critical_illness_records_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_critical_illness_records_person_index'), ['person_index'], unique=False)
+        batch_op.create_index(batch_op.f('ix_critical_illness_records_pooling_region_code'), ['pooling_region_code'], unique=False)
 
     op.create_table('donations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -496,6 +604,18 @@ def downgrade():
         batch_op.drop_index('ix_donations_campaign_status')
 
     op.drop_table('donations')
+    with op.batch_alter_table('critical_illness_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_critical_illness_records_pooling_region_code'))
+        batch_op.drop_index(batch_op.f('ix_critical_illness_records_person_index'))
+        batch_op.drop_index(batch_op.f('ix_critical_illness_records_batch_id'))
+
+    op.drop_table('critical_illness_records')
+    with op.batch_alter_table('civil_affairs_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_civil_affairs_records_region_code'))
+        batch_op.drop_index(batch_op.f('ix_civil_affairs_records_person_index'))
+        batch_op.drop_index(batch_op.f('ix_civil_affairs_records_batch_id'))
+
+    op.drop_table('civil_affairs_records')
     with op.batch_alter_table('campaign_updates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_updates_campaign_id'))
 
@@ -505,6 +625,18 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_campaign_reports_campaign_id'))
 
     op.drop_table('campaign_reports')
+    with op.batch_alter_table('basic_enrolment_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_basic_enrolment_records_pooling_region_code'))
+        batch_op.drop_index(batch_op.f('ix_basic_enrolment_records_person_index'))
+        batch_op.drop_index(batch_op.f('ix_basic_enrolment_records_batch_id'))
+
+    op.drop_table('basic_enrolment_records')
+    with op.batch_alter_table('import_batches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_batches_kind'))
+        batch_op.drop_index(batch_op.f('ix_import_batches_file_sha256'))
+        batch_op.drop_index(batch_op.f('ix_import_batches_actor_id'))
+
+    op.drop_table('import_batches')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_index('ix_campaigns_state_region')
         batch_op.drop_index(batch_op.f('ix_campaigns_state'))

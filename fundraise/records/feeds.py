@@ -1,0 +1,297 @@
+"""The columns of each records feed and how one row's values are checked and normalised.
+
+Pure Python, no database: the import service (fundraise/services/records_import.py, which documents the
+contract) and the HTTP record source (fundraise/records/sources.py) read rows through these same rules, so a
+value means the same thing whichever way it arrives.
+
+A row is a mapping of column name to raw value: a string from a CSV file, or a JSON value (string, number,
+boolean or null). `parse_row` returns the normalised values keyed by record field, or the faults it found.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fundraise.models.records import AssistanceClass, InsuranceScheme, RecordKind
+from fundraise.money import FEN_PER_YUAN, AmountError, parse_yuan
+from verification.identity import IdNumberError, parse_resident_id
+
+ID_COLUMN = "id_number"
+SOURCE_ID_COLUMN = "source_record_id"
+# A household of more than this is a typo in a feed, not a household.
+MAX_HOUSEHOLD_SIZE = 50
+# 100 million yuan: above any income or insurance figure a feed could truthfully carry.
+MAX_AMOUNT_FEN = 100_000_000 * FEN_PER_YUAN
+
+
+class FeedValueError(ValueError):
+    """A value that breaks its column's rule; the message says which rule, in words for the sender."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a feed: its name in the file, the record field it fills, and how it is read.
+
+    `required` columns must be in the header; an optional column that is absent (or empty in a row) takes
+    `default`.
+    """
+
+    name: str
+    field: str
+    parse: Callable[[Any], Any]
+    required: bool = True
+    default: Any = None
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:  # the common case first: every CSV value, most JSON values
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        raise FeedValueError("expected text, got a boolean")
+    if isinstance(value, int | float):
+        # JSON feeds sometimes send numeric ids as numbers.
+        return str(value)
+    if not isinstance(value, str):
+        raise FeedValueError("expected text")
+    return value.strip()
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def source_record_id(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise FeedValueError("is empty")
+    if len(text) > 64:
+        raise FeedValueError("is longer than 64 characters")
+    return text
+
+
+def id_number(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise FeedValueError("is empty")
+    try:
+        return parse_resident_id(text).number
+    except IdNumberError as error:
+        raise FeedValueError(f"is not a valid identity number: {error}") from None
+
+
+def person_name(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise FeedValueError("is empty")
+    if len(text) > 64:
+        raise FeedValueError("is longer than 64 characters")
+    return text
+
+
+def region_code(value: Any) -> str:
+    text = _text(value)
+    if len(text) != 6 or not (text.isascii() and text.isdigit()):
+        raise FeedValueError("is not a 6-digit region code (GB/T 2260)")
+    return text
+
+
+def iso_date(value: Any) -> datetime.date:
+    text = _text(value)
+    if len(text) != 10:
+        raise FeedValueError("is not a date in the form YYYY-MM-DD")
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise FeedValueError("is not a date in the form YYYY-MM-DD") from None
+
+
+def optional_date(value: Any) -> datetime.date | None:
+    return None if _is_empty(value) else iso_date(value)
+
+
+_AMOUNT_FAULTS = {
+    "empty": "is empty",
+    "negative": "is negative",
+    "more than two decimals": "has more than two decimals",
+}
+
+
+def yuan(value: Any) -> int:
+    """An amount in yuan with at most two decimals, as fen, read as fundraise.money.parse_yuan reads it."""
+    if type(value) is str:
+        # Fast path for the usual "1234" or "1234.5" (the same result parse_yuan gives, without Decimal).
+        whole, point, cents = value.strip().partition(".")
+        if (
+            whole.isascii()
+            and whole.isdigit()
+            and len(cents) <= 2
+            and (not point or (cents.isascii() and cents.isdigit()))
+        ):
+            fen = int(whole) * FEN_PER_YUAN + (int(cents.ljust(2, "0")) if cents else 0)
+            return _plausible(fen)
+        text = value
+    elif isinstance(value, bool) or value is None:
+        raise FeedValueError("is not an amount in yuan")
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)  # the shortest exact decimal: 12.3 stays 12.3
+    else:
+        raise FeedValueError("is not an amount in yuan")
+    try:
+        fen = parse_yuan(text)
+    except AmountError as error:
+        raise FeedValueError(_AMOUNT_FAULTS.get(str(error), "is not an amount in yuan")) from None
+    return _plausible(fen)
+
+
+def _plausible(fen: int) -> int:
+    if fen > MAX_AMOUNT_FEN:
+        raise FeedValueError("is implausibly large")
+    return fen
+
+
+def whole_number(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise FeedValueError("is not a whole number")
+        if isinstance(value, int):
+            number = value
+        else:
+            text = _text(value)
+            if not (text.isascii() and text.isdigit()):
+                raise FeedValueError("is not a whole number")
+            number = int(text)
+        if not low <= number <= high:
+            raise FeedValueError(f"is not between {low} and {high}")
+        return number
+
+    return parse
+
+
+_TRUE = frozenset({"true", "1", "yes", "y", "是"})
+_FALSE = frozenset({"false", "0", "no", "n", "否"})
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise FeedValueError("is not true or false")
+
+
+def one_of(kind: type[AssistanceClass] | type[InsuranceScheme]) -> Callable[[Any], str]:
+    allowed = frozenset(member.value for member in kind)
+    listed = ", ".join(sorted(allowed))
+
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in allowed:
+            raise FeedValueError(f"is not one of {listed}")
+        return text
+
+    return parse
+
+
+_COMMON_HEAD = (
+    Column(SOURCE_ID_COLUMN, "source_record_id", source_record_id),
+    Column(ID_COLUMN, "id_number", id_number),
+    Column("name", "person_name", person_name),
+)
+_VALIDITY = (
+    Column("valid_from", "valid_from", iso_date),
+    Column("valid_to", "valid_to", optional_date),
+)
+
+COLUMNS: dict[RecordKind, tuple[Column, ...]] = {
+    RecordKind.BASIC_ENROLMENT: (
+        *_COMMON_HEAD,
+        Column("scheme", "scheme", one_of(InsuranceScheme)),
+        Column("pooling_region_code", "pooling_region_code", region_code),
+        *_VALIDITY,
+        Column("year", "year", whole_number(2000, 2100)),
+        Column("ytd_reimbursed_yuan", "ytd_reimbursed_fen", yuan),
+    ),
+    RecordKind.CRITICAL_ILLNESS: (
+        *_COMMON_HEAD,
+        Column("entitled", "entitled", boolean),
+        Column("pooling_region_code", "pooling_region_code", region_code),
+        *_VALIDITY,
+        Column("ytd_paid_yuan", "ytd_paid_fen", yuan),
+    ),
+    RecordKind.CIVIL_AFFAIRS: (
+        *_COMMON_HEAD,
+        Column("assistance_class", "assistance_class", one_of(AssistanceClass)),
+        *_VALIDITY,
+        Column("household_size", "household_size", whole_number(1, MAX_HOUSEHOLD_SIZE)),
+        Column("monthly_household_income_yuan", "monthly_household_income_fen", yuan),
+        Column("region_code", "region_code", region_code),
+        Column("ytd_assistance_paid_yuan", "ytd_assistance_paid_fen", yuan, required=False, default=0),
+    ),
+}
+
+_PLAN = {
+    kind: tuple((c.name, c.field, c.parse, c.required, c.default) for c in columns)
+    for kind, columns in COLUMNS.items()
+}
+
+# The field whose region an officer's jurisdiction must cover.
+JURISDICTION_FIELD: dict[RecordKind, str] = {
+    RecordKind.BASIC_ENROLMENT: "pooling_region_code",
+    RecordKind.CRITICAL_ILLNESS: "pooling_region_code",
+    RecordKind.CIVIL_AFFAIRS: "region_code",
+}
+
+
+def column_names(kind: RecordKind, *, required_only: bool = False) -> list[str]:
+    return [column.name for column in COLUMNS[kind] if column.required or not required_only]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What is wrong with one value: the column (None for the row as a whole) and why."""
+
+    column: str | None
+    message: str
+
+
+def parse_row(kind: RecordKind, raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Fault]]:
+    """Read one row: the normalised values keyed by record field, and every fault found (empty if none)."""
+    values: dict[str, Any] = {}
+    faults: list[Fault] = []
+    get = raw.get
+    # Runs once per row of million-row feeds: plain tuples, no attribute look-ups.
+    for name, field_name, parse, required, default in _PLAN[kind]:
+        value = get(name)
+        if not required and _is_empty(value):
+            values[field_name] = default
+            continue
+        try:
+            values[field_name] = parse(value)
+        except FeedValueError as error:
+            faults.append(Fault(name, str(error)))
+    valid_from, valid_to = values.get("valid_from"), values.get("valid_to")
+    if valid_from is not None and valid_to is not None and valid_to < valid_from:
+        faults.append(Fault("valid_to", "is before valid_from"))
+    return values, faults
+
+
+def mask_value(column: str | None, value: Any) -> str:
+    """A value as it may appear in an error report: ID numbers masked, long values cut short."""
+    text = "" if value is None else str(value)
+    if column == ID_COLUMN:
+        compact = "".join(text.split())
+        # First and last four only when that hides most of it (as verification.identity.mask_id does).
+        if len(compact) >= 16:
+            return f"{compact[:4]}{'*' * (len(compact) - 8)}{compact[-4:]}"
+        return "*" * len(compact)
+    return text if len(text) <= 100 else text[:97] + "..."
