@@ -152,6 +152,10 @@ def start_donation(
     `idempotency_key`, when the caller has one (an API client's retry, a double-clicked form), makes a repeat
     return the same donation and payment instead of a second one.
     """
+    if idempotency_key is not None and not (
+        isinstance(idempotency_key, str) and 8 <= len(idempotency_key) <= 64
+    ):
+        raise ValidationFailed(_("The request key must be 8 to 64 characters."))
     if idempotency_key:
         existing = db.session.scalar(select(Donation).where(Donation.idempotency_key == idempotency_key))
         if existing is not None:
