@@ -142,7 +142,7 @@ def lock_accounts(accounts: Iterable[LedgerAccount]) -> None:
         # account while waiting for the chain and another the other way round. It also serialises postings;
         # the row locks below are what the non-negative rule relies on all the same.
         db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit._CHAIN_LOCK_KEY}
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.CHAIN_LOCK_KEY}
         )  # the chain's own key
         db.session.execute(
             select(LedgerAccount.id)

@@ -142,6 +142,7 @@ def relay_if_committed() -> None:
 
 def init_app(app: Flask) -> None:
     from fundraise.jobs import notifications, verification  # noqa: F401  (registers the jobs)
+    from fundraise.payments import jobs as payment_jobs  # noqa: F401
 
     @app.after_request
     def _relay(response: Response) -> Response:

@@ -11,7 +11,8 @@ from flask_babel import lazy_gettext as _l
 from fundraise.i18n import locale_name
 from fundraise.models import AuditEvent, Campaign, Region
 from fundraise.services import audit
-from fundraise.services.search import category_label, raised_fen
+from fundraise.services.donations import raised_fen
+from fundraise.services.search import category_label
 
 SEXES = {"M": _l("Male"), "F": _l("Female")}
 HOSPITAL_TIERS = {

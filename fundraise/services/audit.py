@@ -16,7 +16,7 @@ from fundraise.models.columns import utcnow
 
 GENESIS_HASH = "0" * 64
 # Any fixed number: the key of the advisory lock that serialises appends on PostgreSQL.
-_CHAIN_LOCK_KEY = 7_201_125
+CHAIN_LOCK_KEY = 7_201_125
 
 
 def canonical_json(event: dict[str, Any]) -> bytes:
@@ -53,7 +53,7 @@ def record(
     """Append an event in the caller's transaction; the caller commits it with the change it describes."""
     if db.session.get_bind().dialect.name == "postgresql":
         # Appends must be serial or two events would share a predecessor; held until commit.
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
     prev_hash = db.session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         created_at=utcnow(),

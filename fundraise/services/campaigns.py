@@ -164,7 +164,12 @@ TRANSITIONS = {
             _l("Open fundraising"),
         ),
         Transition(
-            "close", frozenset({S.FUNDRAISING}), S.CLOSED, _applicant_or_staff, _l("Close fundraising")
+            "close",
+            frozenset({S.FUNDRAISING}),
+            S.CLOSED,
+            # The system closes a campaign when donations reach its target.
+            lambda u, c: _system(u, c) or _applicant_or_staff(u, c),
+            _l("Close fundraising"),
         ),
         Transition(
             "suspend",

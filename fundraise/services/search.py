@@ -57,15 +57,6 @@ class Page:
         return self.number < self.pages
 
 
-def raised_fen(campaign: Campaign) -> int:
-    """Money donated to a campaign so far.
-
-    Always 0 for now: donations are not recorded yet. The ledger (campaign fund account balance, derived from
-    its entries) replaces this; no number is shown that the ledger cannot back.
-    """
-    return 0
-
-
 def parse_page(value: str | None) -> int:
     """A page number from the query string; anything that is not a positive integer is page 1."""
     try:

@@ -12,6 +12,7 @@ def test_models_and_migrations_do_not_drift(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
-    assert differences == [], "models and migrations differ; run `make schema` or `make migration`:\n" + "\n".join(
-        map(str, differences)
+    assert differences == [], (
+        "models and migrations differ; run `make schema` or `make migration`:\n"
+        + "\n".join(map(str, differences))
     )

@@ -14,7 +14,7 @@ from fundraise import pii
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, Campaign, CampaignReport
 from fundraise.services.campaigns import disease_for_code, transition
-from fundraise.services.search import raised_fen
+from fundraise.services.donations import raised_fen
 from tests.factories import PASSWORD, CampaignFactory, DocumentFactory, UserFactory, user_of_role
 
 

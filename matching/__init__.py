@@ -1,0 +1,1 @@
+"""Pure domain: relief-project eligibility and the allocation solver. Imports neither Flask nor SQLAlchemy."""
