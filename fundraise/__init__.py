@@ -41,6 +41,9 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     app.config["ENV_NAME"] = env_name
     app.config.update(environment_settings())
     app.config.update(overrides)
+    if app.config["RATELIMIT_STORAGE_URI"] == "memory://" and app.config["JOBS_MODE"] == "rq":
+        # Several web processes must share one count of login attempts.
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     _refuse_unsafe_settings(app)
 
     from fundraise import database, i18n, security
