@@ -22,7 +22,7 @@ from fundraise.models.columns import utcnow
 from fundraise.services import audit
 from verification.diseases import DiseaseRange as DiseaseRangeData
 from verification.diseases import find_category, normalize_icd10
-from verification.identity import IdNumberError, consistency_errors, parse_resident_id
+from verification.identity import IdNumberError, ResidentId, consistency_errors, parse_resident_id
 
 S = CampaignState
 RELATIONSHIPS = ("self", "parent", "child", "spouse", "sibling", "grandparent", "other")
@@ -346,6 +346,17 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
     def fail(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
+    birth_date = data.get("patient_birth_date")
+    sex = data.get("patient_sex")
+
+    def check_against(rid: ResidentId) -> None:
+        """The birth date and sex given must agree with the ID number."""
+        for problem in consistency_errors(rid, birth_date or rid.birth_date, sex or rid.sex):
+            if problem == "birth_date_mismatch":
+                fail("patient_birth_date", _("The birth date does not match the ID number."))
+            else:
+                fail("patient_sex", _("The sex does not match the ID number."))
+
     for field in TEXT_FIELDS:
         if field in data:
             value = (data[field] or "").strip()
@@ -416,8 +427,6 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
         else:
             changes["admitted_on"] = admitted
 
-    birth_date = data.get("patient_birth_date")
-    sex = data.get("patient_sex")
     if sex and sex not in ("M", "F"):
         fail("patient_sex", _("Choose the patient's sex."))
     if data.get("patient_id_number"):
@@ -426,11 +435,7 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
         except IdNumberError as error:
             fail("patient_id_number", id_error_message(error.code))
         else:
-            for problem in consistency_errors(rid, birth_date or rid.birth_date, sex or rid.sex):
-                if problem == "birth_date_mismatch":
-                    fail("patient_birth_date", _("The birth date does not match the ID number."))
-                else:
-                    fail("patient_sex", _("The sex does not match the ID number."))
+            check_against(rid)
             changes["patient_id_ciphertext"] = pii.encrypt_id(rid.number)
             changes["patient_id_index"] = pii.blind_index(rid.number)
             changes["patient_id_masked"] = pii.mask_id(rid.number)
@@ -440,11 +445,7 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
         if campaign.patient_id_ciphertext is not None:
             # The number stays; the birth date and sex must still agree with it.
             stored = parse_resident_id(pii.decrypt_id(campaign.patient_id_ciphertext))
-            for problem in consistency_errors(stored, birth_date or stored.birth_date, sex or stored.sex):
-                if problem == "birth_date_mismatch":
-                    fail("patient_birth_date", _("The birth date does not match the ID number."))
-                else:
-                    fail("patient_sex", _("The sex does not match the ID number."))
+            check_against(stored)
         if isinstance(birth_date, date):
             changes["patient_birth_date"] = birth_date
         if sex in ("M", "F"):
