@@ -170,6 +170,18 @@ def test_json_feeds_as_a_list_or_under_records(admin):
     assert entitlement.person_index == enrolment.person_index
 
 
+def test_spreadsheet_exports_are_read_bom_crlf_and_blank_lines_included(admin):
+    data = b"\xef\xbb\xbf" + to_csv([civil_row(n) for n in range(3)]).replace(b"\n", b"\r\n") + b"\r\n\r\n"
+    result = import_feed("civil_affairs", data, "csv", admin)
+    assert result.accepted and (result.rows_total, result.inserted) == (3, 3)
+
+    header_only = import_feed("civil_affairs", ",".join(CIVIL_HEADER).encode(), "csv", admin)
+    assert header_only.accepted and header_only.rows_total == 0
+
+    empty = import_feed("civil_affairs", b"", "csv", admin)
+    assert not empty.accepted and "the file is empty" in empty.errors[0].message
+
+
 def test_the_same_file_twice_changes_nothing(admin):
     data = to_csv([civil_row(n) for n in range(5)])
     first = import_feed("civil_affairs", data, "csv", admin)
