@@ -1,4 +1,4 @@
-"""`flask payments reconcile|refund|replay`."""
+"""`flask payments reconcile|schedule|refund|replay`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fundraise.errors import DomainError
 from fundraise.extensions import db
 from fundraise.models import Donation, User
 from fundraise.payments import get_provider
-from fundraise.payments import jobs as _jobs  # noqa: F401  (registers the reconcile_payments job)
+from fundraise.payments import jobs as _jobs  # also registers the reconcile_payments job
 from fundraise.services.reconciliation import reconcile, summarize
 
 
@@ -34,6 +34,29 @@ def reconcile_command(since: datetime | None, post_fees: bool) -> None:
         click.echo(line)
     if not report.clean:
         raise SystemExit(1)
+
+
+@payments.command("schedule")
+@click.option(
+    "--first-in",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Minutes until the first run; default one day.",
+)
+def schedule_command(first_in: int | None) -> None:
+    """Start the daily reconciliation (production: Redis, and `flask worker`, whose rq scheduler runs it).
+    Safe to repeat: while a run is scheduled, nothing more is. The demo runs `flask payments reconcile`."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException(
+            "no REDIS_URL: the daily cycle runs in rq's scheduler; without Redis, run `flask payments reconcile`"
+        )
+    delay = _jobs.RUN_EVERY if first_in is None else timedelta(minutes=first_in)
+    job, due, created = _jobs.schedule_daily_reconcile(delay=delay)
+    click.echo(f"{'scheduled' if created else 'already scheduled'}: {job.id}, due {due:%Y-%m-%d %H:%M} UTC")
 
 
 @payments.command("refund")

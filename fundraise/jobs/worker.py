@@ -64,6 +64,11 @@ def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> 
         relayer = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
         if not burst:
             relayer.start()
+            # The daily reconciliation runs from rq's scheduler (below); make sure its cycle is going. A no-op
+            # while a run is scheduled.
+            from fundraise.payments.jobs import schedule_daily_reconcile
+
+            schedule_daily_reconcile(queue())
         # SimpleWorker runs jobs in this process (no fork), so they share the app and its engine pool
         # instead of inheriting open database connections across a fork.
         worker = SimpleWorker([queue()], connection=redis_connection())
