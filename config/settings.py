@@ -52,7 +52,8 @@ class Config:
     # ceiling is a card-testing and anti-money-laundering brake (larger gifts go through a charity directly).
     DONATION_MIN_FEN = 1 * 100
     DONATION_MAX_FEN = 50_000 * 100
-    DONATION_MESSAGE_MAX_CHARS = 500
+    # A donor's message is shown publicly beside the gift: a line or two, not a letter.
+    DONATION_MESSAGE_MAX_CHARS = 200
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     # Dates are shown in China Standard Time; they are stored in UTC.

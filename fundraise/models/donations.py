@@ -100,6 +100,10 @@ class Donation(db.Model):
     # Sent with the provider call that creates the payment: a retried start cannot create a second payment.
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # Where a guest's receipt is sent (a signed-in donor's goes to their account's address).
+    receipt_email: Mapped[str] = mapped_column(String(254), default="")
+    # When the receipt e-mail went out: the receipt job sends it once.
+    receipt_emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failure_reason: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from fundraise import ledger
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
+from fundraise.jobs.outbox import enqueue
 from fundraise.models import (
     AccountKind,
     Campaign,
@@ -76,6 +78,8 @@ from fundraise.payments.provider import (
 from fundraise.services import audit
 
 log = logging.getLogger(__name__)
+# An e-mail address's shape (something@domain.tld, no spaces); whether it exists is the mail server's business.
+EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 REFUND_RANK = {
     RefundStatus.REQUESTED: 0,
@@ -143,14 +147,16 @@ def start_donation(
     surplus_choice: str = SurplusChoice.REFUND,
     display_name: str = "",
     *,
-    return_url: str | None = None,
+    return_url: str | Callable[[Donation], str] | None = None,
     idempotency_key: str | None = None,
+    receipt_email: str = "",
 ) -> tuple[Donation, str]:
     """Check the gift, store the donation, create the payment at the provider (with the donation's
     idempotency key) and return where the donor pays. Nothing is recorded as given until the provider's event.
 
     `idempotency_key`, when the caller has one (an API client's retry, a double-clicked form), makes a repeat
-    return the same donation and payment instead of a second one.
+    return the same donation and payment instead of a second one. `return_url` may be a function of the
+    stored donation (a thank-you page named by its id). `receipt_email` is where a guest's receipt goes.
     """
     if idempotency_key is not None and not (
         isinstance(idempotency_key, str) and 8 <= len(idempotency_key) <= 64
@@ -194,6 +200,9 @@ def start_donation(
     display_name = (display_name or "").strip() or (donor.name if donor is not None else "")
     if len(display_name) > 64:
         errors["display_name"] = [_("At most %(n)d characters.", n=64)]
+    receipt_email = (receipt_email or "").strip()
+    if receipt_email and (len(receipt_email) > 254 or not EMAIL_SHAPE.fullmatch(receipt_email)):
+        errors["email"] = [_("Enter an e-mail address like name@example.cn.")]
     if surplus_choice not in set(SurplusChoice):
         errors["surplus_choice"] = [_("Choose what happens to money left over.")]
     if not isinstance(anonymous, bool):
@@ -213,6 +222,7 @@ def start_donation(
         status=DonationStatus.CREATED,
         provider=client.name,
         idempotency_key=idempotency_key or f"donation-{uuid.uuid4().hex}",
+        receipt_email=receipt_email,
     )
     db.session.add(donation)
     db.session.flush()
@@ -229,9 +239,11 @@ def start_donation(
     return donation, _payment_redirect(donation, return_url)
 
 
-def _payment_redirect(donation: Donation, return_url: str | None) -> str:
+def _payment_redirect(donation: Donation, return_url: str | Callable[[Donation], str] | None) -> str:
     from fundraise.payments import donation_token
 
+    if callable(return_url):
+        return_url = return_url(donation)
     return_url = return_url or url_for(
         "payments.donation_status", donation_id=donation.id, t=donation_token(donation.id)
     )
@@ -401,6 +413,7 @@ def _capture(donation: Donation, event: ProviderEvent, work: _Work) -> str:
         donation.confirmed_at = now
         donation.failure_reason = ""
         donation.receipt_number = f"AB{now:%Y%m%d}{donation.id:010d}"
+        enqueue("send_receipt", donation_id=donation.id)  # runs once this event's transaction commits
         audit.record(
             "donation.succeeded",
             "donation",

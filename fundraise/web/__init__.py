@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     from fundraise.admin.routes import bp as admin_bp
     from fundraise.auth.routes import bp as auth_bp
     from fundraise.documents.routes import bp as documents_bp
+    from fundraise.donate.routes import bp as donate_bp
     from fundraise.family.routes import bp as family_bp
     from fundraise.hospital.routes import bp as hospital_bp
     from fundraise.payments.routes import bp as payments_bp  # also sets up app.extensions["payments"]
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
         staff_bp,
         admin_bp,
         payments_bp,
+        donate_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -431,6 +431,8 @@ def upgrade():
     sa.Column('provider_payment_id', sa.String(length=255), nullable=True),
     sa.Column('idempotency_key', sa.String(length=64), nullable=False),
     sa.Column('receipt_number', sa.String(length=32), nullable=True),
+    sa.Column('receipt_email', sa.String(length=254), nullable=False),
+    sa.Column('receipt_emailed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('failure_reason', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,285 @@
+"""How gifts, receipts and a campaign fund's ledger are listed and worded for donors and the public.
+
+Read-only: every number comes from the donation service (`raised_fen`, `remaining_need_fen`) or from the
+ledger's own statement of the campaign fund; nothing here decides anything about money.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from math import ceil
+from typing import Any, Generic, TypeVar
+
+from flask_babel import format_date, to_user_timezone
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select
+
+from fundraise import ledger
+from fundraise.extensions import db
+from fundraise.models import AccountKind, Campaign, CampaignState, Donation, DonationStatus, SurplusChoice
+from fundraise.models.ledger import TransactionKind
+from fundraise.services.donations import raised_fen
+from fundraise.web.templating import mask_name
+
+T = TypeVar("T")
+
+SURPLUS_CHOICES = {
+    SurplusChoice.REFUND: _l("Refund my share to me"),
+    SurplusChoice.RELIEF_POOL: _l("Move my share to a relief pool for other patients"),
+}
+SURPLUS_EXPLANATIONS = {
+    SurplusChoice.REFUND: _l(
+        "If money is left after the treatment is paid for, your share of it is refunded to you, "
+        "in proportion to your gift."
+    ),
+    SurplusChoice.RELIEF_POOL: _l(
+        "If money is left after the treatment is paid for, your share of it goes to a charity relief pool "
+        "that helps other critically ill patients."
+    ),
+}
+USE_OF_FUNDS = _l(
+    "Your gift is held in this campaign's own fund, apart from Aidbridge's money. It is paid only to the "
+    "hospital treating the patient, against the hospital's bills, never to the family, and every movement "
+    "is published on the campaign's public ledger."
+)
+
+STATUS_LABELS = {
+    DonationStatus.CREATED: _l("Not paid yet"),
+    DonationStatus.PENDING: _l("Waiting for confirmation"),
+    DonationStatus.SUCCEEDED: _l("Received"),
+    DonationStatus.FAILED: _l("Did not go through"),
+    DonationStatus.CANCELED: _l("Canceled"),
+}
+STATUS_TONES = {
+    DonationStatus.CREATED: "muted",
+    DonationStatus.PENDING: "info",
+    DonationStatus.SUCCEEDED: "ok",
+    DonationStatus.FAILED: "bad",
+    DonationStatus.CANCELED: "muted",
+}
+
+# The campaign fund's ledger in plain words. Money in is positive, money out negative.
+LEDGER_KINDS = {
+    TransactionKind.CAPTURE: _l("Donation received"),
+    TransactionKind.FEE: _l("Payment processing fee"),
+    TransactionKind.REFUND: _l("Refund to a donor"),
+    TransactionKind.REFUND_REVERSAL: _l("Refund reversed (the money came back)"),
+    TransactionKind.DISPUTE_WITHDRAWAL: _l("Taken back by a donor's bank (card dispute)"),
+    TransactionKind.DISPUTE_REINSTATEMENT: _l("Returned after a card dispute"),
+    TransactionKind.PAYOUT: _l("Paid to the hospital"),
+    TransactionKind.BUDGET: _l("Relief-project transfer"),
+    TransactionKind.ADJUSTMENT: _l("Correction"),
+}
+
+# Why a campaign that is not fundraising takes no gifts, in the donor's words.
+CLOSED_REASONS = {
+    CampaignState.VERIFIED: _l("The case is verified, but the family has not opened fundraising yet."),
+    CampaignState.CLOSED: _l("Fundraising has ended, so this campaign takes no new donations."),
+    CampaignState.SUSPENDED: _l(
+        "Donations are paused while a report about this campaign is investigated. "
+        "Nothing given so far is paid out until it is resolved."
+    ),
+    CampaignState.CANCELLED: _l("This campaign was cancelled and takes no donations."),
+}
+TARGET_REACHED = _l(
+    "This campaign has reached its target and takes no more donations. Thank you to everyone who gave."
+)
+NOT_TAKING = _l("This campaign is not taking donations.")
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(DonationStatus(status), status)) if status in set(DonationStatus) else status
+
+
+def surplus_label(choice: str) -> str:
+    return str(SURPLUS_CHOICES.get(SurplusChoice(choice), choice)) if choice in set(SurplusChoice) else choice
+
+
+def local_date(moment: datetime | None, fmt: str = "medium") -> str:
+    """The day in the viewer's time zone (Asia/Shanghai by default), not in UTC."""
+    return format_date(to_user_timezone(moment).date(), fmt) if moment is not None else ""
+
+
+def public_name(donation: Donation) -> str | None:
+    """The donor's chosen name masked for the public (张三 → 张*), or None for an anonymous gift."""
+    name = donation.shown_name
+    return mask_name(name) if name else None
+
+
+# --- lists ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Listing(Generic[T]):
+    """One page of a list, numbered from 1."""
+
+    items: list[T]
+    number: int
+    per_page: int
+    total: int
+    pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages = max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def page_number(value: Any) -> int:
+    """A page number from the query string; anything else is page 1 (and a huge one is capped later)."""
+    try:
+        number = int(str(value or "1"))
+    except ValueError:
+        return 1
+    return number if number >= 1 else 1
+
+
+def _clamp(number: int, total: int, per_page: int) -> int:
+    return min(number, max(1, ceil(total / per_page)))
+
+
+def public_gifts(campaign_id: int, page: int = 1, per_page: int = 20) -> Listing[Donation]:
+    """A campaign's received gifts, newest first (refunded ones included, marked as such)."""
+    where = (Donation.campaign_id == campaign_id, Donation.status == DonationStatus.SUCCEEDED)
+    total = db.session.scalar(select(func.count()).select_from(Donation).where(*where)) or 0
+    number = _clamp(page, total, per_page)
+    items = db.session.scalars(
+        select(Donation)
+        .where(*where)
+        .order_by(Donation.confirmed_at.desc(), Donation.id.desc())
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    ).all()
+    return Listing(list(items), number, per_page, total)
+
+
+def donor_history(donor_id: int, page: int = 1, per_page: int = 20) -> Listing[Donation]:
+    """Everything an account started giving, newest first, whatever became of it."""
+    where = Donation.donor_id == donor_id
+    total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
+    number = _clamp(page, total, per_page)
+    items = db.session.scalars(
+        select(Donation)
+        .where(where)
+        .order_by(Donation.created_at.desc(), Donation.id.desc())
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    ).all()
+    return Listing(list(items), number, per_page, total)
+
+
+def donor_count(campaign_id: int) -> int:
+    """People whose gift still counts: each signed-in donor once, each guest gift as one donor."""
+    kept = Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen > 0
+    accounts, guests = db.session.execute(
+        select(
+            func.count(func.distinct(Donation.donor_id)),
+            func.coalesce(func.sum(case((Donation.donor_id.is_(None), 1), else_=0)), 0),
+        ).where(Donation.campaign_id == campaign_id, Donation.status == DonationStatus.SUCCEEDED, kept)
+    ).one()
+    return int(accounts or 0) + int(guests or 0)
+
+
+# --- the panel on a campaign page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    campaign: Campaign
+    raised_fen: int
+    target_fen: int
+    remaining_fen: int
+    donors: int
+    accepting: bool
+    closed_reason: str
+    recent: list[Donation]
+
+
+def closed_reason(campaign: Campaign, raised: int) -> str:
+    """Why this campaign takes no gift now, or "" when it does."""
+    if campaign.state == CampaignState.FUNDRAISING:
+        return str(TARGET_REACHED) if raised >= campaign.target_fen else ""
+    if campaign.state == CampaignState.CLOSED and raised >= campaign.target_fen:
+        return str(TARGET_REACHED)
+    return str(CLOSED_REASONS.get(CampaignState(campaign.state), NOT_TAKING))
+
+
+def donation_panel(campaign: Campaign, recent: int = 5) -> Panel:
+    raised = raised_fen(campaign)
+    reason = closed_reason(campaign, raised)
+    return Panel(
+        campaign=campaign,
+        raised_fen=raised,
+        target_fen=campaign.target_fen,
+        remaining_fen=max(campaign.target_fen - raised, 0),
+        donors=donor_count(campaign.id),
+        accepting=not reason,
+        closed_reason=reason,
+        recent=public_gifts(campaign.id, 1, recent).items if recent else [],
+    )
+
+
+# --- the public ledger of a campaign's fund ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    at: datetime
+    kind: str
+    label: str
+    amount_fen: int  # positive: into the fund; negative: out of it
+    balance_fen: int  # the fund after this line
+
+
+@dataclass(frozen=True)
+class FundStatement:
+    lines: list[LedgerLine]  # oldest first
+    totals: dict[str, int]  # by transaction kind, signed
+    balance_fen: int
+
+    @property
+    def money_in_fen(self) -> int:
+        return sum(line.amount_fen for line in self.lines if line.amount_fen > 0)
+
+    @property
+    def money_out_fen(self) -> int:
+        return -sum(line.amount_fen for line in self.lines if line.amount_fen < 0)
+
+
+def fund_statement(campaign_id: int) -> FundStatement:
+    """Every movement of the campaign fund with the running balance, from the ledger. No donor is named:
+    a line says what kind of movement it was, when, and how much."""
+    account = ledger.find_account(AccountKind.CAMPAIGN_FUND, campaign_id)  # never created by reading
+    if account is None:
+        return FundStatement([], {}, 0)
+    lines = []
+    totals: dict[str, int] = {}
+    for line in ledger.statement(account):
+        kind = line.transaction.kind
+        label = LEDGER_KINDS.get(TransactionKind(kind), kind) if kind in set(TransactionKind) else kind
+        lines.append(
+            LedgerLine(line.transaction.created_at, kind, str(label), line.amount_fen, line.balance_fen)
+        )
+        totals[kind] = totals.get(kind, 0) + line.amount_fen
+    return FundStatement(lines, totals, lines[-1].balance_fen if lines else 0)
+
+
+def template_helpers() -> dict[str, Any]:
+    """Names the donation templates use (the campaign page's panel included)."""
+    return {
+        "donation_panel": donation_panel,
+        "local_date": local_date,
+        "donation_status_label": status_label,
+        "donation_status_tone": lambda status: STATUS_TONES.get(status, "muted"),
+        "donor_public_name": public_name,
+        "surplus_label": surplus_label,
+        "surplus_explanation": lambda choice: SURPLUS_EXPLANATIONS.get(choice, ""),
+        "use_of_funds": USE_OF_FUNDS,
+    }

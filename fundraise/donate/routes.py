@@ -1,0 +1,447 @@
+"""Giving pages, a campaign's public gifts and ledger, a donor's history, and staff refunds.
+
+- /campaigns/<id>/donate: the donation form (signed-in donor or guest) → services.donations.start_donation →
+  the provider's checkout. Bad input re-renders with messages (422) and writes nothing.
+- /donations/<id>?t=<token>: the thank-you page with the receipt, for the donor (the signed token of
+  fundraise.payments.donation_token, or being the signed-in donor who gave).
+- /campaigns/<id>/donations, /campaigns/<id>/ledger: the public list of gifts (names masked) and the public
+  statement of the campaign fund (no donor named).
+- /me/donations: what the signed-in account gave.
+- /staff/donations?campaign=<id>: a campaign's donations with refund forms; /staff/campaigns/<id>/refund-all:
+  refund every donor after an upheld report (charity staff and admins).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from fundraise import ledger
+from fundraise.access import public, roles, signed_in
+from fundraise.donate import presenters
+from fundraise.donate.forms import DEFAULT_PRESET_YUAN, DonateForm, RefundAllForm, RefundForm
+from fundraise.errors import DomainError, NotFound, ValidationFailed
+from fundraise.extensions import db, limiter
+from fundraise.models import (
+    AccountKind,
+    Campaign,
+    CampaignReport,
+    Donation,
+    DonationStatus,
+    RefundStatus,
+    ReportStatus,
+    Role,
+)
+from fundraise.money import format_yuan
+from fundraise.payments import donation_token
+from fundraise.services import donations as donation_service
+from fundraise.services.campaigns import get_campaign
+from fundraise.web import current_user_or_none
+
+bp = Blueprint("donate", __name__)
+STAFF = (Role.CHARITY_STAFF, Role.ADMIN)
+GIFTS_PER_PAGE = 20
+HISTORY_PER_PAGE = 20
+LEDGER_PER_PAGE = 50
+STAFF_PER_PAGE = 50
+
+
+@bp.record_once
+def _register_helpers(state: BlueprintSetupState) -> None:
+    # The campaign page (public blueprint) includes donate/_panel.html, so its helpers are app-wide.
+    state.app.jinja_env.globals.update(presenters.template_helpers())
+
+
+def thanks_url(donation: Donation) -> str:
+    """The donor's own link to their thank-you page and receipt."""
+    return url_for("donate.thanks", donation_id=donation.id, t=donation_token(donation.id))
+
+
+# --- giving ----------------------------------------------------------------------------------------------
+
+
+@bp.route("/campaigns/<int:campaign_id>/donate", methods=["GET", "POST"])
+@public
+@limiter.limit("10 per minute; 60 per hour", methods=["POST"])
+def give(campaign_id: int) -> Any:
+    campaign = get_campaign(campaign_id, current_user_or_none())
+    panel = presenters.donation_panel(campaign, recent=0)
+    form = DonateForm()
+    if request.method == "GET":
+        form.preset.data = _default_preset(panel.remaining_fen)
+        if current_user.is_authenticated:
+            form.display_name.data = current_user.name
+        return _give_page(campaign, form, panel)
+    if not panel.accepting:
+        flash(panel.closed_reason, "error")
+        return _give_page(campaign, form, panel, 409)
+    if form.validate_on_submit():
+        amount = form.amount_fen()
+        if amount is None:
+            form.custom_amount.errors = [_("Choose an amount or type one in.")]
+        else:
+            donor = current_user_or_none()
+            try:
+                _donation, pay_url = donation_service.start_donation(
+                    campaign,
+                    donor,
+                    amount,
+                    anonymous=bool(form.anonymous.data),
+                    message=form.message.data or "",
+                    surplus_choice=form.surplus_choice.data or "",
+                    display_name=form.display_name.data or "",
+                    return_url=thanks_url,
+                    receipt_email="" if donor is not None else (form.email.data or ""),
+                )
+            except ValidationFailed as error:
+                _field_errors(form, error)
+            except DomainError as error:
+                # Closed meanwhile (target reached), or the provider could not be reached: nothing to pay.
+                db.session.rollback()
+                flash(error.message, "error")
+                return _give_page(campaign, form, presenters.donation_panel(campaign, recent=0), error.status)
+            else:
+                return redirect(pay_url, 303)
+    return _give_page(campaign, form, panel, 422)
+
+
+def _default_preset(remaining_fen: int) -> str | None:
+    """The usual preset, or the largest one the remaining need allows, or none."""
+    fits = [yuan * 100 for yuan in (DEFAULT_PRESET_YUAN, 100, 20) if yuan * 100 <= remaining_fen]
+    return str(fits[0]) if fits else None
+
+
+def _field_errors(form: DonateForm, error: ValidationFailed) -> None:
+    fields = {"amount_fen": form.custom_amount}
+    for name, messages in error.fields.items():
+        field = fields.get(name) or getattr(form, name, None)
+        if field is None:
+            flash(error.message, "error")
+        else:
+            field.errors = list(field.errors or []) + list(messages)
+
+
+def _give_page(campaign: Campaign, form: DonateForm, panel: presenters.Panel, status: int = 200) -> Any:
+    config = current_app.config
+    return (
+        render_template(
+            "donate/give.html",
+            campaign=campaign,
+            form=form,
+            panel=panel,
+            min_fen=config["DONATION_MIN_FEN"],
+            max_fen=min(config["DONATION_MAX_FEN"], panel.remaining_fen or config["DONATION_MAX_FEN"]),
+            message_max=config["DONATION_MESSAGE_MAX_CHARS"],
+            amount_errors=list(form.custom_amount.errors or []) + list(form.preset.errors or []),
+        ),
+        status,
+    )
+
+
+# --- after paying ----------------------------------------------------------------------------------------
+
+
+def _own_donation(donation_id: int) -> Donation:
+    """The donation, for its donor: by the signed token in the link, or as the signed-in account that gave."""
+    donation = db.session.get(Donation, donation_id)
+    if donation is None:
+        abort(404)
+    token = request.args.get("t", "")
+    by_token = bool(token) and hmac.compare_digest(token, donation_token(donation_id))
+    by_account = current_user.is_authenticated and donation.donor_id == current_user.id
+    if not (by_token or by_account):
+        abort(404)
+    return donation
+
+
+def _pay_url(donation: Donation) -> str | None:
+    """Where the donor can (still) pay a donation that is not paid yet."""
+    if (
+        donation.status not in (DonationStatus.CREATED, DonationStatus.FAILED)
+        or not donation.provider_payment_id
+    ):
+        return None
+    if donation.provider == "sandbox":
+        return url_for("payments.sandbox_checkout", payment_id=donation.provider_payment_id)
+    return url_for(
+        "payments.stripe_pay",
+        donation_id=donation.id,
+        t=donation_token(donation.id),
+        next=thanks_url(donation),
+    )
+
+
+@bp.route("/donations/<int:donation_id>")
+@public
+def thanks(donation_id: int) -> Any:
+    donation = _own_donation(donation_id)
+    response = current_app.make_response(
+        render_template(
+            "donate/thanks.html",
+            donation=donation,
+            campaign=db.session.get(Campaign, donation.campaign_id),
+            pay_url=_pay_url(donation),
+            shown_name=presenters.public_name(donation),
+            own_link=thanks_url(donation),
+            receipt_to=_masked_email(_receipt_address(donation)),
+        )
+    )
+    # The page names the donor and carries their private link: never kept by a shared cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _receipt_address(donation: Donation) -> str:
+    if donation.receipt_email:
+        return donation.receipt_email
+    return donation.donor.email if donation.donor is not None else ""
+
+
+def _masked_email(address: str) -> str:
+    """'wang.fang@example.cn' -> 'w***@example.cn'."""
+    local, _at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if local and domain else ""
+
+
+@bp.route("/me/donations")
+@signed_in
+def history() -> Any:
+    listing = presenters.donor_history(
+        current_user.id, presenters.page_number(request.args.get("page")), HISTORY_PER_PAGE
+    )
+    campaigns = _campaigns_by_id({d.campaign_id for d in listing.items})
+    return render_template("donate/history.html", listing=listing, campaigns=campaigns, thanks_url=thanks_url)
+
+
+def _campaigns_by_id(ids: set[int]) -> dict[int, Campaign]:
+    if not ids:
+        return {}
+    return {c.id: c for c in db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
+
+
+# --- what the public sees --------------------------------------------------------------------------------
+
+
+@bp.route("/campaigns/<int:campaign_id>/donations")
+@public
+def gifts(campaign_id: int) -> Any:
+    campaign = get_campaign(campaign_id, current_user_or_none())
+    listing = presenters.public_gifts(
+        campaign.id, presenters.page_number(request.args.get("page")), GIFTS_PER_PAGE
+    )
+    return render_template(
+        "donate/gifts.html", campaign=campaign, listing=listing, panel=presenters.donation_panel(campaign, 0)
+    )
+
+
+@bp.route("/campaigns/<int:campaign_id>/ledger")
+@public
+def fund_ledger(campaign_id: int) -> Any:
+    campaign = get_campaign(campaign_id, current_user_or_none())
+    statement = presenters.fund_statement(campaign.id)
+    newest_first = list(reversed(statement.lines))
+    total = len(newest_first)
+    number = min(presenters.page_number(request.args.get("page")), max(1, -(-total // LEDGER_PER_PAGE)))
+    listing = presenters.Listing(
+        newest_first[(number - 1) * LEDGER_PER_PAGE : number * LEDGER_PER_PAGE],
+        number,
+        LEDGER_PER_PAGE,
+        total,
+    )
+    return render_template(
+        "donate/ledger.html",
+        campaign=campaign,
+        statement=statement,
+        listing=listing,
+        raised=donation_service.raised_fen(campaign),
+    )
+
+
+# --- staff: refunds --------------------------------------------------------------------------------------
+
+
+def _campaign_for_staff(campaign_id: int | None) -> Campaign:
+    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
+    if campaign is None:
+        raise NotFound(_("We could not find that campaign."))
+    return campaign
+
+
+def _upheld_reports(campaign_id: int) -> list[CampaignReport]:
+    return list(
+        db.session.scalars(
+            select(CampaignReport)
+            .where(CampaignReport.campaign_id == campaign_id, CampaignReport.status == ReportStatus.UPHELD)
+            .order_by(CampaignReport.handled_at.desc(), CampaignReport.id.desc())
+        )
+    )
+
+
+def _staff_page(campaign: Campaign, status: int = 200) -> Any:
+    where = Donation.campaign_id == campaign.id
+    total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
+    number = min(presenters.page_number(request.args.get("page")), max(1, -(-total // STAFF_PER_PAGE)))
+    donations = list(
+        db.session.scalars(
+            select(Donation)
+            .where(where)
+            .order_by(Donation.created_at.desc(), Donation.id.desc())
+            .limit(STAFF_PER_PAGE)
+            .offset((number - 1) * STAFF_PER_PAGE)
+        )
+    )
+    fund = ledger.find_account(AccountKind.CAMPAIGN_FUND, campaign.id)
+    response = current_app.make_response(
+        (
+            render_template(
+                "donate/staff_donations.html",
+                campaign=campaign,
+                listing=presenters.Listing(donations, number, STAFF_PER_PAGE, total),
+                refundable={
+                    d.id: donation_service.refundable_fen(d)
+                    for d in donations
+                    if d.status == DonationStatus.SUCCEEDED
+                },
+                fund_balance=ledger.balance(fund) if fund is not None else 0,
+                raised=donation_service.raised_fen(campaign),
+                upheld=_upheld_reports(campaign.id),
+                form=RefundForm(formdata=None),
+            ),
+            status,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"  # donors' e-mail addresses
+    return response
+
+
+@bp.route("/staff/donations")
+@roles(*STAFF)
+def staff_donations() -> Any:
+    campaign_id = request.args.get("campaign", type=int)
+    if campaign_id is None:
+        upheld = list(
+            db.session.scalars(
+                select(Campaign)
+                .where(
+                    Campaign.id.in_(
+                        select(CampaignReport.campaign_id).where(CampaignReport.status == ReportStatus.UPHELD)
+                    )
+                )
+                .order_by(Campaign.state_changed_at.desc())
+                .limit(50)
+            )
+        )
+        return render_template("donate/staff_pick.html", upheld=upheld)
+    return _staff_page(_campaign_for_staff(campaign_id))
+
+
+@bp.route("/staff/donations/<int:donation_id>/refund", methods=["POST"])
+@roles(*STAFF)
+def staff_refund(donation_id: int) -> Any:
+    donation = db.session.get(Donation, donation_id)
+    if donation is None:
+        raise NotFound(_("We could not find that donation."))
+    campaign = _campaign_for_staff(donation.campaign_id)
+    back = url_for("donate.staff_donations", campaign=campaign.id, _anchor=f"donation-{donation.id}")
+    form = RefundForm()
+    if not form.validate_on_submit():
+        for field in (form.amount, form.reason):
+            for message in field.errors:
+                flash(f"{_('Donation #%(id)d', id=donation.id)} · {field.label.text}: {message}", "error")
+        if form.errors.get("csrf_token"):
+            flash(_("This form has expired. Please reload the page and try again."), "error")
+        return _staff_page(campaign, 422)
+    try:
+        refund = donation_service.refund_donation(
+            donation, int(form.amount.data), current_user._get_current_object(), form.reason.data or ""
+        )
+    except DomainError as error:
+        db.session.rollback()
+        details = [m for messages in error.fields.values() for m in messages if m != error.message]
+        flash(" ".join([f"{_('Donation #%(id)d', id=donation_id)}:", error.message, *details]), "error")
+        return redirect(back)
+    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PENDING):
+        flash(
+            _(
+                "Refunded %(amount)s of donation #%(id)d.",
+                amount=format_yuan(refund.amount_fen),
+                id=donation_id,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "A refund of %(amount)s for donation #%(id)d was asked for; it is recorded when the payment "
+                "provider confirms it.",
+                amount=format_yuan(refund.amount_fen),
+                id=donation_id,
+            ),
+            "info",
+        )
+    return redirect(back)
+
+
+@bp.route("/staff/campaigns/<int:campaign_id>/refund-all", methods=["GET", "POST"])
+@roles(*STAFF)
+def staff_refund_all(campaign_id: int) -> Any:
+    campaign = _campaign_for_staff(campaign_id)
+    upheld = _upheld_reports(campaign.id)
+    form = RefundAllForm()
+    status = 200
+    if request.method == "POST":
+        if not upheld:
+            flash(_("Every donor is refunded only after a report about the campaign was upheld."), "error")
+            status = 409
+        elif not form.validate_on_submit():
+            status = 422
+        else:
+            try:
+                result = donation_service.refund_all(
+                    campaign, current_user._get_current_object(), form.reason.data or ""
+                )
+            except DomainError as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                return redirect(url_for("donate.staff_refund_all", campaign_id=campaign.id))
+            total = sum(r.amount_fen for r in result.requested)
+            flash(
+                _(
+                    "Refunds asked for %(n)d donations, %(amount)s in all.",
+                    n=len(result.requested),
+                    amount=format_yuan(total),
+                ),
+                "success",
+            )
+            for donation_id, message in result.failed:
+                flash(
+                    _("Donation #%(id)d was not refunded: %(reason)s", id=donation_id, reason=message),
+                    "error",
+                )
+            return redirect(url_for("donate.staff_donations", campaign=campaign.id))
+    donations = list(
+        db.session.scalars(
+            select(Donation).where(
+                Donation.campaign_id == campaign.id, Donation.status == DonationStatus.SUCCEEDED
+            )
+        )
+    )
+    to_refund = [(d, donation_service.refundable_fen(d)) for d in donations]
+    return (
+        render_template(
+            "donate/staff_refund_all.html",
+            campaign=campaign,
+            upheld=upheld,
+            form=form,
+            count=sum(1 for _d, amount in to_refund if amount > 0),
+            total_fen=sum(amount for _d, amount in to_refund),
+        ),
+        status,
+    )
