@@ -1,0 +1,393 @@
+"""Webhook throughput: Stripe payment events processed end to end per second, on PostgreSQL.
+
+Builds a PostgreSQL database `aidbridge_bench_webhooks` (dropped and recreated) with the migrations and the
+reference data, then 50 fundraising campaigns and N donations (default 5,000) waiting for their payment. It
+serves the app with gunicorn (2 sync workers) on loopback with the Stripe provider and delivers one signed
+`payment_intent.succeeded` per donation (a third carry the processor's fee, so they post two ledger
+transactions), each exactly once, from 8 concurrent senders. Each event is signed as Stripe signs it, at the
+moment it is sent. The endpoint answers after the event's database transaction has committed, so events/s over
+the run is events stored, applied to the donation and posted to the ledger, end to end. p50 and p99 are the
+latencies of single deliveries as the senders saw them.
+
+Then it delivers the same events again (Stripe's retries, all duplicates) and measures that too. It waits
+until the server is idle, stops it, and verifies the result: one stored event per event, every donation
+succeeded with exactly one capture and its fee, `ledger.verify()` and `check_donations()` clean, and
+`flask ledger check` exits 0. It prints a table and appends a dated section to benchmarks/RESULTS.md, then
+drops the database.
+
+    .venv/bin/python benchmarks/webhooks.py [--events 5000] [--senders 8] [--no-record] [--keep-db]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth; set BENCH_PG_ADMIN_URL to change that). Only
+loopback is used, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import platform
+import random
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from tests.reliability.webhook_load import (  # noqa: E402  (after the path is set)
+    WORKERS,
+    Delivery,
+    PlannedDonation,
+    Run,
+    free_port,
+    log_tail,
+    percentile,
+    seed_donations,
+    send_all,
+    server_environment,
+    start_gunicorn,
+    stop_gunicorn,
+    succeeded_event,
+    wait_until_idle,
+)
+
+RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
+DB_NAME = "aidbridge_bench_webhooks"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CAMPAIGNS = 50
+WARMUP_EVENTS = 200  # delivered first, not measured: the workers' first requests load templates and caches
+SECRET = "whsec_benchmark_" + secrets.token_hex(8)
+
+
+# --- the database --------------------------------------------------------------------------------------
+
+
+def database_url() -> str:
+    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
+
+
+def admin_execute(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def postgres_version() -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def recreate_database() -> None:
+    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}")
+
+
+def drop_database() -> None:
+    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def flask(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    print(f"  flask {' '.join(args)}", flush=True)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=False,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
+
+
+def make_app(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from fundraise import create_app
+
+    return create_app(
+        {
+            "ENV_NAME": "development",
+            "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
+            "SECRET_KEY": env["SECRET_KEY"],
+            "PII_KEY": env["PII_KEY"],
+            "UPLOAD_DIR": env["UPLOAD_DIR"],
+            "PAYMENTS_PROVIDER": "stripe",
+            "STRIPE_SECRET_KEY": env["STRIPE_SECRET_KEY"],
+            "STRIPE_WEBHOOK_SECRET": env["STRIPE_WEBHOOK_SECRET"],
+            "JOBS_MODE": "inline",
+        }
+    )
+
+
+def seed(env: dict[str, str], count: int) -> list[PlannedDonation]:
+    from dataclasses import replace
+
+    from fundraise.extensions import db
+
+    app = make_app(env)
+    with app.app_context():
+        donations = seed_donations(count, CAMPAIGNS, random.Random(2026), status="pending")
+        db.session.remove()
+        db.engine.dispose()
+    return [
+        replace(d, fee_fen=max(1, d.amount_fen * 60 // 10_000) if n % 3 == 0 else 0)
+        for n, d in enumerate(donations)
+    ]
+
+
+def verify(env: dict[str, str], planned: list[PlannedDonation]) -> tuple[list[str], float]:
+    """What the database holds after the run; returns the problems found and the seconds `flask ledger check`
+    took."""
+    from sqlalchemy import func, select
+
+    from fundraise import ledger
+    from fundraise.extensions import db
+    from fundraise.models import Donation, LedgerTransaction, PaymentEvent
+    from fundraise.services.donations import check_donations
+
+    problems: list[str] = []
+    app = make_app(env)
+    with app.app_context():
+        events = db.session.scalar(select(func.count()).select_from(PaymentEvent))
+        if events != len(planned):
+            problems.append(f"{events} stored events, expected {len(planned)}")
+        statuses = Counter(db.session.scalars(select(Donation.status)))
+        if statuses != {"succeeded": len(planned)}:
+            problems.append(f"donation states {dict(statuses)}")
+        kinds = dict(
+            db.session.execute(
+                select(LedgerTransaction.kind, func.count()).group_by(LedgerTransaction.kind)
+            ).all()
+        )
+        expected = {"capture": len(planned), "fee": sum(1 for d in planned if d.fee_fen)}
+        if kinds != expected:
+            problems.append(f"ledger transactions {kinds}, expected {expected}")
+        transactions, violations = ledger.verify()
+        problems += violations
+        checked, violations = check_donations()
+        problems += violations
+        if checked != len(planned):
+            problems.append(f"check_donations checked {checked} donations")
+        db.session.remove()
+        db.engine.dispose()
+    started = time.monotonic()
+    check = flask(env, "ledger", "check")
+    check_seconds = time.monotonic() - started
+    if check.returncode != 0:
+        problems.append(f"flask ledger check exited {check.returncode}: {check.stdout[-500:]}")
+    return problems, check_seconds
+
+
+# --- measuring -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    label: str
+    deliveries: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    answers: dict[str, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.deliveries / self.seconds if self.seconds else 0.0
+
+
+def measure(label: str, run: Run) -> Measurement:
+    latencies = [o.seconds for o in run.outcomes]
+    answers = Counter(
+        (o.result or "").split(":")[0]
+        if o.status == 200
+        else f"HTTP {o.status}"
+        if o.status
+        else o.error[:40]
+        for o in run.outcomes
+    )
+    return Measurement(
+        label,
+        len(run.outcomes),
+        run.seconds,
+        percentile(latencies, 0.5) * 1000,
+        percentile(latencies, 0.99) * 1000,
+        dict(answers),
+    )
+
+
+def deliver_all(port: int, deliveries: list[Delivery], senders: int) -> Run:
+    run = send_all(port, deliveries, SECRET, senders=senders, timeout=60, limit_seconds=1800)
+    if run.errors or run.stragglers:
+        raise RuntimeError(f"{run.stragglers} deliveries not made; {run.errors[:3]}")
+    return run
+
+
+# --- reporting -----------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _sep, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model", "Hardware"):
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_revision() -> str:
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def table(results: list[Measurement]) -> list[str]:
+    lines = [
+        "| deliveries | count | events/s | p50 | p99 | answers |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for m in results:
+        answers = ", ".join(f"{k} {v:,}" for k, v in sorted(m.answers.items()))
+        lines.append(
+            f"| {m.label} | {m.deliveries:,} | {m.per_second:,.0f} | {m.p50_ms:.1f} ms | {m.p99_ms:.1f} ms "
+            f"| {answers} |"
+        )
+    return lines
+
+
+def record(
+    results: list[Measurement], events: int, senders: int, started: datetime, load: str, check_seconds: float
+) -> None:
+    first = results[0]
+    section = [
+        f"## {started:%Y-%m-%d %H:%M} UTC: webhooks.py",
+        "",
+        f"- machine: `{platform.machine()}`, {cpu_model()}, {os.cpu_count()} cores; load average {load} at start",
+        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {git_revision()}",
+        f"- gunicorn {WORKERS} sync workers on 127.0.0.1; {senders} sender threads (http.client, one connection "
+        "per delivery) on the same machine",
+        f"- {events:,} donations in {CAMPAIGNS} campaigns, one signed `payment_intent.succeeded` each (a third "
+        f"with the fee); {WARMUP_EVENTS} warm-up events first, not counted; development settings, jobs inline",
+        "",
+        *table(results),
+        "",
+        f"{first.per_second:,.0f} events/s recorded end to end (stored, applied, posted, committed, answered). "
+        f"Ledger verified afterwards: every donation succeeded once with one capture, `ledger.verify` and "
+        f"`check_donations` clean, `flask ledger check` exit 0 in {check_seconds:.1f} s.",
+        "",
+    ]
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by the scripts in this folder, newest last. "
+            "See README.md for what each measures.\n\n"
+        )
+    existing = RESULTS.read_text()  # re-read just before appending: other scripts append too
+    with RESULTS.open("a") as out:
+        out.write("" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n")
+        out.write("\n".join(section) + "\n")
+    print(f"\nappended to {RESULTS.relative_to(PROJECT_ROOT)}")
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="events measured (one per donation)")
+    parser.add_argument("--senders", type=int, default=8, help="concurrent sender threads")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    args = parser.parse_args()
+    events = max(1, min(args.events, 200_000))
+
+    started = datetime.now(UTC)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    workdir = Path(tempfile.mkdtemp(prefix="aidbridge-bench-webhooks-"))
+    (workdir / "uploads").mkdir()
+    env = server_environment(
+        database_url(),
+        SECRET,
+        secrets.token_urlsafe(32),
+        base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        workdir / "uploads",
+    )
+    log = workdir / "gunicorn.log"
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"== database {DB_NAME}", flush=True)
+        recreate_database()
+        for command in (("db", "upgrade"), ("reference", "load")):
+            done = flask(env, *command)
+            if done.returncode != 0:
+                print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
+                return 1
+        print(f"== {events + WARMUP_EVENTS:,} donations in {CAMPAIGNS} campaigns", flush=True)
+        planned = seed(env, events + WARMUP_EVENTS)
+        made = [Delivery(*succeeded_event(d)) for d in planned]
+        warmup, measured = made[:WARMUP_EVENTS], made[WARMUP_EVENTS:]
+        random.Random(7).shuffle(measured)
+
+        print("== gunicorn", flush=True)
+        port = free_port()
+        server = start_gunicorn(env, port, log)
+        print(
+            f"== {WARMUP_EVENTS} warm-up events, then {events:,} events from {args.senders} senders",
+            flush=True,
+        )
+        deliver_all(port, warmup, args.senders)
+        first = measure("first delivery", deliver_all(port, measured, args.senders))
+        print(f"  {first.per_second:,.0f} events/s", flush=True)
+        print("== the same events again (duplicates)", flush=True)
+        again = measure("again (duplicate)", deliver_all(port, measured, args.senders))
+        wait_until_idle(database_url(), limit_seconds=120)
+        stop_gunicorn(server)
+        results = [first, again]
+        print()
+        print("\n".join(table(results)))
+        if "Traceback" in log.read_text(errors="replace"):
+            print("the server logged a traceback:\n" + log_tail(log, 60), file=sys.stderr)
+            return 1
+        if set(first.answers) != {"recorded"} or set(again.answers) != {"duplicate"}:
+            print("unexpected answers; not recorded", file=sys.stderr)
+            return 1
+
+        print("== verifying the ledger", flush=True)
+        problems, check_seconds = verify(env, planned)
+        for problem in problems[:20]:
+            print(f"  {problem}", file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} problems; not recorded", file=sys.stderr)
+            return 1
+        print(f"  ledger consistent; flask ledger check took {check_seconds:.1f}s")
+        if not args.no_record:
+            record(results, events, args.senders, started, load, check_seconds)
+        return 0
+    finally:
+        if server is not None:
+            stop_gunicorn(server)
+        if not args.keep_db:
+            try:
+                drop_database()
+            except Exception as error:  # noqa: BLE001
+                print(f"could not drop {DB_NAME}: {error}", file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
