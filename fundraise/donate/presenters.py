@@ -17,7 +17,15 @@ from sqlalchemy import case, func, select
 
 from fundraise import ledger
 from fundraise.extensions import db
-from fundraise.models import AccountKind, Campaign, CampaignState, Donation, DonationStatus, SurplusChoice
+from fundraise.models import (
+    AccountKind,
+    Campaign,
+    CampaignState,
+    Donation,
+    DonationStatus,
+    RefundStatus,
+    SurplusChoice,
+)
 from fundraise.models.ledger import TransactionKind
 from fundraise.services.donations import raised_fen
 from fundraise.web.templating import mask_name
@@ -50,6 +58,13 @@ STATUS_LABELS = {
     DonationStatus.SUCCEEDED: _l("Received"),
     DonationStatus.FAILED: _l("Did not go through"),
     DonationStatus.CANCELED: _l("Canceled"),
+}
+REFUND_STATUS_LABELS = {
+    RefundStatus.REQUESTED: _l("asked of the payment provider"),
+    RefundStatus.PENDING: _l("on its way"),
+    RefundStatus.SUCCEEDED: _l("refunded"),
+    RefundStatus.FAILED: _l("failed"),
+    RefundStatus.CANCELED: _l("canceled"),
 }
 STATUS_TONES = {
     DonationStatus.CREATED: "muted",
@@ -278,6 +293,7 @@ def template_helpers() -> dict[str, Any]:
         "local_date": local_date,
         "donation_status_label": status_label,
         "donation_status_tone": lambda status: STATUS_TONES.get(status, "muted"),
+        "refund_status_label": lambda status: str(REFUND_STATUS_LABELS.get(status, status)),
         "donor_public_name": public_name,
         "surplus_label": surplus_label,
         "surplus_explanation": lambda choice: SURPLUS_EXPLANATIONS.get(choice, ""),

@@ -108,6 +108,8 @@ def give(campaign_id: int) -> Any:
                 return _give_page(campaign, form, presenters.donation_panel(campaign, recent=0), error.status)
             else:
                 return redirect(pay_url, 303)
+    if (form.custom_amount.raw_data or [""])[0].strip():
+        form.preset.data = None  # the typed amount is the one in play: no preset shows as chosen
     return _give_page(campaign, form, panel, 422)
 
 
@@ -137,6 +139,7 @@ def _give_page(campaign: Campaign, form: DonateForm, panel: presenters.Panel, st
             panel=panel,
             min_fen=config["DONATION_MIN_FEN"],
             max_fen=min(config["DONATION_MAX_FEN"], panel.remaining_fen or config["DONATION_MAX_FEN"]),
+            capped_by_need=0 < panel.remaining_fen < config["DONATION_MAX_FEN"],
             message_max=config["DONATION_MESSAGE_MAX_CHARS"],
             amount_errors=list(form.custom_amount.errors or []) + list(form.preset.errors or []),
         ),
