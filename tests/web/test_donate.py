@@ -653,3 +653,28 @@ def test_a_failed_send_is_retried_later(app: Flask, client: FlaskClient) -> None
     assert message is not None and message.status == "failed"
     db.session.refresh(donation)
     assert donation.receipt_emailed_at is None  # the claim was rolled back with the failure
+
+
+def test_a_worker_sends_the_receipt_outside_any_request(app: Flask, smtp_server: list[EmailMessage]) -> None:
+    from fundraise.jobs.outbox import run_message
+
+    campaign = fundraising()
+    donation = pay_directly(campaign, 3_000, receipt_email="worker@example.cn")  # no request: nothing relayed
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.job == "send_receipt"))
+    assert message is not None and message.status == "pending" and smtp_server == []
+    run_message(message.id, reraise=True)  # what `flask worker` does with it
+    assert [m["To"] for m in smtp_server] == ["worker@example.cn"]
+    assert (
+        f"http://localhost/donations/{donation.id}?t={donation_token(donation.id)}"
+        in smtp_server[0].get_content()
+    )
+    run_message(message.id, reraise=True)
+    assert len(smtp_server) == 1
+
+
+def test_a_report_page_leads_staff_to_the_campaigns_donations(staff: FlaskClient) -> None:
+    campaign = fundraising()
+    report = CampaignReport(campaign_id=campaign.id, reason="misuse", details="the money is misused")
+    db.session.add(report)
+    db.session.commit()
+    assert f"/staff/donations?campaign={campaign.id}" in text(staff.get(f"/staff/reports/{report.id}"))
