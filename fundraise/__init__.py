@@ -52,6 +52,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     from fundraise.errors import init_app as init_errors
     from fundraise.extensions import csrf, db, limiter, migrate
     from fundraise.jobs.outbox import init_app as init_outbox
+    from fundraise.services.verification import init_app as init_verification
     from fundraise.web import init_app as init_web
 
     database.init_app(app)
@@ -67,6 +68,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     init_outbox(app)
+    init_verification(app)
     init_errors(app)
     init_web(app)
     init_api(app)

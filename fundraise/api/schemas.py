@@ -278,6 +278,7 @@ class CampaignPrivate(Schema):
     commercial_insurance_yuan = Yuan("commercial_insurance_fen")
     other_fundraising_fen = Fen()
     other_fundraising_yuan = Yuan("other_fundraising_fen")
+    assistance_claimed = fields.Boolean()
     documents = fields.List(fields.Nested(DocumentSchema), attribute="evidence")
     applicant_id = fields.Integer()
     filed_by_id = fields.Integer(allow_none=True)
@@ -366,6 +367,12 @@ class CampaignInput(Schema):
     savings_fen = Fen()
     commercial_insurance_fen = Fen()
     other_fundraising_fen = Fen()
+    assistance_claimed = StrictBoolean(
+        metadata={
+            "description": "The family has already claimed the medical assistance (医疗救助) its civil-affairs"
+            " class entitles it to."
+        }
+    )
 
 
 class CampaignCreate(CampaignInput):

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from fundraise.errors import DomainError
 from fundraise.extensions import db
+from fundraise.jobs.outbox import relay
 from fundraise.models import ImportBatch, RecordKind, User
 from fundraise.services import records_import
 
@@ -98,6 +99,8 @@ def import_command(file: Path, kind: str, fmt: str | None, email: str | None) ->
             f" {result.inserted} inserted, {result.updated} updated, {result.unchanged} unchanged;"
             f" {len(result.affected_person_indexes)} persons affected"
         )
+        # Re-verification of their active campaigns was queued; run it (inline) or hand it to the workers.
+        relay()
         return
     batch = db.session.get(ImportBatch, result.batch_id)
     assert batch is not None

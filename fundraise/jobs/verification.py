@@ -1,25 +1,29 @@
-"""Start verification of a submitted campaign.
+"""Verification jobs: the first verification of a submitted campaign, and re-verification after an import.
 
-Until the automatic record checks (the `verification` package's report) are wired in, every submitted case
-goes to a charity reviewer: submitted -> verifying -> needs_review. The job is safe to run twice: it only
-moves a campaign that is still where it left it.
+Both are safe to run twice. `start_verification` acts only on a campaign still waiting for its first decision
+(submitted, or verifying after an interrupted run); `reverify_campaigns` stores a new report only when the
+records or rules give a different one (fundraise/services/verification.py).
 """
 
 from __future__ import annotations
 
 from fundraise.extensions import db
 from fundraise.jobs.outbox import job
-from fundraise.models import Campaign, CampaignState
+from fundraise.models import Campaign, VerificationTrigger
 
 
 @job("start_verification")
 def start_verification(campaign_id: int) -> None:
-    from fundraise.services.campaigns import transition
+    from fundraise.services.verification import UNDECIDED, verify_campaign
 
     campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
+    if campaign is None or campaign.state not in UNDECIDED:
         return
-    if campaign.state == CampaignState.SUBMITTED:
-        transition(campaign, "begin_verification", actor=None)
-    if campaign.state == CampaignState.VERIFYING:
-        transition(campaign, "flag_for_review", actor=None)
+    verify_campaign(campaign_id, trigger=VerificationTrigger.SUBMISSION)
+
+
+@job("reverify_campaigns")
+def reverify_campaigns(campaign_ids: list[int], trigger: str = VerificationTrigger.RECORDS_IMPORT) -> None:
+    from fundraise.services.verification import verify_campaigns
+
+    verify_campaigns(campaign_ids, trigger=trigger)

@@ -41,6 +41,12 @@ from fundraise.models.records import (
     RecordKind,
 )
 from fundraise.models.reference import DiseaseRange, Hospital, Region
+from fundraise.models.verification import (
+    VerificationDecision,
+    VerificationProblem,
+    VerificationReport,
+    VerificationTrigger,
+)
 
 __all__ = [
     "AccountKind",
@@ -82,4 +88,8 @@ __all__ = [
     "SurplusChoice",
     "TransactionKind",
     "User",
+    "VerificationDecision",
+    "VerificationProblem",
+    "VerificationReport",
+    "VerificationTrigger",
 ]

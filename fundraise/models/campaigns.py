@@ -94,6 +94,8 @@ class Campaign(db.Model):
     cost_total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_in_policy_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     target_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the family asked for, kept once verification has capped `target_fen` to the gap or the limit.
+    requested_target_fen: Mapped[int | None] = mapped_column(BigInteger)
 
     household_income_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # a year, all members
     household_size: Mapped[int | None] = mapped_column()
@@ -104,6 +106,9 @@ class Campaign(db.Model):
     savings_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     commercial_insurance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     other_fundraising_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The family says they have already claimed the medical assistance (医疗救助) their civil-affairs class
+    # entitles them to; unclaimed assistance is to be claimed before fundraising opens ("assistance first").
+    assistance_claimed: Mapped[bool] = mapped_column(default=False)
 
     stay_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     stay_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, User
@@ -70,6 +70,66 @@ def record(
     db.session.add(event)
     db.session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event to append with `record_many`."""
+
+    action: str
+    object_type: str
+    object_id: object
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+def record_many(events: Sequence[Event], *, actor: User | None) -> list[int]:
+    """Append events in the caller's transaction with one INSERT, chained in the order given; their ids.
+
+    The same chain as `record` writes one event at a time, for batch work (verifying thousands of cases),
+    where a round trip per event would cost more than the work itself.
+    """
+    if not events:
+        return []
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    prev_hash = (
+        db.session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS_HASH
+    )
+    created_at = utcnow()
+    rows = []
+    for event in events:
+        row = {
+            "created_at": created_at,
+            "actor_id": actor.id if actor else None,
+            "actor_label": f"{actor.role}:{actor.id}" if actor else "system",
+            "action": event.action,
+            "object_type": event.object_type,
+            "object_id": str(event.object_id),
+            "before": _plain(event.before),
+            "after": _plain(event.after),
+            "prev_hash": prev_hash,
+        }
+        body = {name: row[name] for name in _BODY_FIELDS}
+        body["created_at"] = created_at.isoformat()
+        row["hash"] = prev_hash = chain_hash(prev_hash, body)
+        rows.append(row)
+    inserted = db.session.execute(
+        insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows
+    )
+    return list(inserted.scalars())
+
+
+_BODY_FIELDS = (
+    "created_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+)
 
 
 def _plain(values: dict[str, Any] | None) -> dict[str, Any] | None:

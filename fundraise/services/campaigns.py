@@ -3,7 +3,7 @@ written to the audit log and followed by a notification job."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -28,6 +28,9 @@ S = CampaignState
 RELATIONSHIPS = ("self", "parent", "child", "spouse", "sibling", "grandparent", "other")
 # Evidence a campaign must carry before it may be submitted.
 REQUIRED_EVIDENCE = (DocumentKind.DIAGNOSIS, DocumentKind.COST_ESTIMATE, DocumentKind.IDENTITY)
+# From submission until the campaign ends: one patient may have one such campaign, and records imports
+# re-verify these.
+ACTIVE_STATES = (S.SUBMITTED, S.VERIFYING, S.NEEDS_REVIEW, S.VERIFIED, S.FUNDRAISING, S.SUSPENDED)
 MAX_COST_FEN = 20_000_000 * 100  # 20 million yuan: above any single treatment; larger is a typo
 MAX_INCOME_FEN = 100_000_000 * 100
 
@@ -223,20 +226,7 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
         # Two active campaigns for one patient would double-count the gap.
         _refuse_duplicate_patient(campaign)
 
-    before = campaign.state
-    if rule.target is None:
-        target = campaign.state_before_suspension or S.FUNDRAISING
-        campaign.state_before_suspension = None
-    else:
-        target = rule.target
-    if target == S.SUSPENDED:
-        campaign.state_before_suspension = before
-    campaign.state = target
-    campaign.state_changed_at = utcnow()
-    if name == "submit":
-        campaign.submitted_at = utcnow()
-    if rule.needs_reason and reason:
-        campaign.decision_reason = reason[:2000]
+    before, target = _move(campaign, rule, reason)
     event = audit.record(
         f"campaign.{name}",
         "campaign",
@@ -250,6 +240,54 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
         enqueue("start_verification", campaign_id=campaign.id)
     db.session.commit()
     return campaign
+
+
+def _move(campaign: Campaign, rule: Transition, reason: str) -> tuple[str, str]:
+    """Set the campaign's state fields for a transition already allowed; returns (state before, after)."""
+    before = campaign.state
+    if rule.target is None:
+        target = campaign.state_before_suspension or S.FUNDRAISING
+        campaign.state_before_suspension = None
+    else:
+        target = rule.target
+    if target == S.SUSPENDED:
+        campaign.state_before_suspension = before
+    campaign.state = target
+    campaign.state_changed_at = utcnow()
+    if rule.name == "submit":
+        campaign.submitted_at = utcnow()
+    if rule.needs_reason and reason:
+        campaign.decision_reason = reason[:2000]
+    return before, target
+
+
+def move_by_system(moves: Sequence[tuple[Campaign, str, str]]) -> None:
+    """Make system transitions (campaign, name, reason) in the caller's transaction, without committing.
+
+    The same rules, audit events and notifications as `transition` with `actor=None`, written in bulk: the
+    verification service moves thousands of cases per commit with it. A move the rules refuse raises, and
+    the caller's transaction is then to be rolled back.
+    """
+    events: list[audit.Event] = []
+    for campaign, name, reason in moves:
+        rule = TRANSITIONS[name]
+        if not rule.allowed(None, campaign) or campaign.state not in rule.sources:
+            raise IllegalTransition(
+                _("Campaign %(id)s cannot be moved by %(action)s.", id=campaign.id, action=name)
+            )
+        before, target = _move(campaign, rule, reason.strip())
+        events.append(
+            audit.Event(
+                f"campaign.{name}",
+                "campaign",
+                campaign.id,
+                before={"state": before},
+                after={"state": target, "reason": reason.strip()},
+            )
+        )
+    event_ids = audit.record_many(events, actor=None)
+    for (campaign, _name, _reason), event_id in zip(moves, event_ids, strict=True):
+        enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event_id)
 
 
 def _require_complete(campaign: Campaign) -> None:
@@ -289,12 +327,11 @@ def missing_items(campaign: Campaign) -> dict[str, list[str]]:
 
 
 def _refuse_duplicate_patient(campaign: Campaign) -> None:
-    active = [S.SUBMITTED, S.VERIFYING, S.NEEDS_REVIEW, S.VERIFIED, S.FUNDRAISING, S.SUSPENDED]
     other = db.session.scalar(
         select(Campaign.id).where(
             Campaign.patient_id_index == campaign.patient_id_index,
             Campaign.id != campaign.id,
-            Campaign.state.in_(active),
+            Campaign.state.in_(ACTIVE_STATES),
         )
     )
     if other is not None:
@@ -383,7 +420,7 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
             fail("household_size", _("Enter the number of people in the household (1 to 30)."))
         else:
             changes["household_size"] = size
-    for field in ("owns_house", "owns_car"):
+    for field in ("owns_house", "owns_car", "assistance_claimed"):
         if field in data and data[field] is not None:
             changes[field] = bool(data[field])
 

@@ -157,11 +157,15 @@ class ImportResult:
 def after_import(person_indexes: frozenset[str]) -> None:
     """Called once after every accepted import has committed, with `ImportResult.affected_person_indexes`.
 
-    The place where re-verification is wired in (issue 3, part 6, owned by the verification service): find
-    the active campaigns whose patient_id_index is in `person_indexes` and enqueue a re-verification job per
-    campaign id (not inline: one import can touch a million persons), flagging changed outcomes. It does
-    nothing yet. It runs outside the import's transaction; a failure here must not undo the import.
+    Enqueues re-verification of the active campaigns of those persons (jobs, not inline: one import can touch
+    a million persons); the verification service flags changed outcomes. It runs outside the import's
+    transaction, so a failure here cannot undo the import.
     """
+    if not person_indexes:
+        return
+    from fundraise.services.verification import enqueue_reverification
+
+    enqueue_reverification(person_indexes)
 
 
 # --- access ----------------------------------------------------------------------------------------------

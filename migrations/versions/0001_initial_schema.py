@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:41:26.522656
+Create Date: 2026-11-23 13:17:50.461051
 
 """
 from alembic import op
@@ -230,6 +230,7 @@ def upgrade():
     sa.Column('cost_total_fen', sa.BigInteger(), nullable=False),
     sa.Column('cost_in_policy_fen', sa.BigInteger(), nullable=False),
     sa.Column('target_fen', sa.BigInteger(), nullable=False),
+    sa.Column('requested_target_fen', sa.BigInteger(), nullable=True),
     sa.Column('household_income_fen', sa.BigInteger(), nullable=False),
     sa.Column('household_size', sa.Integer(), nullable=True),
     sa.Column('owns_house', sa.Boolean(), nullable=True),
@@ -239,6 +240,7 @@ def upgrade():
     sa.Column('savings_fen', sa.BigInteger(), nullable=False),
     sa.Column('commercial_insurance_fen', sa.BigInteger(), nullable=False),
     sa.Column('other_fundraising_fen', sa.BigInteger(), nullable=False),
+    sa.Column('assistance_claimed', sa.Boolean(), nullable=False),
     sa.Column('stay_confirmed_by_id', sa.Integer(), nullable=True),
     sa.Column('stay_confirmed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('decision_reason', sa.Text(), nullable=False),
@@ -474,6 +476,45 @@ def upgrade():
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notifications_user_id'), ['user_id'], unique=False)
 
+    op.create_table('verification_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('trigger', sa.String(length=16), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.Column('decision', sa.String(length=16), nullable=False),
+    sa.Column('problem', sa.String(length=32), nullable=True),
+    sa.Column('total_cost_fen', sa.BigInteger(), nullable=True),
+    sa.Column('basic_fen', sa.BigInteger(), nullable=True),
+    sa.Column('critical_illness_fen', sa.BigInteger(), nullable=True),
+    sa.Column('assistance_fen', sa.BigInteger(), nullable=True),
+    sa.Column('gap_fen', sa.BigInteger(), nullable=True),
+    sa.Column('capped_target_fen', sa.BigInteger(), nullable=True),
+    sa.Column('cap_reason', sa.String(length=16), nullable=True),
+    sa.Column('policy_region_code', sa.String(length=6), nullable=False),
+    sa.Column('policy_year', sa.Integer(), nullable=False),
+    sa.Column('policy_version', sa.String(length=64), nullable=True),
+    sa.Column('report', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('records_snapshot', sa.JSON(none_as_null=True), nullable=True),
+    sa.Column('changed_outcome', sa.Boolean(), nullable=False),
+    sa.Column('previous_decision', sa.String(length=16), nullable=True),
+    sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_by_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("cap_reason IS NULL OR cap_reason IN ('gap', 'platform_limit')", name=op.f('ck_verification_reports_cap_reason')),
+    sa.CheckConstraint("decision IN ('verified', 'needs_review', 'rejected')", name=op.f('ck_verification_reports_decision')),
+    sa.CheckConstraint("previous_decision IS NULL OR previous_decision IN ('verified', 'needs_review', 'rejected')", name=op.f('ck_verification_reports_previous_decision')),
+    sa.CheckConstraint("problem IS NULL OR problem IN ('no_policy', 'records_unavailable')", name=op.f('ck_verification_reports_problem')),
+    sa.CheckConstraint("trigger IN ('submission', 'records_import', 'manual')", name=op.f('ck_verification_reports_trigger')),
+    sa.CheckConstraint('(problem IS NULL) = (report IS NOT NULL)', name=op.f('ck_verification_reports_report_or_problem')),
+    sa.CheckConstraint('gap_fen >= 0 AND basic_fen >= 0 AND critical_illness_fen >= 0 AND assistance_fen >= 0 AND capped_target_fen >= 0', name=op.f('ck_verification_reports_amounts')),
+    sa.ForeignKeyConstraint(['acknowledged_by_id'], ['users.id'], name=op.f('fk_verification_reports_acknowledged_by_id_users')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_verification_reports_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_verification_reports_requested_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_reports'))
+    )
+    with op.batch_alter_table('verification_reports', schema=None) as batch_op:
+        batch_op.create_index('ix_verification_reports_campaign_latest', ['campaign_id', 'id'], unique=False)
+
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -596,6 +637,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_documents_campaign_id'))
 
     op.drop_table('documents')
+    with op.batch_alter_table('verification_reports', schema=None) as batch_op:
+        batch_op.drop_index('ix_verification_reports_campaign_latest')
+
+    op.drop_table('verification_reports')
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notifications_user_id'))
 

@@ -1,0 +1,341 @@
+"""The verification report in plain words, in the reader's language.
+
+The pure core (verification/report.py, verification/coverage.py) gives every check result and cascade step a
+reason code with parameters, and English defaults for tests and logs. This module holds the translatable text
+for each code (English source, translated through Flask-Babel like every other page string) and fills in the
+parameters the way people read them: money in yuan, rates in percent, classes and schemes by name, dates in
+the reader's format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from fundraise.i18n import locale_name
+from fundraise.money import format_yuan
+from verification.coverage import CascadeStep, format_rate
+from verification.report import CheckResult
+from verification.report import VerificationReport as CoreReport
+
+# What each check is about, as a heading.
+CHECK_NAMES = {
+    "identity_number": _l("Identity number"),
+    "identity_records": _l("Identity in the records"),
+    "enrolment": _l("Basic medical insurance"),
+    "civil_affairs": _l("Civil-affairs assistance"),
+    "duplicate_campaign": _l("Other campaigns for the patient"),
+    "hospital": _l("Hospital and stay"),
+    "cost": _l("Cost of treatment"),
+    "disclosure": _l("Disclosed household finances"),
+    "need": _l("Remaining need"),
+    "target": _l("Target"),
+}
+
+STATUS_LABELS = {"pass": _l("Passed"), "fail": _l("Failed"), "needs_review": _l("Needs review")}
+STATUS_TONES = {"pass": "ok", "fail": "bad", "needs_review": "warn"}
+DECISION_LABELS = {
+    "verified": _l("Verified"),
+    "needs_review": _l("Needs a reviewer"),
+    "rejected": _l("Not approved"),
+}
+DECISION_TONES = {"verified": "ok", "needs_review": "warn", "rejected": "bad"}
+TRIGGER_LABELS = {
+    "submission": _l("On submission"),
+    "records_import": _l("After a records import"),
+    "manual": _l("Run again by hand"),
+}
+
+ASSISTANCE_CLASSES = {
+    "tekun": _l("extreme-poverty support (特困)"),
+    "dibao": _l("minimum living allowance (低保)"),
+    "dibao_edge": _l("low-income marginal household (低保边缘)"),
+    "monitored": _l("household monitored against returning to poverty (防止返贫监测)"),
+    "illness_impoverished": _l("impoverished by serious illness (因病致贫重病患者)"),
+}
+SCHEMES = {"employee": _l("employee"), "resident": _l("urban-rural resident")}
+ID_RULES = {
+    "length": _l("length"),
+    "characters": _l("characters"),
+    "region": _l("region code"),
+    "birth_date": _l("birth date"),
+    "check_digit": _l("check digit"),
+}
+MISMATCHES = {
+    "birth date": _l("birth date"),
+    "sex": _l("sex"),
+    "birth date and sex": _l("birth date and sex"),
+}
+DISCLOSURE_FIELDS = {"household_size": _l("household size"), "income": _l("income")}
+
+# One message per reason code of verification/report.py (CHECK_MESSAGES), with the same parameters.
+CHECK_TEXTS = {
+    "id_valid": _l("The identity number is well-formed and agrees with the declared birth date and sex."),
+    "id_malformed": _l("The identity number is not well-formed (its %(error)s is wrong)."),
+    "id_inconsistent": _l("The identity number does not agree with the declared %(mismatch)s."),
+    "records_match": _l(
+        "The insurance and civil-affairs records for this identity number carry the patient's name."
+    ),
+    "records_not_found": _l(
+        "No insurance or civil-affairs record was found for this identity number; a reviewer must confirm who"
+        " the patient is."
+    ),
+    "name_mismatch": _l(
+        "Record %(source_record_id)s for this identity number is in the name of %(record_name)s, not"
+        " %(patient_name)s; a reviewer must confirm who the patient is."
+    ),
+    "enrolment_active": _l(
+        "Basic medical insurance (%(scheme)s scheme, pooling region %(pooling_region)s) was active on the"
+        " treatment date."
+    ),
+    "enrolment_lapsed": _l(
+        "The patient's basic medical insurance was not active on the treatment date %(treatment_date)s; the gap"
+        " is computed without insurance until a reviewer confirms."
+    ),
+    "enrolment_not_found": _l(
+        "No basic medical insurance enrolment was found; the gap is computed without insurance until a reviewer"
+        " confirms."
+    ),
+    "enrolment_other_region": _l(
+        "The active enrolment is in pooling region %(pooling_region)s, but the rules applied are those of"
+        " %(policy_region)s; a reviewer must check which rules apply."
+    ),
+    "no_status": _l("No civil-affairs assistance status was found; the gap assumes no medical assistance."),
+    "status_not_valid": _l(
+        "The civil-affairs status (%(assistance_class)s) was not valid on the treatment date"
+        " %(treatment_date)s; the gap assumes no medical assistance."
+    ),
+    "class_valid": _l(
+        "The civil-affairs status (%(assistance_class)s) was valid on the treatment date; medical assistance"
+        " is counted in the gap."
+    ),
+    "assistance_first": _l(
+        "The patient's civil-affairs status (%(assistance_class)s) entitles the family to about %(assistance)s"
+        " of medical assistance that has not been claimed. Please claim it first, from the civil-affairs office"
+        " or through the hospital's one-stop settlement; the gap shown already assumes it."
+    ),
+    "no_other_campaign": _l("The patient has no other active campaign."),
+    "other_active_campaigns": _l("The patient already has %(count)s other active campaign(s)."),
+    "hospital_confirmed": _l(
+        "The hospital is registered and its social worker confirmed the stay and the cost."
+    ),
+    "hospital_not_registered": _l(
+        "The hospital is not in the registry, so no payout could be made to it; choose a registered hospital"
+        " or ask us to add it."
+    ),
+    "stay_not_confirmed": _l(
+        "The hospital's social worker has not confirmed the stay and the cost; a reviewer must check them with"
+        " the hospital."
+    ),
+    "cost_plausible": _l(
+        "The cost %(total_cost)s is within the usual range for %(category)s (%(cost_min)s to %(cost_max)s)."
+    ),
+    "cost_above_range": _l(
+        "The cost %(total_cost)s is above the usual range for %(category)s (%(cost_min)s to %(cost_max)s); a"
+        " reviewer must check the treatment plan."
+    ),
+    "cost_far_below_range": _l(
+        "The cost %(total_cost)s is far below the usual range for %(category)s (%(cost_min)s to"
+        " %(cost_max)s); a reviewer must check the treatment plan."
+    ),
+    "disease_not_in_catalogue": _l(
+        "The diagnosis is not in the critical-illness catalogue, so the cost cannot be compared; a reviewer"
+        " must check it."
+    ),
+    "disclosure_consistent": _l(
+        "The disclosed household size and income agree with the civil-affairs record."
+    ),
+    "disclosure_no_record": _l(
+        "There is no valid civil-affairs record to compare the disclosed finances with."
+    ),
+    "disclosure_mismatch": _l(
+        "The disclosed finances differ from the civil-affairs record (%(fields)s): a household of"
+        " %(disclosed_household_size)s disclosed, %(record_household_size)s on record; a yearly income of"
+        " %(disclosed_income)s disclosed, %(record_income)s on record."
+    ),
+    "remaining_need": _l(
+        "Savings, commercial insurance and other fundraising (%(resources)s) leave %(remaining)s of the"
+        " %(gap)s gap to raise."
+    ),
+    "no_remaining_need": _l(
+        "Savings, commercial insurance and other fundraising (%(resources)s) already cover the %(gap)s gap,"
+        " so there is no remaining need to raise."
+    ),
+    "target_within_limits": _l("The target %(target)s is within the gap and the platform's limit."),
+    "target_capped_to_gap": _l("The target was lowered from %(from)s to %(to)s, the verified gap."),
+    "target_capped_to_platform_limit": _l(
+        "The target was lowered from %(from)s to %(to)s, the 500,000-yuan limit for a single request."
+    ),
+}
+
+STEP_NAMES = {
+    "out_of_policy": _l("Outside the insurance catalogue"),
+    "basic": _l("Basic medical insurance"),
+    "critical_illness": _l("Critical-illness insurance"),
+    "assistance": _l("Medical assistance"),
+}
+# Messages for the cascade steps, by (step, reason) with "*" for any step; the parameters are the step's.
+STEP_TEXTS = {
+    ("out_of_policy", "never_covered"): _l(
+        "%(applies_to)s of the cost is outside the insurance catalogue; no public tier pays it, so all of it"
+        " is in the gap."
+    ),
+    ("basic", "not_enrolled"): _l(
+        "No active basic medical insurance enrolment, so basic insurance pays nothing."
+    ),
+    ("critical_illness", "not_enrolled"): _l(
+        "Critical-illness insurance needs an active basic insurance enrolment, so it pays nothing."
+    ),
+    ("critical_illness", "not_entitled"): _l(
+        "No critical-illness insurance entitlement was found, so it pays nothing."
+    ),
+    ("assistance", "no_assistance_class"): _l(
+        "The patient has no valid civil-affairs assistance class, so medical assistance pays nothing."
+    ),
+    ("basic", "paid"): _l(
+        "Basic medical insurance pays %(rate)s of %(base)s (the in-policy cost %(applies_to)s above the"
+        " %(deductible)s deductible): %(paid)s."
+    ),
+    ("critical_illness", "paid"): _l(
+        "Critical-illness insurance pays banded rates on %(base)s (the %(applies_to)s left after basic"
+        " insurance above its %(deductible)s deductible): %(paid)s."
+    ),
+    ("assistance", "paid"): _l(
+        "Medical assistance pays %(rate)s of %(base)s (the %(applies_to)s still self-paid above its"
+        " %(deductible)s deductible): %(paid)s."
+    ),
+    ("*", "capped"): _l("%(step)s reaches its annual cap and pays what is left of it: %(paid)s."),
+    ("*", "cap_exhausted"): _l(
+        "%(step)s has already paid up to its annual cap this year, so it pays nothing more."
+    ),
+    ("*", "below_deductible"): _l(
+        "%(step)s pays nothing: the %(applies_to)s it considers does not exceed its %(deductible)s deductible."
+    ),
+}
+
+CAP_REASONS = {
+    "gap": _l("the verified gap"),
+    "platform_limit": _l("the 500,000-yuan limit for a single request"),
+}
+
+PROBLEM_TEXTS = {
+    "no_policy": _l(
+        "There are no benefit rules on file for the patient's region (%(region)s) in %(year)s, so the gap"
+        " cannot be computed automatically; a reviewer will check the case."
+    ),
+    "records_unavailable": _l(
+        "The insurance and civil-affairs records service could not be reached, so the records could not be"
+        " checked; a reviewer will check the case or run the checks again."
+    ),
+}
+
+
+class _Shown(dict[str, Any]):
+    """Parameters for a message; a parameter a stored report lacks shows as a dash instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def _day(value: str) -> str:
+    try:
+        return format_date(date.fromisoformat(value), "medium")
+    except ValueError:
+        return value
+
+
+def shown_params(params: Mapping[str, str | int]) -> _Shown:
+    """A result's parameters as people read them: yuan, percent, names of classes, schemes and categories."""
+    from fundraise.services.search import category_label
+
+    shown = _Shown(params)
+    for key, value in params.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            if key.endswith("_fen"):
+                shown[key.removesuffix("_fen")] = format_yuan(value)
+            elif key.endswith("_bp"):
+                shown[key.removesuffix("_bp")] = format_rate(value)
+    words = {
+        "assistance_class": ASSISTANCE_CLASSES,
+        "scheme": SCHEMES,
+        "error": ID_RULES,
+        "mismatch": MISMATCHES,
+    }
+    for key, labels in words.items():
+        if isinstance(params.get(key), str):
+            shown[key] = str(labels.get(str(params[key]), params[key]))
+    if isinstance(params.get("fields"), str):
+        shown["fields"] = ", ".join(
+            str(DISCLOSURE_FIELDS.get(name, name)) for name in str(params["fields"]).split(",")
+        )
+    if isinstance(params.get("category"), str):
+        shown["category"] = category_label(str(params["category"]), locale_name())
+    for key in ("treatment_date",):
+        if isinstance(params.get(key), str):
+            shown[key] = _day(str(params[key]))
+    return shown
+
+
+def check_name(code: str) -> str:
+    return str(CHECK_NAMES.get(code, code))
+
+
+def check_message(result: CheckResult) -> str:
+    """The reason of a check result in the reader's language."""
+    text = CHECK_TEXTS.get(result.reason_code)
+    if text is None:  # a code newer than this catalogue: the core's English default
+        return result.message
+    return str(text) % shown_params(result.params)
+
+
+def step_message(step: CascadeStep) -> str:
+    text = STEP_TEXTS.get((step.code, step.reason_code)) or STEP_TEXTS.get(("*", step.reason_code))
+    if text is None:
+        return step.message
+    shown = shown_params(step.params)
+    shown["step"] = str(STEP_NAMES.get(step.code, step.code))
+    return str(text) % shown
+
+
+def problem_message(problem: str, region: str, year: int) -> str:
+    text = PROBLEM_TEXTS.get(problem)
+    return str(text) % {"region": region, "year": year} if text else problem
+
+
+def cap_message(from_fen: int, to_fen: int, reason: str) -> str:
+    return _(
+        "The target was lowered from %(from)s to %(to)s: %(reason)s.",
+        **{"from": format_yuan(from_fen), "to": format_yuan(to_fen)},
+        reason=str(CAP_REASONS.get(reason, reason)),
+    )
+
+
+def summary(report: CoreReport) -> str:
+    """The plain-words reason a system decision carries into the campaign's history and notifications."""
+    if report.decision == "verified":
+        text = _(
+            "Verified automatically: every check passed against the insurance and civil-affairs records."
+        )
+    else:
+        status = "fail" if report.decision == "rejected" else "needs_review"
+        reasons = " ".join(check_message(result) for result in report.checks if result.status == status)
+        if report.decision == "rejected":
+            text = _("Not approved by the automatic checks: %(reasons)s", reasons=reasons)
+        else:
+            text = _("A charity reviewer will look at the case: %(reasons)s", reasons=reasons)
+    target = report.check("target")
+    if report.cap_reason is not None and report.decision != "rejected":
+        text += " " + check_message(target)
+    return text
+
+
+def problem_summary(problem: str, region: str, year: int) -> str:
+    return _(
+        "A charity reviewer will look at the case: %(reasons)s",
+        reasons=problem_message(problem, region, year),
+    )

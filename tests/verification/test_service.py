@@ -1,0 +1,267 @@
+"""The verification service: decisions and state moves, capping, assistance first, missing rules, history, and
+re-verification after a records import (which never moves a decided case back)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from fundraise.errors import IllegalTransition
+from fundraise.extensions import db
+from fundraise.jobs.outbox import relay
+from fundraise.models import AuditEvent, Campaign, OutboxMessage, VerificationReport
+from fundraise.services.audit import verify_chain
+from fundraise.services.verification import (
+    changed_count,
+    changed_reports,
+    core_report,
+    report_history,
+    verify_campaign,
+    verify_campaigns,
+)
+from tests.verification.records import (
+    civil_affairs_row,
+    enrolment_row,
+    import_rows,
+    insured,
+    submitted_case,
+)
+
+
+def actions(campaign: Campaign) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.object_type == "campaign", AuditEvent.object_id == str(campaign.id))
+            .order_by(AuditEvent.id)
+        )
+    )
+
+
+def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
+    campaign = submitted_case()
+    insured(campaign)
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert report.decision == "verified" and report.problem is None
+    assert campaign.state == "verified"
+    assert campaign.decision_reason.startswith("Verified automatically")
+    assert actions(campaign)[-2:] == ["campaign.begin_verification", "campaign.verify"]
+    # Out of the pooling region (Hefei), no filing assumed: basic pays 45% of 299,000 yuan; then the bands.
+    assert report.basic_fen == 13_455_000
+    assert report.critical_illness_fen == 10_536_000
+    assert report.assistance_fen == 0
+    assert report.gap_fen == 40_000_000 - 13_455_000 - 10_536_000
+    assert report.policy_version == "341200-2026.1-illustrative"
+    assert (report.policy_region_code, report.policy_year) == ("341200", 2026)
+    assert report.records_snapshot["used"]["enrolment"] == f"YB-{campaign.id}"
+    assert "records_snapshot" not in report.report  # kept once, in its own column
+    core = core_report(report)
+    assert core is not None and core.gap_fen == report.gap_fen
+    assert {check.status for check in core.checks} == {"pass"}
+    # Each state change notifies the family, as for any transition.
+    jobs = db.session.scalars(select(OutboxMessage.job).where(OutboxMessage.status == "pending")).all()
+    assert jobs.count("notify_state_change") == 2
+    assert verify_chain()[1] is None
+
+
+def test_no_records_and_an_unconfirmed_stay_go_to_a_reviewer_with_the_reasons(app):
+    campaign = submitted_case(confirmed=False)
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert report.decision == "needs_review" and campaign.state == "needs_review"
+    core = core_report(report)
+    assert core is not None
+    review = {check.reason_code for check in core.checks if check.status == "needs_review"}
+    assert review == {"records_not_found", "enrolment_not_found", "stay_not_confirmed"}
+    # flag_for_review carries no decision reason; the history has the summary.
+    reasons = db.session.scalars(
+        select(AuditEvent.after).where(AuditEvent.action == "campaign.flag_for_review")
+    ).all()
+    assert "social worker has not confirmed" in reasons[0]["reason"]
+
+
+def test_a_failed_check_rejects(app):
+    campaign = submitted_case(savings_fen=30_000_000)  # savings alone cover the gap
+    insured(campaign)
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert report.decision == "rejected" and campaign.state == "rejected"
+    assert "no remaining need" in campaign.decision_reason
+    assert campaign.target_fen == 15_000_000  # a rejected case's target is left as asked
+
+
+def test_the_target_is_capped_to_the_gap_with_the_reason_and_assistance_comes_first(app):
+    campaign = submitted_case()
+    insured(campaign, civil_affairs="dibao")
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    # 低保: no assistance claimed yet, so the family is told to claim it first; a reviewer decides.
+    core = core_report(report)
+    assert core is not None
+    assert core.check("civil_affairs").reason_code == "assistance_first"
+    assert report.decision == "needs_review" and campaign.state == "needs_review"
+    assert report.assistance_fen > 0
+    assert report.cap_reason == "gap" and report.capped_target_fen == report.gap_fen < 15_000_000
+    assert campaign.target_fen == report.gap_fen
+    assert campaign.requested_target_fen == 15_000_000
+    cap = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "campaign.cap_target"))
+    assert cap is not None
+    assert cap.before == {"target_fen": 15_000_000}
+    assert cap.after["target_fen"] == report.gap_fen and cap.after["cap_reason"] == "gap"
+
+    # A later run still explains the cap against what the family asked for, and changes nothing.
+    again = verify_campaign(campaign.id, trigger="manual")
+    assert again.id == report.id
+    assert core_report(again).check("target").reason_code == "target_capped_to_gap"  # type: ignore[union-attr]
+
+
+def test_claimed_assistance_passes_the_civil_affairs_check(app):
+    campaign = submitted_case(assistance_claimed=True)
+    insured(campaign, civil_affairs="dibao")
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert core_report(report).check("civil_affairs").reason_code == "class_valid"  # type: ignore[union-attr]
+    assert report.decision == "verified" and campaign.state == "verified"
+
+
+def test_no_policy_for_the_region_or_year_goes_to_review_without_a_crash(app):
+    campaign = submitted_case(admitted_on=date(2025, 12, 20))  # the policies on file are for 2026
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert report.decision == "needs_review" and report.problem == "no_policy"
+    assert report.report is None and report.gap_fen is None
+    assert (report.policy_region_code, report.policy_year) == ("341221", 2025)
+    assert campaign.state == "needs_review"
+    assert "no benefit rules on file" in actions_reason(campaign)
+
+
+def actions_reason(campaign: Campaign) -> str:
+    event = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.object_id == str(campaign.id), AuditEvent.action == "campaign.flag_for_review")
+        .limit(1)
+    )
+    assert event is not None
+    return str(event.after["reason"])
+
+
+def test_an_unreachable_records_service_sends_the_case_to_review(app):
+    app.config["RECORDS_SERVICE_URL"] = "http://127.0.0.1:9"  # discard port: nothing answers
+    app.config["RECORDS_SERVICE_TOKEN"] = "t"
+    app.config["RECORDS_SERVICE_TIMEOUT"] = 1
+    campaign = submitted_case()
+
+    report = verify_campaign(campaign.id, trigger="submission")
+
+    assert report.problem == "records_unavailable" and report.decision == "needs_review"
+    assert report.policy_version == "341200-2026.1-illustrative"
+    assert campaign.state == "needs_review"
+
+
+def test_the_submission_job_verifies_once_and_is_safe_to_run_twice(app):
+    from fundraise.jobs.verification import start_verification
+
+    campaign = submitted_case()
+    insured(campaign)
+    start_verification(campaign.id)
+    start_verification(campaign.id)
+    assert campaign.state == "verified"
+    assert db.session.scalar(select(func.count(VerificationReport.id))) == 1
+
+
+def test_history_is_kept_and_reimport_reverifies_without_moving_state_back(app):
+    campaign = submitted_case()
+    insured(campaign)
+    first = verify_campaign(campaign.id, trigger="submission")
+    assert campaign.state == "verified"
+    relay()  # the notifications
+
+    # The civil-affairs office records a 低保 status the family did not mention: the outcome changes.
+    result = import_rows("civil_affairs", [civil_affairs_row(campaign, "dibao")])
+    assert result.affected_person_indexes == {campaign.patient_id_index}
+    job = db.session.scalar(select(OutboxMessage).where(OutboxMessage.job == "reverify_campaigns"))
+    assert job is not None and job.args["campaign_ids"] == [campaign.id]
+    relay()
+
+    history = report_history(campaign.id)
+    assert [r.id for r in history][-1] == first.id and len(history) == 2
+    latest = history[0]
+    assert latest.trigger == "records_import"
+    assert latest.decision == "needs_review" and latest.previous_decision == "verified"
+    assert latest.changed_outcome
+    assert campaign.state == "verified"  # not moved back
+    assert db.session.get(VerificationReport, first.id).decision == "verified"  # history unchanged
+    assert changed_count() == 1 and changed_reports()[0].id == latest.id
+    assert "campaign.verification_changed" in actions(campaign)
+
+    # The same file again changes nothing: no job, no report.
+    again = import_rows("civil_affairs", [civil_affairs_row(campaign, "dibao")])
+    assert again.inserted == again.updated == 0
+    assert len(report_history(campaign.id)) == 2
+
+
+def test_a_changed_record_of_a_fundraising_case_is_flagged_and_the_target_kept(app):
+    campaign = submitted_case()
+    insured(campaign)
+    verify_campaign(campaign.id, trigger="submission")
+    campaign.state = "fundraising"
+    db.session.commit()
+
+    # The enrolment turns out to have lapsed before treatment.
+    import_rows("basic_enrolment", [enrolment_row(campaign, valid_to="2026-06-30")])
+    relay()
+
+    latest = report_history(campaign.id)[0]
+    assert latest.changed_outcome and latest.decision == "needs_review"
+    assert campaign.state == "fundraising" and campaign.target_fen == 15_000_000
+
+
+def test_a_rerun_of_an_undecided_case_moves_it_on(app):
+    campaign = submitted_case()
+    insured(campaign)  # the import queued a re-verification of the submitted case
+    relay()
+    assert campaign.state == "verified"
+    assert report_history(campaign.id)[0].trigger == "records_import"
+    assert not report_history(campaign.id)[0].changed_outcome
+
+
+def test_inactive_campaigns_are_refused_alone_and_skipped_in_a_batch(app):
+    draft = submitted_case(state="draft", submitted_at=None)
+    active = submitted_case()
+    db.session.commit()
+    with pytest.raises(IllegalTransition):
+        verify_campaign(draft.id, trigger="manual")
+    outcomes = verify_campaigns([draft.id, active.id], trigger="manual")
+    assert [o.campaign_id for o in outcomes] == [active.id]
+    assert outcomes[0].moved_to == "needs_review"
+
+
+def test_a_batch_verifies_many_cases_in_chunks(app, monkeypatch):
+    from fundraise.services import verification
+
+    monkeypatch.setattr(verification, "CHUNK_SIZE", 3)
+    cases = [submitted_case() for _ in range(7)]
+    for case in cases[:4]:
+        insured(case)
+    done: list[int] = []
+
+    outcomes = verify_campaigns([c.id for c in cases], trigger="manual", progress=done.append)
+
+    assert done == [3, 3, 1]
+    assert sorted(o.decision for o in outcomes) == ["needs_review"] * 3 + ["verified"] * 4
+    assert verify_chain()[1] is None
+    # Each patient's other active campaigns were counted: every case here is a different patient, but the
+    # factory's ID numbers repeat every 100 cases, never within 7.
+    assert all(
+        core_report(r).check("duplicate_campaign").status == "pass"
+        for r in db.session.scalars(select(VerificationReport))
+    )  # type: ignore[union-attr]
