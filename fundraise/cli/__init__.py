@@ -11,8 +11,10 @@ def init_app(app: Flask) -> None:
     for group in (users.users, reference.reference, audit.audit, jobs.jobs, jobs.worker, demo.demo):
         app.cli.add_command(group)
     from fundraise.cli.records import records
+    from fundraise.cli.verify import verify
 
     app.cli.add_command(records)
+    app.cli.add_command(verify)
     from fundraise.cli.ledger import ledger
     from fundraise.cli.payments import payments
 
