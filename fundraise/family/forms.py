@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from sqlalchemy import select
-from wtforms import DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -222,6 +222,15 @@ class CostsForm(FlaskForm):
     other_fundraising_fen = YuanField(
         _l("Money already raised elsewhere (yuan)"),
         description=_l("Other platforms, employer or community collections."),
+    )
+    assistance_claimed = BooleanField(
+        _l("We have already claimed medical assistance (医疗救助) for this treatment"),
+        description=_l(
+            "Families with a civil-affairs status (特困, 低保, 低保边缘, 防止返贫监测 or 因病致贫) are entitled to "
+            "medical assistance. Tick this if you have claimed it, from civil affairs or through the hospital's "
+            "one-stop settlement. If you have not, verification will tell you how much to expect and ask you to "
+            "claim it before fundraising opens."
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -238,6 +238,7 @@ def _initial(campaign: Campaign, step: str) -> dict[str, Any]:
             house_note=campaign.house_note,
             owns_car=_yes_no(campaign.owns_car),
             car_note=campaign.car_note,
+            assistance_claimed=campaign.assistance_claimed,
         )
         return data
     if step == "story":
@@ -280,6 +281,7 @@ def _data(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
                 data[field] = form[field].data == "yes"
         data["house_note"] = form.house_note.data or ""
         data["car_note"] = form.car_note.data or ""
+        data["assistance_claimed"] = bool(form.assistance_claimed.data)
         return data
     if step == "story":
         return {"title": form.title.data or "", "story": form.story.data or ""}

@@ -44,6 +44,10 @@ def init_app(app: Flask) -> None:
 
     templating.init_app(app)
 
+    from fundraise.verification_pages import init_app as init_verification_pages
+
+    init_verification_pages(app)
+
     @app.route("/healthz")
     @public
     def healthz() -> str:
