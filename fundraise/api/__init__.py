@@ -5,6 +5,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     import fundraise.api.donations  # noqa: F401  (adds the giving routes to the blueprint)
+    from fundraise.api import verification  # noqa: F401  (adds its routes to the blueprint)
     from fundraise.api.routes import bp, init_blueprint
 
     init_blueprint(app)

@@ -1,0 +1,360 @@
+"""API v1, verification: a campaign's latest report, records imports, and the benefit policies in force.
+
+Registered on the API blueprint of fundraise/api/routes.py (imported by fundraise.api.init_app before the
+blueprint is registered), and documented in the OpenAPI document like every other operation.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from werkzeug.http import HTTP_STATUS_CODES
+
+from fundraise.access import public, roles
+from fundraise.api.openapi import operation
+from fundraise.api.routes import UnsupportedMediaType, bp
+from fundraise.api.schemas import Fen, Yuan
+from fundraise.errors import NotFound, ValidationFailed
+from fundraise.models import ImportBatch, RecordKind, Role, VerificationReport
+from fundraise.services import campaigns as campaign_service
+from fundraise.services import records_import as imports
+from fundraise.services import verification
+from fundraise.states import PUBLIC_STATES
+from fundraise.verification_pages.presenters import public_breakdown
+from fundraise.verification_text import (
+    cap_message,
+    check_message,
+    check_name,
+    problem_message,
+    step_message,
+)
+from fundraise.web import current_user_or_none
+
+IMPORTERS = (Role.CIVIL_AFFAIRS_OFFICER, Role.ADMIN)
+
+
+# --- schemas ---------------------------------------------------------------------------------------------
+
+
+class CascadeSummary(Schema):
+    """What each public tier pays of the total cost, and the gap left (all integer fen)."""
+
+    total_cost_fen = Fen()
+    total_cost_yuan = Yuan("total_cost_fen")
+    basic_fen = Fen(metadata={"description": "Paid by basic medical insurance."})
+    basic_yuan = Yuan("basic_fen")
+    critical_illness_fen = Fen(metadata={"description": "Paid by critical-illness insurance."})
+    critical_illness_yuan = Yuan("critical_illness_fen")
+    assistance_fen = Fen(metadata={"description": "Paid by medical assistance (civil affairs)."})
+    assistance_yuan = Yuan("assistance_fen")
+    gap_fen = Fen(
+        metadata={"description": "Left to pay: out-of-policy cost plus the uncovered in-policy part."}
+    )
+    gap_yuan = Yuan("gap_fen")
+    capped_target_fen = Fen(
+        metadata={"description": "The target after capping to the gap and the 500,000-yuan limit."}
+    )
+    capped_target_yuan = Yuan("capped_target_fen")
+    cap_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(("gap", "platform_limit")),
+        metadata={"description": "Why the target was lowered, or null when it was not."},
+    )
+    cap_message = fields.String(allow_none=True)
+
+
+class CheckResultSchema(Schema):
+    code = fields.String(metadata={"example": "civil_affairs"})
+    name = fields.String(metadata={"example": "Civil-affairs assistance"})
+    status = fields.String(validate=validate.OneOf(("pass", "fail", "needs_review")))
+    reason_code = fields.String(metadata={"example": "assistance_first"})
+    message = fields.String(metadata={"description": "The reason in plain words, in the caller's language."})
+    params = fields.Dict(keys=fields.String(), metadata={"description": "The reason's parameters."})
+    evidence = fields.Dict(keys=fields.String(), metadata={"description": "What the check looked at."})
+
+
+class VerificationPrivate(Schema):
+    """The full report: for the applicant side, charity staff and officers of the patient's region."""
+
+    trigger = fields.String(validate=validate.OneOf(("submission", "records_import", "manual")))
+    problem = fields.String(
+        allow_none=True,
+        metadata={"description": "no_policy or records_unavailable when the checks could not run."},
+    )
+    problem_message = fields.String(allow_none=True)
+    policy_region_code = fields.String()
+    policy_year = fields.Integer()
+    checks = fields.List(fields.Nested(CheckResultSchema))
+    steps = fields.List(fields.String(), metadata={"description": "How each tier's amount was worked out."})
+    records_snapshot = fields.Dict(
+        keys=fields.String(), allow_none=True, metadata={"description": "The records the checks used."}
+    )
+    changed_outcome = fields.Boolean()
+    previous_decision = fields.String(allow_none=True)
+
+
+class VerificationSchema(Schema):
+    """A campaign's latest verification report. `private` only for those who may see the case's details."""
+
+    report_id = fields.Integer()
+    campaign_id = fields.Integer()
+    created_at = fields.DateTime()
+    decision = fields.String(validate=validate.OneOf(("verified", "needs_review", "rejected")))
+    policy_version = fields.String(allow_none=True)
+    cascade = fields.Nested(CascadeSummary, allow_none=True)
+    private = fields.Nested(VerificationPrivate)
+
+
+class RecordsImportUpload(Schema):
+    """multipart/form-data: the kind of records, the format (else from the file name) and the file."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(required=True, validate=validate.OneOf([kind.value for kind in RecordKind]))
+    format = fields.String(validate=validate.OneOf(imports.FORMATS))
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class RowErrorSchema(Schema):
+    row = fields.Integer(allow_none=True, metadata={"description": "1 = the first record; null: the file."})
+    column = fields.String(allow_none=True)
+    value = fields.String(metadata={"description": "The offending value, ID numbers masked."})
+    message = fields.String()
+
+
+class ImportBatchSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    status = fields.String(validate=validate.OneOf(("imported", "rejected")))
+    source_name = fields.String()
+    file_format = fields.String()
+    file_sha256 = fields.String()
+    rows_total = fields.Integer()
+    rows_inserted = fields.Integer()
+    rows_updated = fields.Integer()
+    rows_unchanged = fields.Integer()
+    rows_rejected = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    errors = fields.List(fields.Nested(RowErrorSchema), attribute="error_report")
+
+
+class ImportResultSchema(ImportBatchSchema):
+    persons_affected = fields.Integer(
+        metadata={"description": "People whose records changed; their active campaigns are verified again."}
+    )
+    ignored_columns = fields.List(fields.String())
+
+
+class PolicySchema(Schema):
+    region_code = fields.String(metadata={"example": "341200"})
+    region_name = fields.String(metadata={"example": "阜阳市"})
+    year = fields.Integer(metadata={"example": 2026})
+    version = fields.String(metadata={"example": "341200-2026.1-illustrative"})
+
+
+class PolicyList(Schema):
+    items = fields.List(fields.Nested(PolicySchema))
+
+
+# --- the report of a campaign ----------------------------------------------------------------------------
+
+
+def _cascade(report: VerificationReport, asked_fen: int) -> dict[str, Any] | None:
+    if report.total_cost_fen is None:
+        return None
+    cap = None
+    if report.cap_reason and report.capped_target_fen is not None:
+        cap = cap_message(asked_fen, report.capped_target_fen, report.cap_reason)
+    return {
+        "total_cost_fen": report.total_cost_fen,
+        "basic_fen": report.basic_fen,
+        "critical_illness_fen": report.critical_illness_fen,
+        "assistance_fen": report.assistance_fen,
+        "gap_fen": report.gap_fen,
+        "capped_target_fen": report.capped_target_fen,
+        "cap_reason": report.cap_reason,
+        "cap_message": cap,
+    }
+
+
+def _private(report: VerificationReport) -> dict[str, Any]:
+    core = verification.core_report(report)
+    return {
+        "trigger": report.trigger,
+        "problem": report.problem,
+        "problem_message": (
+            problem_message(report.problem, report.policy_region_code, report.policy_year)
+            if report.problem
+            else None
+        ),
+        "policy_region_code": report.policy_region_code,
+        "policy_year": report.policy_year,
+        "checks": [
+            {
+                "code": result.code,
+                "name": check_name(result.code),
+                "status": result.status,
+                "reason_code": result.reason_code,
+                "message": check_message(result),
+                "params": result.params,
+                "evidence": result.evidence,
+            }
+            for result in (core.checks if core else ())
+        ],
+        "steps": [step_message(step) for step in core.cascade.steps] if core else [],
+        "records_snapshot": report.records_snapshot,
+        "changed_outcome": report.changed_outcome,
+        "previous_decision": report.previous_decision,
+    }
+
+
+@bp.route("/campaigns/<int:campaign_id>/verification", methods=["GET"])
+@public
+@operation(
+    "A campaign's latest verification report",
+    tag="verification",
+    description="The applicant side, charity staff and civil-affairs officers of the patient's region get the "
+    "whole report in `private`: each check with its status, reason in plain words and evidence, how each tier's "
+    "amount was worked out, and the records used. Anyone else gets the verified breakdown (the coverage "
+    "cascade) of a public campaign only. 404 when the campaign has no report yet.",
+    responses={200: ("The latest report.", VerificationSchema)},
+)
+def campaign_verification(campaign_id: int) -> Any:
+    user = current_user_or_none()
+    campaign = campaign_service.get_campaign(campaign_id, user)
+    if campaign_service.can_see_private(user, campaign):
+        report = verification.latest_report(campaign.id)
+        private = True
+    else:
+        view = public_breakdown(campaign) if campaign.state in PUBLIC_STATES else None
+        report = view.report if view else None
+        private = False
+    if report is None:
+        raise NotFound(_("This campaign has not been verified yet."))
+    body: dict[str, Any] = {
+        "report_id": report.id,
+        "campaign_id": campaign.id,
+        "created_at": report.created_at,
+        "decision": report.decision,
+        "policy_version": report.policy_version,
+        "cascade": _cascade(report, verification.asked_target_fen(campaign)),
+    }
+    if private:
+        body["private"] = _private(report)
+    return VerificationSchema().dump(body)
+
+
+# --- records imports -------------------------------------------------------------------------------------
+
+
+@bp.route("/records/imports", methods=["POST"])
+@roles(*IMPORTERS)
+@operation(
+    "Import a records feed",
+    tag="records",
+    description="A CSV or JSON feed of basic-insurance enrolments, critical-illness entitlements or "
+    "civil-affairs statuses (formats in the README). Every row is checked first: any fault refuses the whole "
+    "file (422, nothing written) with the faults row by row in `row_errors`. Officers may import records of "
+    "their jurisdiction only. The same file twice changes nothing. Active campaigns of the people whose "
+    "records changed are verified again.",
+    body=RecordsImportUpload,
+    body_media="multipart/form-data",
+    responses={201: ("The import; `Location` is its URL.", ImportResultSchema)},
+    problems={
+        413: "The file is too large.",
+        422: "The form is incomplete, or the feed was refused: `batch_id` and `row_errors` (row, column, "
+        "value, message) say why.",
+    },
+)
+def import_records() -> Any:
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            _("Send the feed as multipart/form-data with fields kind, format and file.")
+        )
+    errors: dict[str, list[str]] = {}
+    try:
+        form = RecordsImportUpload(exclude=("file",)).load(request.form.to_dict())
+    except ValidationError as error:
+        errors.update(error.messages)  # type: ignore[arg-type]
+        form = {}
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        errors["file"] = [_("Attach the feed in the field named file.")]
+    fmt = form.get("format")
+    if upload is not None and upload.filename and fmt is None:
+        suffix = PurePath(upload.filename).suffix.lower().lstrip(".")
+        if suffix in imports.FORMATS:
+            fmt = suffix
+        else:
+            errors["format"] = [_("Say whether the file is csv or json.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    assert upload is not None and fmt is not None
+    user = current_user_or_none()
+    result = imports.import_feed(
+        form["kind"], upload.read(), fmt, user, source_name=upload.filename or "upload"
+    )
+    batch = imports.batch_for(result.batch_id, user)
+    if not result.accepted:
+        # A problem document with two extension members (RFC 9457 §3.2): the batch and its faults.
+        refused = jsonify(
+            {
+                "type": "about:blank",
+                "title": HTTP_STATUS_CODES[422],
+                "status": 422,
+                "detail": _("The feed was refused; nothing was imported."),
+                "batch_id": batch.id,
+                "row_errors": RowErrorSchema(many=True).dump(batch.error_report or []),
+            }
+        )
+        refused.status_code = 422
+        refused.mimetype = "application/problem+json"
+        return refused
+    body = ImportResultSchema(exclude=("persons_affected", "ignored_columns")).dump(batch)
+    body["persons_affected"] = len(result.affected_person_indexes)
+    body["ignored_columns"] = list(result.ignored_columns)
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_import_batch", batch_id=batch.id, _external=True)
+    return response
+
+
+@bp.route("/records/imports/<int:batch_id>", methods=["GET"])
+@roles(*IMPORTERS)
+@operation(
+    "An import batch",
+    tag="records",
+    description="Its counts, and for a refused feed the faults row by row. Officers see their own imports.",
+    responses={200: ("The batch.", ImportBatchSchema)},
+    problems={404: "No such batch, or not one the caller may see."},
+)
+def get_import_batch(batch_id: int) -> Any:
+    batch: ImportBatch = imports.batch_for(batch_id, current_user_or_none())
+    return ImportBatchSchema().dump(batch)
+
+
+# --- policies --------------------------------------------------------------------------------------------
+
+
+@bp.route("/policies", methods=["GET"])
+@public
+@operation(
+    "Benefit policies in force",
+    tag="verification",
+    description="The pooling regions and years whose basic insurance, critical-illness insurance and medical "
+    "assistance rules are loaded; reports name the version they used.",
+    responses={200: ("Policies, by region and year.", PolicyList)},
+)
+def policies() -> Any:
+    loaded = verification.loaded_policies()
+    items = [
+        {"region_code": p.region_code, "region_name": p.region_name, "year": p.year, "version": p.version}
+        for _key, p in sorted(loaded.items())
+    ]
+    return PolicyList().dump({"items": items})
