@@ -2,6 +2,11 @@
 
 Everything is made through the same service calls people use (filing, uploads, transitions, reports), so
 the demo's audit log, notifications and documents are real. People are fictional; amounts illustrative.
+
+The patients' insurance and civil-affairs records (config/demo/records/, in the import format) are imported
+first, so each submitted case is decided by the real verification: a case the checks verify skips the
+reviewer; one they send to review is decided by the reviewer with the JSON's `decision_reason`. A case whose
+checks disagree with the state the JSON asks for stops the seeding with the reason, rather than being forced.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from fundraise.services.documents import Upload
 from verification.identity import make_resident_id
 
 DEMO_FILE = PROJECT_ROOT / "config" / "demo" / "campaigns.json"
+RECORDS_DIR = PROJECT_ROOT / "config" / "demo" / "records"
+RECORD_FEEDS = ("basic_enrolment", "critical_illness", "civil_affairs")
 DEMO_PASSWORD = "aidbridge-demo"  # noqa: S105  (printed to the person running the demo)
 DEMO_DOMAIN = "demo.aidbridge.cn"
 
@@ -59,6 +66,7 @@ STAFF = [
     ("sw-bch", "郑雪（北京儿童医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "BJ-BCH"}),
     ("sw-chfu", "孙悦（复旦儿科医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "SH-CHFU"}),
     ("sw-gsprov", "马丽（甘肃省人民医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "GS-PROV"}),
+    ("sw-wch", "何静（华西医院社工部）", Role.SOCIAL_WORKER, {"hospital_code": "SC-WCH"}),
     ("donor", "爱心人士李先生", Role.DONOR, {}),
 ]
 
@@ -77,7 +85,7 @@ STATE_ORDER = [
 PATHS = {
     "draft": [],
     "submitted": ["submit"],
-    "needs_review": ["submit"],
+    "needs_review": ["submit", "stay_in_review"],
     "verified": ["submit", "verify"],
     "rejected": ["submit", "reject"],
     "fundraising": ["submit", "verify", "open_fundraising"],
@@ -85,6 +93,12 @@ PATHS = {
     "suspended": ["submit", "verify", "open_fundraising", "suspend"],
     "cancelled": ["cancel"],
 }
+# What the automatic checks must have decided for each reviewer step; the state the step leads to.
+DECISIONS = {"verify": "verified", "reject": "rejected", "stay_in_review": "needs_review"}
+
+
+class DemoDataError(RuntimeError):
+    """The demo data asks for a state the real verification does not reach."""
 
 
 def _email(local: str) -> str:
@@ -119,9 +133,21 @@ def _seed(data: dict[str, Any]) -> None:
     }
     social_workers = {user.hospital.code: user for user in staff.values() if user.role == Role.SOCIAL_WORKER}
     reviewer = staff["staff"]
+    _import_records()
     for spec in sorted(data["campaigns"], key=lambda c: (STATE_ORDER.index(c["state"]), c["key"])):
         _seed_campaign(spec, families[spec["family"]], social_workers, reviewer)
     relay()
+
+
+def _import_records() -> None:
+    """The demo patients' records, through the import officers use (as an operator on the server)."""
+    from fundraise.services.records_import import import_feed
+
+    for kind in RECORD_FEEDS:
+        path = RECORDS_DIR / f"{kind}.csv"
+        result = import_feed(kind, path.read_bytes(), "csv", None, source_name=path.name)
+        if not result.accepted:
+            raise DemoDataError(f"{path}: {[error.message for error in result.errors[:5]]}")
 
 
 def _seed_campaign(
@@ -148,11 +174,22 @@ def _seed_campaign(
         campaigns.confirm_stay(campaign, social_worker)
 
     for step in PATHS[spec["state"]]:
-        if step == "verify" or step == "reject":
-            relay()  # the verification job moves the case into the review queue
-            campaigns.transition(
-                campaign, step, actor=reviewer, reason=spec["decision_reason"] or "核验通过。"
-            )
+        if step in DECISIONS:
+            # The checks ran when the case was submitted (the job, relayed inline). A case they decided as
+            # the demo wants is left as it is; one sent to review is decided by the reviewer.
+            wanted = DECISIONS[step]
+            if campaign.state == "needs_review" and wanted != "needs_review":
+                campaigns.transition(
+                    campaign, step, actor=reviewer, reason=spec["decision_reason"] or "核验通过。"
+                )
+            elif campaign.state != wanted:
+                raise DemoDataError(
+                    f"{spec['key']}: verification left the case {campaign.state}; the demo wants {wanted}"
+                    f" ({campaign.decision_reason})"
+                )
+        elif step == "submit":
+            campaigns.transition(campaign, "submit", actor=actor)
+            relay()  # the verification job
         elif step == "suspend":
             for report in spec["reports"]:
                 file_report(
@@ -168,7 +205,7 @@ def _seed_campaign(
                 campaign, "cancel", actor=family, reason="家属已通过其他渠道解决费用，撤回求助。"
             )
         else:
-            campaigns.transition(campaign, step, actor=actor if step == "submit" else family)
+            campaigns.transition(campaign, step, actor=family)
     if spec["state"] != "suspended":
         for report in spec["reports"]:
             file_report(
@@ -227,6 +264,7 @@ def _fields(spec: dict[str, Any]) -> dict[str, Any]:
         "house_note": spec["house_note"],
         "owns_car": spec["owns_car"],
         "car_note": spec["car_note"],
+        "assistance_claimed": spec.get("assistance_claimed", False),
         **{f"{name}_fen": value for name, value in fen.items()},
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from fundraise.extensions import db
-from fundraise.models import Campaign, Role, User
+from fundraise.models import Campaign, Role, User, VerificationReport
 from fundraise.services.accounts import authenticate
 from fundraise.services.audit import verify_chain
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
@@ -32,6 +32,21 @@ def test_demo_seeds_every_role_and_is_idempotent(app):
         "cancelled",
     } <= set(states)
     assert sum(states.values()) == 20
+    # Every submitted case was decided by the real checks against the imported demo records: some were
+    # verified without a reviewer, the rest went to review (one family told to claim assistance first).
+    decided = db.session.scalars(select(Campaign).where(Campaign.state.not_in(("draft", "cancelled")))).all()
+    first: dict[int, VerificationReport] = {}
+    for report in db.session.scalars(select(VerificationReport).order_by(VerificationReport.id)):
+        first.setdefault(report.campaign_id, report)
+    assert {c.id for c in decided} <= set(first)
+    decisions = {r.decision for r in first.values()}
+    assert decisions == {"verified", "needs_review"}
+    assert any(
+        check["reason_code"] == "assistance_first"
+        for r in first.values()
+        if r.report
+        for check in r.report["checks"]
+    )
     checked, broken = verify_chain()
     assert broken is None and checked > 100
     seed_demo()
