@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+from babel import Locale
 from flask import Flask, current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
@@ -9,7 +12,19 @@ from flask_login import current_user
 from fundraise.extensions import babel
 
 
-def select_locale() -> str:
+@functools.cache
+def _parsed(identifier: str) -> Locale:
+    """Babel's Locale for an identifier, made once per process: parsing looks the name up among all of Babel's
+    locales, which costs more than the rest of choosing it."""
+    return Locale.parse(identifier)
+
+
+def select_locale() -> Locale:
+    """The request's locale (Flask-Babel's selector), as a shared, already parsed Locale."""
+    return _parsed(choose_locale())
+
+
+def choose_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     chosen = session.get("locale") if request else None
     if chosen in languages:
@@ -27,7 +42,13 @@ def select_locale() -> str:
 
 def locale_name() -> str:
     """The active locale as a string, for picking zh/en names from reference data."""
-    return str(get_locale() or "zh_CN")
+    locale = get_locale()
+    return _identifier(locale) if locale is not None else "zh_CN"
+
+
+@functools.cache
+def _identifier(locale: Locale) -> str:
+    return str(locale)
 
 
 def init_app(app: Flask) -> None:

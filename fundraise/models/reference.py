@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundraise.extensions import db
+
+
+def join_region_names(chain: Sequence[tuple[str, str]], locale: str) -> str:
+    """A region's full name from its (name_zh, name_en) chain, the region itself first and its province last:
+    "广东省广州市天河区" in Chinese, "Tianhe District, Guangzhou, Guangdong" in English. The municipalities'
+    市辖区 level is skipped. The one rule for Region.full_name and the cached reference data."""
+    zh = locale.startswith("zh")
+    parts = [name_zh if zh else name_en for name_zh, name_en in chain if not name_zh.endswith("市辖区")]
+    return "".join(reversed(parts)) if zh else ", ".join(parts)
 
 
 class Region(db.Model):
@@ -27,14 +38,12 @@ class Region(db.Model):
 
     def full_name(self, locale: str) -> str:
         """Province / prefecture / county, skipping the municipalities' 市辖区 level."""
-        parts = []
+        chain = []
         region: Region | None = self
         while region is not None:
-            if not region.name_zh.endswith("市辖区"):
-                parts.append(region.name(locale))
+            chain.append((region.name_zh, region.name_en))
             region = region.parent
-        separator = "" if locale.startswith("zh") else ", "
-        return separator.join(parts[::-1]) if locale.startswith("zh") else separator.join(parts)
+        return join_region_names(chain, locale)
 
 
 class Hospital(db.Model):

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from fundraise.i18n import locale_name
 from fundraise.models import AuditEvent, Campaign, Region
-from fundraise.services import audit
+from fundraise.services import audit, reference_cache
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import category_label
 
@@ -81,12 +81,25 @@ def age_years(birth_date: date | None, today: date | None = None) -> int | None:
     return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
-def region_name(region: Region | None) -> str:
-    return region.full_name(locale_name()) if region is not None else ""
+def region_name(region: Region | str | None) -> str:
+    """A region's full name (a Region or its code), from the reference cache: no query, no walk up parents."""
+    code = region if region is None or isinstance(region, str) else region.code
+    return reference_cache.region_full_name(code, locale_name())
+
+
+def hospital_of(campaign: Campaign) -> reference_cache.HospitalRef | None:
+    """The campaign's hospital from the reference cache (name, tier, region_code), without loading the row."""
+    return reference_cache.hospital(campaign.hospital_id)
+
+
+def disease_of(campaign: Campaign) -> reference_cache.DiseaseRef | None:
+    """The campaign's catalogue range from the reference cache (name, category), without loading the row."""
+    return reference_cache.disease(campaign.disease_range_id)
 
 
 def disease_name(campaign: Campaign) -> str:
-    return campaign.disease.name(locale_name()) if campaign.disease is not None else ""
+    disease = disease_of(campaign)
+    return disease.name(locale_name()) if disease is not None else ""
 
 
 def public_timeline(campaign: Campaign) -> list[TimelineEntry]:
@@ -118,6 +131,8 @@ def template_helpers() -> dict[str, Any]:
         "document_kind_label": lambda kind: DOCUMENT_KINDS.get(kind, kind),
         "relationship_label": lambda code: RELATIONSHIPS.get(code or "", code or ""),
         "region_name": region_name,
+        "hospital_of": hospital_of,
+        "disease_of": disease_of,
         "disease_name": disease_name,
         "category_label": lambda category: category_label(category, locale_name()),
         "raised_fen": raised_fen,

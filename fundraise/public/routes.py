@@ -6,16 +6,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 
 from fundraise.access import public
 from fundraise.errors import ValidationFailed
-from fundraise.extensions import limiter
+from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
-from fundraise.models import Campaign, CampaignState
+from fundraise.models import Campaign, CampaignState, CampaignUpdate
 from fundraise.public.forms import BrowseForm, ReportForm
 from fundraise.public.presenters import public_timeline, template_helpers
 from fundraise.services import reports, search
 from fundraise.services.campaigns import can_see_private, get_campaign
+from fundraise.services.donations import raised_by_campaign
 from fundraise.web import current_user_or_none
 
 bp = Blueprint("public", __name__)
@@ -29,7 +31,10 @@ REASON_SHOWN_IN = (S.VERIFIED, S.REJECTED, S.SUSPENDED)
 @bp.route("/")
 @public
 def home() -> Any:
-    return render_template("public/home.html", campaigns=search.featured_campaigns(3))
+    campaigns = search.featured_campaigns(3)
+    return render_template(
+        "public/home.html", campaigns=campaigns, raised=raised_by_campaign(c.id for c in campaigns)
+    )
 
 
 @bp.route("/campaigns")
@@ -54,13 +59,21 @@ def browse() -> Any:
     form.set_choices(
         search.province_options(locale), search.category_options(locale), list(search.PUBLIC_STATE_ORDER)
     )
-    return render_template("public/browse.html", form=form, page=page, filters=filters)
+    return render_template(
+        "public/browse.html",
+        form=form,
+        page=page,
+        filters=filters,
+        raised=raised_by_campaign(c.id for c in page.items),
+    )
 
 
 @bp.route("/campaigns/<int:campaign_id>")
 @public
 def campaign(campaign_id: int) -> Any:
+    loaded = _load_for_page(campaign_id)  # held: the session keeps loaded objects only while referenced
     found = get_campaign(campaign_id, current_user_or_none())
+    del loaded
     return _campaign_page(found, ReportForm())
 
 
@@ -69,7 +82,9 @@ def campaign(campaign_id: int) -> Any:
 @limiter.limit("5 per minute; 30 per hour")
 def report(campaign_id: int) -> Any:
     user = current_user_or_none()
+    loaded = _load_for_page(campaign_id)
     found = get_campaign(campaign_id, user)
+    del loaded
     form = ReportForm()
     if form.validate_on_submit():
         try:
@@ -92,6 +107,20 @@ def report(campaign_id: int) -> Any:
             # Land on the top of the page, where the thank-you is, not on the form the browser came from.
             return redirect(url_for("public.campaign", campaign_id=found.id, _anchor="main"))
     return _campaign_page(found, form, status=422)
+
+
+def _load_for_page(campaign_id: int) -> Campaign | None:
+    """Put the campaign into the session with what its page shows (photos and documents, updates and their
+    photos) in three queries, so the access check in get_campaign finds it there and the template never loads
+    lazily. Hospital, region and disease names come from the reference cache."""
+    return db.session.get(
+        Campaign,
+        campaign_id,
+        options=[
+            selectinload(Campaign.documents),
+            selectinload(Campaign.updates).selectinload(CampaignUpdate.photos),
+        ],
+    )
 
 
 def _apply_field_errors(form: Any, error: ValidationFailed) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from config.settings import REFERENCE_DIR
 from fundraise.extensions import db
 from fundraise.models import DiseaseRange, Hospital, Region
+from fundraise.services import reference_cache
 
 LEVEL_ORDER = {"province": 0, "prefecture": 1, "county": 2}
 
@@ -45,6 +46,9 @@ def load_all(directory: Path = REFERENCE_DIR) -> LoadResult:
         db.session.rollback()
         raise
     db.session.commit()
+    # This process's cached copy (names on the pages) is read again; other processes re-read theirs within
+    # REFERENCE_CACHE_SECONDS (services.reference_cache).
+    reference_cache.invalidate()
     return result
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from fundraise.extensions import db
-from fundraise.models import Campaign, CampaignState, DiseaseRange, Region
+from fundraise.models import Campaign, CampaignState, DiseaseRange
+from fundraise.services import reference_cache
 from fundraise.states import PUBLIC_STATES
 
 S = CampaignState
@@ -72,9 +73,7 @@ def clean_filters(
     """Keep what is valid, drop the rest: a crafted URL gets a wider list, never an error or a private state."""
     text = " ".join((query or "").split())[:MAX_QUERY_LENGTH]
     province = province if province and len(province) == 2 and province.isdigit() else None
-    known_category = category and db.session.scalar(
-        select(DiseaseRange.id).where(DiseaseRange.category == category).limit(1)
-    )
+    known_category = bool(category) and bool(reference_cache.category_ranges(category or ""))
     return BrowseFilters(
         query=text,
         province=province,
@@ -131,12 +130,9 @@ def search_public(filters: BrowseFilters, page: int, per_page: int) -> Page:
 
 
 def card_loader_options() -> list[object]:
-    """Load what a campaign card shows in a few queries rather than one per card."""
-    return [
-        selectinload(Campaign.documents),
-        selectinload(Campaign.hospital),
-        selectinload(Campaign.patient_region).selectinload(Region.parent).selectinload(Region.parent),
-    ]
+    """Load what a campaign card shows in one query for all cards (its photos). Hospital and region names come
+    from the reference cache, the raised amounts from `donations.raised_by_campaign`."""
+    return [selectinload(Campaign.documents)]
 
 
 def featured_campaigns(limit: int = 3) -> list[Campaign]:
@@ -161,10 +157,10 @@ def province_options(locale: str) -> list[tuple[str, str]]:
         .where(Campaign.state.in_(sorted(PUBLIC_STATES)), Campaign.patient_region_code.is_not(None))
         .distinct()
     ).all()
-    provinces = db.session.scalars(
-        select(Region).where(Region.code.in_([f"{p}0000" for p in prefixes]))
-    ).all()
-    return sorted(((r.code[:2], r.name(locale)) for r in provinces), key=lambda option: option[1])
+    provinces = [reference_cache.region(f"{prefix}0000") for prefix in prefixes]
+    return sorted(
+        ((r.code[:2], r.name(locale)) for r in provinces if r is not None), key=lambda option: option[1]
+    )
 
 
 def category_label(category: str, locale: str) -> str:
@@ -172,19 +168,16 @@ def category_label(category: str, locale: str) -> str:
     zh_en = CATEGORY_NAMES.get(category)
     if zh_en:
         return zh_en[0] if locale.startswith("zh") else zh_en[1]
-    ranges = db.session.scalars(
-        select(DiseaseRange).where(DiseaseRange.category == category).order_by(DiseaseRange.code_from)
-    ).all()
-    names = list(dict.fromkeys(r.name(locale) for r in ranges))
+    names = list(dict.fromkeys(r.name(locale) for r in reference_cache.category_ranges(category)))
     return " / ".join(names) if names else category
 
 
 def category_options(locale: str) -> list[tuple[str, str]]:
     """(category, name) for disease categories that have public campaigns, sorted by name."""
-    categories = db.session.scalars(
-        select(DiseaseRange.category)
-        .join(Campaign, Campaign.disease_range_id == DiseaseRange.id)
-        .where(Campaign.state.in_(sorted(PUBLIC_STATES)))
+    disease_ids = db.session.scalars(
+        select(Campaign.disease_range_id)
+        .where(Campaign.state.in_(sorted(PUBLIC_STATES)), Campaign.disease_range_id.is_not(None))
         .distinct()
     ).all()
+    categories = {d.category for d in map(reference_cache.disease, disease_ids) if d is not None}
     return sorted(((c, category_label(c, locale)) for c in categories), key=lambda option: option[1])
