@@ -100,6 +100,8 @@ class TestingConfig(DevelopmentConfig):
     """Tests: the database comes from TEST_DATABASE_URL (PostgreSQL) or a temporary SQLite file."""
 
     TESTING = True
+    # Tests read English text unless they ask for Chinese (Accept-Language or the language switch).
+    BABEL_DEFAULT_LOCALE = "en"
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
     SQLALCHEMY_DATABASE_URI = None

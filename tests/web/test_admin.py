@@ -57,7 +57,7 @@ def test_admin_creates_a_social_worker(admin: FlaskClient, admin_user: User) -> 
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.create"))
     assert event is not None and event.actor_id == admin_user.id
     listing = text(admin.get("/admin/users"))
-    assert "chen@hospital.cn" in listing and "临泉县人民医院" in listing
+    assert "chen@hospital.cn" in listing and "Linquan County People" in listing
 
 
 def test_a_social_worker_needs_a_hospital(admin: FlaskClient) -> None:

@@ -82,9 +82,11 @@ def test_province_filter_offers_provinces_with_campaigns(client: FlaskClient) ->
     campaign(title="安徽的孩子", patient_region_code="341221")
     campaign(title="北京的孩子", patient_region_code="110105")
     everything = text(client.get("/campaigns"))
-    # Provinces are named in the active locale (zh_CN by default).
-    assert '<option value="34">安徽省</option>' in everything
-    assert '<option value="11">北京市</option>' in everything
+    # Provinces are named in the active locale (English in tests unless asked otherwise).
+    assert '<option value="34">Anhui</option>' in everything
+    assert '<option value="11">Beijing</option>' in everything
+    chinese = text(client.get("/campaigns", headers={"Accept-Language": "zh-CN"}))
+    assert '<option value="34">安徽省</option>' in chinese
     assert '<option value="44">' not in everything  # Guangdong has no campaign
     anhui = text(client.get("/campaigns?province=34"))
     assert "安徽的孩子" in anhui and "北京的孩子" not in anhui
@@ -161,8 +163,8 @@ def test_card_shows_photo_masked_name_age_region_hospital_and_progress(client: F
     assert "photo-placeholder" in body
     assert "王**" in body and "王小明" not in body
     assert "years old" in body
-    assert "临泉县" in body
-    assert "安徽省立医院" in body
+    assert "Linquan County" in body
+    assert "Anhui Provincial Hospital" in body
     assert "¥150,000" in body  # the target
     assert raised_fen(with_photo) == 0
     assert 'aria-valuenow="0"' in body
@@ -192,9 +194,9 @@ def test_public_page_shows_the_case_but_hides_private_fields(app: Flask, client:
     body = text(client.get(f"/campaigns/{shown.id}"))
     assert shown.title in body and 'class="story"' in body
     assert "王**" in body and "王小明" not in body
-    assert "临泉县" in body  # the patient's region, full name
+    assert "Linquan County" in body  # the patient's region, full name
     assert "急性淋巴细胞白血病" in body
-    assert "安徽省立医院" in body and "Tertiary hospital" in body
+    assert "Anhui Provincial Hospital" in body and "Tertiary hospital" in body
     assert "Not confirmed yet" in body
     assert "¥400,000" in body and "¥300,000" in body and "¥150,000" in body
     assert "老家自建房一处" in body  # house note is public
