@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, event, insert, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from fundraise.extensions import db
@@ -51,6 +53,102 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     # ledger balances) cannot interleave: SQLite's stand-in for PostgreSQL's row locks.
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many rows into a table with an integer `id` in the session's transaction; their ids, in order.
+
+    For batch work (thousands of rows). Columns a row leaves out get their Python-side default. On PostgreSQL
+    the ids are drawn from the table's sequence and the rows go in by COPY: an INSERT ... RETURNING of
+    thousands of rows costs the driver more to prepare than the server to run, and COPY is the cheapest way
+    in for the server too. Elsewhere one INSERT ... RETURNING. Values are written as given: no type
+    decorators run (timestamps must already be timezone-aware) and JSON columns take dicts or lists.
+    """
+    if not rows:
+        return []
+    if db.session.get_bind().dialect.name != "postgresql":
+        inserted = db.session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
+        )
+        return list(inserted.scalars())
+    from psycopg.types.json import Json
+
+    ids = sorted(
+        db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": len(rows)},
+        )
+    )
+    columns = [column for column in table.columns if column.name != "id"]
+    defaults = {column.name: column.default for column in columns if column.default is not None}
+    json_columns = {column.name for column in columns if isinstance(column.type, JSON)}
+    names = [column.name for column in columns]
+    connection = db.session.connection().connection.dbapi_connection
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            f"COPY {table.name} (id, {', '.join(names)}) FROM STDIN"  # noqa: S608  (our own table and columns)
+        ) as copy,
+    ):
+        for id_, row in zip(ids, rows, strict=True):
+            values: list[Any] = [id_]
+            for name in names:
+                if name in row:
+                    value = row[name]
+                elif name in defaults:
+                    default = defaults[name]
+                    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+                else:
+                    value = None
+                values.append(Json(value) if name in json_columns and value is not None else value)
+            copy.write_row(values)
+    return ids
+
+
+def update_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Update many rows by `id` in the session's transaction; every row names the same columns.
+
+    For batch work, and as `insert_rows` writes values as given. On PostgreSQL the rows go by COPY into a
+    temporary table and one UPDATE ... FROM it; elsewhere an executemany UPDATE.
+    """
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != "id"]
+    if db.session.get_bind().dialect.name != "postgresql":
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in names})
+        )
+        db.session.execute(statement, [{**row, "row_id": row["id"]} for row in rows])
+        return
+    staging = f"bulk_update_{table.name}"
+    columns = ", ".join(["id", *names])
+    connection = db.session.connection().connection.dbapi_connection
+    with connection.cursor() as cursor:
+        # Same column types, no constraints; dropped at commit, emptied here in case of a second use.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS"  # noqa: S608
+            f" SELECT {columns} FROM {table.name} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # noqa: S608
+            for row in rows:
+                copy.write_row([row["id"], *(row[name] for name in names)])
+        assignments = ", ".join(f"{name} = {staging}.{name}" for name in names)
+        cursor.execute(
+            f"UPDATE {table.name} SET {assignments} FROM {staging}"  # noqa: S608
+            f" WHERE {table.name}.id = {staging}.id"
+        )
+
+
+def any_of(column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+    """`column IN values`, written as `column = ANY(:array)` on PostgreSQL: one parameter instead of one per
+    value, because a statement with a thousand parameters costs the driver more to prepare than the server to
+    run (batch work reads by lists of ids and blind indexes)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def render_migration_type(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from fundraise.database import insert_rows
 from fundraise.extensions import db
 from fundraise.models import OutboxMessage
 from fundraise.models.columns import utcnow
@@ -44,6 +45,16 @@ def enqueue(name: str, **args: Any) -> OutboxMessage:
     db.session.add(message)
     db.session.info["outbox_pending"] = True
     return message
+
+
+def enqueue_many(name: str, args: Sequence[dict[str, Any]]) -> None:
+    """Write many jobs of one kind to the outbox in the current transaction (batch work), in one statement."""
+    if name not in JOBS:
+        raise KeyError(f"unknown job {name!r}")
+    if not args:
+        return
+    insert_rows(OutboxMessage.__table__, [{"job": name, "args": dict(values)} for values in args])
+    db.session.info["outbox_pending"] = True
 
 
 def relay(limit: int = 500) -> int:

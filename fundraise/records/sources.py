@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
+from fundraise.database import any_of
 from fundraise.extensions import db
 from fundraise.models.records import (
     BasicEnrolmentRecord,
@@ -126,7 +127,7 @@ class DatabaseSource:
         ):
             # Plain rows, not ORM objects: the readers take attributes by the feed's field names either way,
             # and rows are several times cheaper to load.
-            rows = db.session.execute(select(*model.__table__.c).where(model.person_index.in_(wanted)))
+            rows = db.session.execute(select(*model.__table__.c).where(any_of(model.person_index, wanted)))
             for row in rows:
                 found.setdefault(row.person_index, {}).setdefault(key, []).append(read(row))
         return {

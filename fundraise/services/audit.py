@@ -8,8 +8,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
+from fundraise.database import insert_rows
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, User
 from fundraise.models.columns import utcnow
@@ -114,10 +115,7 @@ def record_many(events: Sequence[Event], *, actor: User | None) -> list[int]:
         body["created_at"] = created_at.isoformat()
         row["hash"] = prev_hash = chain_hash(prev_hash, body)
         rows.append(row)
-    inserted = db.session.execute(
-        insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True), rows
-    )
-    return list(inserted.scalars())
+    return insert_rows(AuditEvent.__table__, rows)
 
 
 _BODY_FIELDS = (
@@ -136,7 +134,13 @@ def _plain(values: dict[str, Any] | None) -> dict[str, Any] | None:
     """JSON-native values only, so the stored event hashes the same after a round trip through the database."""
     if values is None:
         return None
+    if all(type(value) in _FLAT for value in values.values()):
+        return values  # already what a round trip would give (the common case, and batch work's)
     return json.loads(json.dumps(values, default=str))
+
+
+# Values a JSON round trip gives back unchanged (float is left out: its text form may not round-trip).
+_FLAT = frozenset({str, int, bool, type(None)})
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from fundraise import pii
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
-from fundraise.jobs.outbox import enqueue
+from fundraise.jobs.outbox import enqueue, enqueue_many
 from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.services import audit
@@ -242,7 +242,18 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
     return campaign
 
 
-def _move(campaign: Campaign, rule: Transition, reason: str) -> tuple[str, str]:
+class StateHolder(Protocol):
+    """What a transition changes: a `Campaign`, or a plain row of its state fields (batch work)."""
+
+    id: int
+    state: str
+    state_before_suspension: str | None
+    state_changed_at: datetime
+    submitted_at: datetime | None
+    decision_reason: str
+
+
+def _move(campaign: StateHolder, rule: Transition, reason: str) -> tuple[str, str]:
     """Set the campaign's state fields for a transition already allowed; returns (state before, after)."""
     before = campaign.state
     if rule.target is None:
@@ -261,17 +272,20 @@ def _move(campaign: Campaign, rule: Transition, reason: str) -> tuple[str, str]:
     return before, target
 
 
-def move_by_system(moves: Sequence[tuple[Campaign, str, str]]) -> None:
+def move_by_system(moves: Sequence[tuple[StateHolder, str, str]]) -> None:
     """Make system transitions (campaign, name, reason) in the caller's transaction, without committing.
 
-    The same rules, audit events and notifications as `transition` with `actor=None`, written in bulk: the
-    verification service moves thousands of cases per commit with it. A move the rules refuse raises, and
-    the caller's transaction is then to be rolled back.
+    The same rules and audit events as `transition` with `actor=None`, written in bulk: the verification
+    service moves thousands of cases per commit with it. It sets the state fields of what it is given: a
+    `Campaign` is written by the session's flush, a plain row by the caller. The family is notified of the
+    state each campaign ends in, not of states it passed through in the same commit (nobody could have seen
+    those). A move the rules refuse raises, and the caller's transaction is then to be rolled back.
     """
     events: list[audit.Event] = []
     for campaign, name, reason in moves:
         rule = TRANSITIONS[name]
-        if not rule.allowed(None, campaign) or campaign.state not in rule.sources:
+        # The rules' checks of a system caller (None) never look at the campaign itself.
+        if not rule.allowed(None, campaign) or campaign.state not in rule.sources:  # type: ignore[arg-type]
             raise IllegalTransition(
                 _("Campaign %(id)s cannot be moved by %(action)s.", id=campaign.id, action=name)
             )
@@ -286,8 +300,16 @@ def move_by_system(moves: Sequence[tuple[Campaign, str, str]]) -> None:
             )
         )
     event_ids = audit.record_many(events, actor=None)
-    for (campaign, _name, _reason), event_id in zip(moves, event_ids, strict=True):
-        enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event_id)
+    last_event = {
+        campaign.id: event_id for (campaign, _n, _r), event_id in zip(moves, event_ids, strict=True)
+    }
+    enqueue_many(
+        "notify_state_change",
+        [
+            {"campaign_id": campaign_id, "audit_event_id": event_id}
+            for campaign_id, event_id in last_event.items()
+        ],
+    )
 
 
 def _require_complete(campaign: Campaign) -> None:

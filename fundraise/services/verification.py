@@ -28,7 +28,7 @@ same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 
 from config.settings import PROJECT_ROOT
 from fundraise import ConfigurationError, pii
+from fundraise.database import any_of, insert_rows, update_rows
 from fundraise.errors import IllegalTransition, NotFound
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -171,27 +172,26 @@ def active_campaign_ids() -> list[int]:
     return list(db.session.scalars(select(Campaign.id).where(Campaign.state.in_(ACTIVE_STATES))))
 
 
-def campaigns_of_persons(person_indexes: Iterable[str], batch: int = 5000) -> list[int]:
+# Above this many persons, reading every active campaign's patient is cheaper than asking for each person.
+_PERSONS_PER_QUERY = 1000
+
+
+def campaigns_of_persons(person_indexes: Collection[str]) -> list[int]:
     """The active campaigns whose patient is one of these persons (blind indexes)."""
-    wanted = list(person_indexes)
-    found: list[int] = []
-    for start in range(0, len(wanted), batch):
-        found.extend(
-            db.session.scalars(
-                select(Campaign.id).where(
-                    Campaign.patient_id_index.in_(wanted[start : start + batch]),
-                    Campaign.state.in_(ACTIVE_STATES),
-                )
-            )
-        )
-    return sorted(found)
+    active = select(Campaign.id, Campaign.patient_id_index).where(Campaign.state.in_(ACTIVE_STATES))
+    if len(person_indexes) <= _PERSONS_PER_QUERY:
+        rows = db.session.execute(active.where(Campaign.patient_id_index.in_(list(person_indexes))))
+        return sorted(campaign_id for campaign_id, _index in rows)
+    # A large import (up to millions of persons) against at most some 100,000 active campaigns.
+    wanted = person_indexes if isinstance(person_indexes, set | frozenset) else set(person_indexes)
+    return sorted(campaign_id for campaign_id, index in db.session.execute(active) if index in wanted)
 
 
 # Re-verification jobs carry this many campaign ids each: one import can touch a very large number of people.
 REVERIFY_JOB_SIZE = 500
 
 
-def enqueue_reverification(person_indexes: Iterable[str]) -> int:
+def enqueue_reverification(person_indexes: Collection[str]) -> int:
     """After a records import: enqueue re-verification of the affected active campaigns; commits. Returns how
     many campaigns were queued."""
     ids = campaigns_of_persons(person_indexes)
@@ -209,147 +209,233 @@ def enqueue_reverification(person_indexes: Iterable[str]) -> int:
 class _Context:
     """What every chunk of a run shares: reference data, the policies and the record source."""
 
-    hospitals: dict[int, Hospital]
-    diseases: dict[int, DiseaseRange]
+    hospitals: dict[int, tuple[str, str]]  # id -> (tier, region code)
+    diseases: dict[int, tuple[str, int, int]]  # id -> (category, plausible cost from, to)
     policies: Mapping[PolicyKey, Policy]
     source: RecordSource
 
     @classmethod
     def load(cls) -> _Context:
         return cls(
-            hospitals={h.id: h for h in db.session.scalars(select(Hospital))},
-            diseases={d.id: d for d in db.session.scalars(select(DiseaseRange))},
+            hospitals={h.id: (h.tier, h.region_code) for h in db.session.scalars(select(Hospital))},
+            diseases={
+                d.id: (d.category, d.cost_min_fen, d.cost_max_fen)
+                for d in db.session.scalars(select(DiseaseRange))
+            },
             policies=loaded_policies(),
             source=configured_source(),
         )
 
 
+# The state and target fields a run may change on a campaign.
+_WRITTEN = (
+    "state",
+    "state_before_suspension",
+    "state_changed_at",
+    "decision_reason",
+    "target_fen",
+    "requested_target_fen",
+)
+
+
+@dataclass(slots=True)
+class _Case:
+    """A campaign as a run reads and changes it: plain values read in bulk and written back in bulk. (ORM
+    objects would cost more to load and flush than the checks cost to run.) Has the attributes of `Campaign`
+    that the checks read and that `campaigns.move_by_system` changes."""
+
+    id: int
+    state: str
+    patient_name: str
+    patient_id_ciphertext: bytes | None
+    patient_id_index: str | None
+    patient_birth_date: date | None
+    patient_sex: str | None
+    patient_region_code: str | None
+    hospital_id: int | None
+    disease_range_id: int | None
+    admitted_on: date | None
+    submitted_at: datetime | None
+    stay_confirmed_at: datetime | None
+    cost_total_fen: int
+    cost_in_policy_fen: int
+    target_fen: int
+    requested_target_fen: int | None
+    household_size: int | None
+    household_income_fen: int
+    savings_fen: int
+    commercial_insurance_fen: int
+    other_fundraising_fen: int
+    assistance_claimed: bool
+    state_before_suspension: str | None
+    state_changed_at: datetime
+    decision_reason: str
+
+    def written(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _WRITTEN)
+
+
+_CASE_COLUMNS = [Campaign.__table__.c[name] for name in _Case.__slots__]
+
+
 @dataclass
 class _Checked:
-    """One case after the checks: the report row's values, and the core report when the checks ran."""
+    """One case after the checks: the report row's values, the core report when the checks ran, and the
+    reason in plain words (made only when the case is to be moved)."""
 
-    campaign: Campaign
+    case: _Case
     values: dict[str, Any]
     core: CoreReport | None
-    reason: str
+    problem: VerificationProblem | None
+
+    def reason(self) -> str:
+        if self.core is not None:
+            return summary(self.core)
+        assert self.problem is not None
+        return problem_summary(self.problem, self.values["policy_region_code"], self.values["policy_year"])
+
+
+def _load_cases(ids: Sequence[int]) -> list[_Case]:
+    query = (
+        select(*_CASE_COLUMNS)
+        .where(any_of(Campaign.id, ids), Campaign.state.in_(ACTIVE_STATES))
+        .order_by(Campaign.id)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A job and a command-line run on the same case: the second waits, then sees the first's result.
+        query = query.with_for_update()
+    return [_Case(*row) for row in db.session.execute(query)]
 
 
 def _verify_chunk(
     ids: Sequence[int], trigger: VerificationTrigger, actor: User | None, context: _Context
 ) -> list[Outcome]:
-    query = (
-        select(Campaign).where(Campaign.id.in_(ids), Campaign.state.in_(ACTIVE_STATES)).order_by(Campaign.id)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        # A job and a command-line run on the same case: the second waits, then sees the first's result.
-        query = query.with_for_update(of=Campaign)
-    campaigns = list(db.session.scalars(query))
-    if not campaigns:
+    cases = _load_cases(ids)
+    if not cases:
         return []
-    indexes = {c.patient_id_index for c in campaigns if c.patient_id_index}
-    records = _records(campaigns, context.source)
+    indexes = {case.patient_id_index for case in cases if case.patient_id_index}
+    records = _records(cases, context.source)
     active_counts = dict(
         db.session.execute(
             select(Campaign.patient_id_index, func.count())
-            .where(Campaign.patient_id_index.in_(indexes), Campaign.state.in_(ACTIVE_STATES))
+            .where(any_of(Campaign.patient_id_index, indexes), Campaign.state.in_(ACTIVE_STATES))
             .group_by(Campaign.patient_id_index)
         ).all()
     )
-    latest = _latest_reports([c.id for c in campaigns])
+    latest = _latest_reports([case.id for case in cases])
+    before = {case.id: case.written() for case in cases}
+    states_before = {case.id: case.state for case in cases}
 
+    new_rows: dict[int, dict[str, Any]] = {}  # campaign id -> its new report
+    moves: list[tuple[_Case, str, str]] = []
+    created_at = utcnow()
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-        checked = [
-            _check(
-                campaign,
-                records.get(campaign.id),
-                active_counts.get(campaign.patient_id_index, 1) - 1,
-                context,
+        for case in cases:
+            checked = _check(
+                case, records.get(case.id), active_counts.get(case.patient_id_index, 1) - 1, context
             )
-            for campaign in campaigns
-        ]
+            previous = latest.get(case.id)
+            undecided = case.state in UNDECIDED
+            if previous is not None and not undecided and _same(previous, checked.values):
+                continue
+            decision = checked.values["decision"]
+            new_rows[case.id] = {
+                **checked.values,
+                "campaign_id": case.id,
+                "created_at": created_at,
+                "trigger": trigger.value,
+                "requested_by_id": actor.id if actor else None,
+                "previous_decision": previous.decision if previous else None,
+                # A case's first decision is not a change, whatever an earlier run said meanwhile.
+                "changed_outcome": previous is not None and previous.decision != decision and not undecided,
+            }
+            if undecided:
+                if case.state == S.SUBMITTED:
+                    moves.append((case, "begin_verification", ""))
+                moves.append((case, DECISION_MOVES[VerificationDecision(decision)], checked.reason()))
 
-    runs: list[tuple[_Checked, VerificationReport | None, VerificationReport | None]] = []
-    moves: list[tuple[Campaign, str, str]] = []
-    for case in checked:
-        campaign = case.campaign
-        previous = latest.get(campaign.id)
-        undecided = campaign.state in UNDECIDED
-        if previous is not None and not undecided and _same(previous, case.values):
-            runs.append((case, previous, None))
-            continue
-        decision = case.values["decision"]
-        report = VerificationReport(
-            campaign_id=campaign.id,
-            trigger=trigger,
-            requested_by_id=actor.id if actor else None,
-            previous_decision=previous.decision if previous else None,
-            # A case's first decision is not a change, whatever an earlier run said meanwhile.
-            changed_outcome=previous is not None and previous.decision != decision and not undecided,
-            **case.values,
-        )
-        runs.append((case, previous, report))
-        if undecided:
-            if campaign.state == S.SUBMITTED:
-                moves.append((campaign, "begin_verification", ""))
-            moves.append((campaign, DECISION_MOVES[VerificationDecision(decision)], case.reason))
-
-    db.session.add_all(report for _case, _previous, report in runs if report is not None)
-    db.session.flush()  # report ids, for the audit events
+    report_ids = insert_rows(VerificationReport.__table__, list(new_rows.values()))
+    for row, report_id in zip(new_rows.values(), report_ids, strict=True):
+        row["id"] = report_id
     events: list[audit.Event] = []
-    for case, _previous, report in runs:
-        if report is None:
+    for case in cases:
+        row = new_rows.get(case.id)
+        if row is None:
             continue
-        events.extend(_cap_target(case.campaign, report))
-        if report.changed_outcome:
+        events.extend(_cap_target(case, row))
+        if row["changed_outcome"]:
             events.append(
                 audit.Event(
                     "campaign.verification_changed",
                     "campaign",
-                    case.campaign.id,
-                    before={"decision": report.previous_decision},
-                    after={"decision": report.decision, "report_id": report.id, "trigger": str(trigger)},
+                    case.id,
+                    before={"decision": row["previous_decision"]},
+                    after={"decision": row["decision"], "report_id": row["id"], "trigger": trigger.value},
                 )
             )
     audit.record_many(events, actor=actor)
-    states_before = {case.campaign.id: case.campaign.state for case, _p, _r in runs}
     move_by_system(moves)
-    return [
-        Outcome(
-            campaign_id=case.campaign.id,
-            report_id=(report or previous).id,  # type: ignore[union-attr]
-            decision=(report or previous).decision,  # type: ignore[union-attr]
-            stored=report is not None,
-            changed_outcome=report is not None and report.changed_outcome,
-            moved_to=case.campaign.state if case.campaign.state != states_before[case.campaign.id] else None,
+    updated_at = utcnow()
+    update_rows(
+        Campaign.__table__,
+        [
+            {"id": case.id, **dict(zip(_WRITTEN, case.written(), strict=True)), "updated_at": updated_at}
+            for case in cases
+            if case.written() != before[case.id]
+        ],
+    )
+
+    outcomes = []
+    for case in cases:
+        row = new_rows.get(case.id)
+        previous = latest.get(case.id)
+        outcomes.append(
+            Outcome(
+                campaign_id=case.id,
+                report_id=row["id"] if row else previous.id,  # type: ignore[union-attr]
+                decision=row["decision"] if row else previous.decision,  # type: ignore[union-attr]
+                stored=row is not None,
+                changed_outcome=bool(row and row["changed_outcome"]),
+                moved_to=case.state if case.state != states_before[case.id] else None,
+            )
         )
-        for case, previous, report in runs
-    ]
+    return outcomes
 
 
-def _records(campaigns: Sequence[Campaign], source: RecordSource) -> dict[int, Records | None]:
-    """Each campaign's records by campaign id; None where the source could not answer."""
+def _records(cases: Sequence[_Case], source: RecordSource) -> dict[int, Records | None]:
+    """Each case's records by campaign id; None where the source could not answer."""
     if isinstance(source, DatabaseSource):
-        found = source.records_for_many({c.patient_id_index for c in campaigns if c.patient_id_index})
-        return {c.id: found.get(c.patient_id_index or "", Records()) for c in campaigns}
+        found = source.records_for_many({case.patient_id_index for case in cases if case.patient_id_index})
+        return {case.id: found.get(case.patient_id_index or "", Records()) for case in cases}
     records: dict[int, Records | None] = {}
-    for campaign in campaigns:
+    for case in cases:
         try:
-            records[campaign.id] = source.records_for(campaign.patient_id_index or "", _id_number(campaign))
+            records[case.id] = source.records_for(case.patient_id_index or "", _id_number(case))
         except RecordSourceUnavailable:
-            records[campaign.id] = None
+            records[case.id] = None
     return records
 
 
 def _latest_reports(campaign_ids: Sequence[int]) -> dict[int, VerificationReport]:
     newest = (
         select(func.max(VerificationReport.id))
-        .where(VerificationReport.campaign_id.in_(campaign_ids))
+        .where(any_of(VerificationReport.campaign_id, campaign_ids))
         .group_by(VerificationReport.campaign_id)
     )
     rows = db.session.scalars(select(VerificationReport).where(VerificationReport.id.in_(newest)))
     return {report.campaign_id: report for report in rows}
 
 
+# A report's amounts: all None when the checks could not run.
+_AMOUNTS = (
+    "total_cost_fen",
+    "basic_fen",
+    "critical_illness_fen",
+    "assistance_fen",
+    "gap_fen",
+    "capped_target_fen",
+    "cap_reason",
+)
 # The stored values that say what a run found; equal values mean nothing changed.
 _CONTENT = ("decision", "problem", "policy_version", "report", "records_snapshot", "capped_target_fen")
 
@@ -358,13 +444,13 @@ def _same(previous: VerificationReport, values: Mapping[str, Any]) -> bool:
     return all(getattr(previous, name) == values.get(name) for name in _CONTENT)
 
 
-def _id_number(campaign: Campaign) -> str:
+def _id_number(campaign: Campaign | _Case) -> str:
     if campaign.patient_id_ciphertext is None:
         return ""
     return pii.decrypt_id(campaign.patient_id_ciphertext)
 
 
-def treatment_date(campaign: Campaign) -> date:
+def treatment_date(campaign: Campaign | _Case) -> date:
     """The admission date; without one, the day it was submitted (China time), whose year picks the rules."""
     if campaign.admitted_on is not None:
         return campaign.admitted_on
@@ -372,12 +458,11 @@ def treatment_date(campaign: Campaign) -> date:
     return moment.astimezone(LOCAL_TIME).date()
 
 
-def _check(campaign: Campaign, records: Records | None, other_active: int, context: _Context) -> _Checked:
+def _check(case: _Case, records: Records | None, other_active: int, context: _Context) -> _Checked:
     """Run the checks for one case (no database writes)."""
-    day = treatment_date(campaign)
-    region = campaign.patient_region_code or ""
+    day = treatment_date(case)
+    region = case.patient_region_code or ""
     policy = policy_for(context.policies, region, day.year)
-    base: dict[str, Any] = {"policy_region_code": region, "policy_year": day.year}
     problem: VerificationProblem | None = None
     if policy is None:
         problem = VerificationProblem.NO_POLICY
@@ -385,26 +470,25 @@ def _check(campaign: Campaign, records: Records | None, other_active: int, conte
         problem = VerificationProblem.RECORDS_UNAVAILABLE
     if problem is not None:
         values = {
-            **base,
+            **dict.fromkeys(_AMOUNTS),
+            "policy_region_code": policy.region_code if policy else region,
+            "policy_year": day.year,
             "decision": VerificationDecision.NEEDS_REVIEW.value,
             "problem": problem.value,
             "policy_version": policy.version if policy else None,
             "report": None,
             "records_snapshot": None,
-            "capped_target_fen": None,
         }
-        if policy is not None:
-            values["policy_region_code"] = policy.region_code
-        return _Checked(campaign, values, None, problem_summary(problem, region, day.year))
+        return _Checked(case, values, None, problem)
 
     assert policy is not None and records is not None
-    report = verify_case(_facts(campaign, day, other_active, context), records, policy)
+    report = verify_case(_facts(case, day, other_active, context), records, policy)
     stored = report_to_dict(report)
     snapshot = stored.pop("records_snapshot")
     cascade = report.cascade
     values = {
-        **base,
         "policy_region_code": policy.region_code,
+        "policy_year": day.year,
         "policy_version": policy.version,
         "decision": report.decision,
         "problem": None,
@@ -418,72 +502,71 @@ def _check(campaign: Campaign, records: Records | None, other_active: int, conte
         "report": stored,
         "records_snapshot": snapshot,
     }
-    return _Checked(campaign, values, report, summary(report))
+    return _Checked(case, values, report, None)
 
 
-def _facts(campaign: Campaign, day: date, other_active: int, context: _Context) -> CaseFacts:
-    hospital = context.hospitals.get(campaign.hospital_id) if campaign.hospital_id else None
-    disease = context.diseases.get(campaign.disease_range_id) if campaign.disease_range_id else None
-    id_number = _id_number(campaign)
+def _facts(case: _Case, day: date, other_active: int, context: _Context) -> CaseFacts:
+    hospital = context.hospitals.get(case.hospital_id) if case.hospital_id else None
+    disease = context.diseases.get(case.disease_range_id) if case.disease_range_id else None
     return CaseFacts(
-        patient_name=campaign.patient_name,
-        id_number=id_number,
-        birth_date=campaign.patient_birth_date or date.min,
-        sex=campaign.patient_sex or "",
-        patient_region_code=campaign.patient_region_code or "",
+        patient_name=case.patient_name,
+        id_number=_id_number(case),
+        birth_date=case.patient_birth_date or date.min,
+        sex=case.patient_sex or "",
+        patient_region_code=case.patient_region_code or "",
         treatment_date=day,
         hospital_registered=hospital is not None,
-        hospital_tier=hospital.tier if hospital else "tertiary",  # type: ignore[arg-type]
-        hospital_region_code=hospital.region_code if hospital else "",
-        stay_confirmed=campaign.stay_confirmed_at is not None,
+        hospital_tier=hospital[0] if hospital else "tertiary",  # type: ignore[arg-type]
+        hospital_region_code=hospital[1] if hospital else "",
+        stay_confirmed=case.stay_confirmed_at is not None,
         # The filing form does not ask about referral/filing for out-of-region treatment (转诊备案), so none
         # is assumed: the lower out-of-region rate, a gap no smaller than the real one.
         referral_filed=False,
-        disease_category=disease.category if disease else None,
-        disease_cost_min_fen=disease.cost_min_fen if disease else None,
-        disease_cost_max_fen=disease.cost_max_fen if disease else None,
-        total_cost_fen=campaign.cost_total_fen,
-        in_policy_cost_fen=campaign.cost_in_policy_fen,
-        disclosed_household_size=campaign.household_size or 0,
-        disclosed_annual_income_fen=campaign.household_income_fen,
-        savings_fen=campaign.savings_fen,
-        commercial_insurance_fen=campaign.commercial_insurance_fen,
-        other_fundraising_fen=campaign.other_fundraising_fen,
-        target_fen=asked_target_fen(campaign),
+        disease_category=disease[0] if disease else None,
+        disease_cost_min_fen=disease[1] if disease else None,
+        disease_cost_max_fen=disease[2] if disease else None,
+        total_cost_fen=case.cost_total_fen,
+        in_policy_cost_fen=case.cost_in_policy_fen,
+        disclosed_household_size=case.household_size or 0,
+        disclosed_annual_income_fen=case.household_income_fen,
+        savings_fen=case.savings_fen,
+        commercial_insurance_fen=case.commercial_insurance_fen,
+        other_fundraising_fen=case.other_fundraising_fen,
+        target_fen=asked_target_fen(case),
         other_active_campaigns=other_active,
-        assistance_claimed=campaign.assistance_claimed,
+        assistance_claimed=case.assistance_claimed,
     )
 
 
-def asked_target_fen(campaign: Campaign) -> int:
+def asked_target_fen(campaign: Campaign | _Case) -> int:
     """The target the family asked for, before any cap."""
     if campaign.requested_target_fen is not None:
         return campaign.requested_target_fen
     return campaign.target_fen
 
 
-def _cap_target(campaign: Campaign, report: VerificationReport) -> list[audit.Event]:
-    """Set the target to the report's capped target (the asked target, lowered to the gap and the limit)
-    while nobody has given against it yet. It never exceeds what the family asked for."""
-    capped = report.capped_target_fen
+def _cap_target(case: _Case, report: Mapping[str, Any]) -> list[audit.Event]:
+    """Set the target to the new report's capped target (the asked target, lowered to the gap and the
+    limit) while nobody has given against it yet. It never exceeds what the family asked for."""
+    capped = report["capped_target_fen"]
     if (
         capped is None
-        or capped == campaign.target_fen
-        or report.decision == VerificationDecision.REJECTED
-        or campaign.state not in BEFORE_FUNDRAISING
+        or capped == case.target_fen
+        or report["decision"] == VerificationDecision.REJECTED
+        or case.state not in BEFORE_FUNDRAISING
     ):
         return []
-    before = campaign.target_fen
-    if campaign.requested_target_fen is None:
-        campaign.requested_target_fen = before
-    campaign.target_fen = capped
+    before = case.target_fen
+    if case.requested_target_fen is None:
+        case.requested_target_fen = before
+    case.target_fen = capped
     return [
         audit.Event(
             "campaign.cap_target",
             "campaign",
-            campaign.id,
+            case.id,
             before={"target_fen": before},
-            after={"target_fen": capped, "cap_reason": report.cap_reason, "report_id": report.id},
+            after={"target_fen": capped, "cap_reason": report["cap_reason"], "report_id": report["id"]},
         )
     ]
 
