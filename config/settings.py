@@ -31,6 +31,11 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
     PAYMENTS_PROVIDER = "sandbox"
+    # A live records service speaking fundraise/records/CONTRACT.md; unset, verification reads the imported
+    # records in our own database.
+    RECORDS_SERVICE_URL: str | None = None
+    RECORDS_SERVICE_TOKEN: str | None = None
+    RECORDS_SERVICE_TIMEOUT = 10
     # Stripe: the secret API key and the webhook endpoint's signing secret (both from the environment).
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
@@ -136,6 +141,8 @@ ENVIRONMENT_OVERRIDES = {
     "STRIPE_SECRET_KEY": "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET",
     "STRIPE_PUBLISHABLE_KEY": "STRIPE_PUBLISHABLE_KEY",
+    "RECORDS_SERVICE_URL": "RECORDS_SERVICE_URL",
+    "RECORDS_SERVICE_TOKEN": "RECORDS_SERVICE_TOKEN",
 }
 
 
