@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -13,12 +14,13 @@ from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
 from fundraise.models import Campaign, CampaignState, CampaignUpdate
+from fundraise.public import content_version
 from fundraise.public.forms import BrowseForm, ReportForm
 from fundraise.public.presenters import public_timeline, template_helpers
 from fundraise.services import reports, search
 from fundraise.services.campaigns import can_see_private, get_campaign
 from fundraise.services.donations import raised_by_campaign
-from fundraise.web import current_user_or_none
+from fundraise.web import current_user_or_none, page_cache
 
 bp = Blueprint("public", __name__)
 bp.context_processor(template_helpers)
@@ -31,15 +33,57 @@ REASON_SHOWN_IN = (S.VERIFIED, S.REJECTED, S.SUSPENDED)
 @bp.route("/")
 @public
 def home() -> Any:
-    campaigns = search.featured_campaigns(3)
-    return render_template(
-        "public/home.html", campaigns=campaigns, raised=raised_by_campaign(c.id for c in campaigns)
-    )
+    return _listing("home", _render_home)
 
 
 @bp.route("/campaigns")
 @public
 def browse() -> Any:
+    return _listing("browse", _render_browse)
+
+
+@bp.route("/campaigns/<int:campaign_id>")
+@public
+def campaign(campaign_id: int) -> Any:
+    if page_cache.applies():
+        version = content_version.campaign_version(campaign_id)
+        if version is not None and content_version.is_public(version):
+            return page_cache.page(("campaign", campaign_id, version), lambda: _show_campaign(campaign_id))
+    return _show_campaign(campaign_id)
+
+
+def _show_campaign(campaign_id: int) -> Any:
+    loaded = _load_for_page(campaign_id)  # held: the session keeps loaded objects only while referenced
+    found = get_campaign(campaign_id, current_user_or_none())
+    del loaded
+    return _campaign_page(found, ReportForm())
+
+
+# A listing page rendered: its HTML and the raised amounts its cards show, by campaign id.
+Rendered = tuple[str, dict[int, int]]
+
+
+def _listing(name: str, render: Callable[[], Rendered]) -> Any:
+    """A page of campaign cards, from the page cache when its campaigns have not changed since it was stored
+    and the raised amounts on its cards are still those it shows (one grouped query)."""
+    if not page_cache.applies():
+        return render()[0]
+    version = (name, content_version.listing_version())
+    entry = page_cache.lookup(version)
+    if entry is not None and raised_by_campaign(entry.data) == entry.data:
+        return page_cache.respond(entry)
+    body, raised = render()
+    page_cache.store(version, body, raised)
+    return body
+
+
+def _render_home() -> Rendered:
+    campaigns = search.featured_campaigns(3)
+    raised = raised_by_campaign(c.id for c in campaigns)
+    return render_template("public/home.html", campaigns=campaigns, raised=raised), raised
+
+
+def _render_browse() -> Rendered:
     args = request.args
     filters = search.clean_filters(
         args.get("q"), args.get("province"), args.get("category"), args.get("state")
@@ -59,22 +103,9 @@ def browse() -> Any:
     form.set_choices(
         search.province_options(locale), search.category_options(locale), list(search.PUBLIC_STATE_ORDER)
     )
-    return render_template(
-        "public/browse.html",
-        form=form,
-        page=page,
-        filters=filters,
-        raised=raised_by_campaign(c.id for c in page.items),
-    )
-
-
-@bp.route("/campaigns/<int:campaign_id>")
-@public
-def campaign(campaign_id: int) -> Any:
-    loaded = _load_for_page(campaign_id)  # held: the session keeps loaded objects only while referenced
-    found = get_campaign(campaign_id, current_user_or_none())
-    del loaded
-    return _campaign_page(found, ReportForm())
+    raised = raised_by_campaign(c.id for c in page.items)
+    body = render_template("public/browse.html", form=form, page=page, filters=filters, raised=raised)
+    return body, raised
 
 
 @bp.route("/campaigns/<int:campaign_id>/report", methods=["POST"])
