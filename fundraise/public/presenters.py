@@ -59,6 +59,9 @@ PUBLIC_EVENTS = {
 }
 STAFF_EVENTS = {
     **PUBLIC_EVENTS,
+    "campaign.cap_target": _l("Target capped by verification"),
+    "campaign.verification_changed": _l("Automatic checks changed their result"),
+    "campaign.verification_acknowledged": _l("Changed result marked as seen"),
     "campaign.edit": _l("Draft edited"),
     "campaign.reveal_id": _l("Full ID number viewed"),
     "document.add": _l("Document uploaded"),

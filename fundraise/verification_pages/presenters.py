@@ -62,6 +62,12 @@ EVIDENCE_LABELS = {
     "commercial_insurance_fen": _l("Commercial insurance"),
     "other_fundraising_fen": _l("Raised elsewhere"),
 }
+RECORD_LABELS = {
+    "person_name": _l("Name"),
+    "household_size": _l("Household"),
+    "monthly_household_income_fen": _l("Income a month"),
+    "ytd_assistance_fen": _l("Assistance paid this year"),
+}
 # Parts of the chart narrower than this (basis points of the total) get no label inside the bar.
 LABEL_MIN_BP = 1200
 # Keep the columns the public breakdown needs: the report's JSON stays in the database.
@@ -146,21 +152,25 @@ def cascade_of(report: VerificationReport) -> Cascade | None:
     return Cascade(total_fen=total, segments=segments, covered_fen=covered)
 
 
+def _shown(key: str, value: object) -> str:
+    """One evidence or record value in words: money in yuan, schemes and classes by name."""
+    if key.endswith("_fen") and isinstance(value, int):
+        return format_yuan(value)
+    if key == "assistance_class":
+        return str(ASSISTANCE_CLASSES.get(str(value), value))
+    if key == "scheme":
+        return str(SCHEMES.get(str(value), value))
+    if key == "stay_confirmed":
+        return str(_l("Yes") if value else _l("No"))
+    return "—" if value in ("", None) else str(value)
+
+
+def _label(key: str) -> str:
+    return str(RECORD_LABELS.get(key) or EVIDENCE_LABELS.get(key) or key.replace("_", " "))
+
+
 def _evidence(params: dict[str, str | int]) -> list[tuple[str, str]]:
-    shown = []
-    for key, value in params.items():
-        if key.endswith("_fen") and isinstance(value, int):
-            text = format_yuan(value)
-        elif key == "assistance_class":
-            text = str(ASSISTANCE_CLASSES.get(str(value), value))
-        elif key == "scheme":
-            text = str(SCHEMES.get(str(value), value))
-        elif key == "stay_confirmed":
-            text = str(_l("Yes") if value else _l("No"))
-        else:
-            text = str(value) if value != "" else "—"
-        shown.append((str(EVIDENCE_LABELS.get(key, key.replace("_", " "))), text))
-    return shown
+    return [(_label(key), _shown(key, value)) for key, value in params.items()]
 
 
 def report_view(report: VerificationReport, campaign: Campaign) -> ReportView:
@@ -232,13 +242,58 @@ def public_breakdown(campaign: Campaign) -> ReportView | None:
     )
 
 
-def snapshot_tables(report: VerificationReport) -> dict[str, Any]:
-    """The records a report used, for the reviewer: each kind's rows, with the one the cascade used marked."""
+@dataclass(frozen=True)
+class RecordCard:
+    source_record_id: str
+    used: bool  # the record the cascade used
+    fields: list[tuple[str, str]]
+
+
+# The kinds of records in a snapshot, and the fields shown for each (the name first: a mismatch matters).
+SNAPSHOT_KINDS = (
+    (
+        "enrolments",
+        _l("Basic medical insurance"),
+        ("person_name", "scheme", "pooling_region", "valid_from", "valid_to", "ytd_reimbursed_fen"),
+    ),
+    (
+        "critical_illness",
+        _l("Critical-illness insurance"),
+        ("person_name", "pooling_region", "valid_from", "valid_to", "ytd_reimbursed_fen"),
+    ),
+    (
+        "civil_affairs",
+        _l("Civil-affairs assistance"),
+        (
+            "person_name",
+            "assistance_class",
+            "region_code",
+            "valid_from",
+            "valid_to",
+            "household_size",
+            "monthly_household_income_fen",
+            "ytd_assistance_fen",
+        ),
+    ),
+)
+
+
+def snapshot_cards(report: VerificationReport) -> list[tuple[str, list[RecordCard]]]:
+    """The records a report looked at, for the reviewer: per kind, one card per record with its fields in
+    words, the ones the cascade used marked."""
     snapshot = report.records_snapshot or {}
-    used = snapshot.get("used") or {}
-    return {
-        "enrolments": snapshot.get("enrolments") or [],
-        "critical_illness": snapshot.get("critical_illness") or [],
-        "civil_affairs": snapshot.get("civil_affairs") or [],
-        "used": {value for value in used.values() if value},
-    }
+    used = {value for value in (snapshot.get("used") or {}).values() if value}
+    return [
+        (
+            str(title),
+            [
+                RecordCard(
+                    source_record_id=str(row.get("source_record_id", "")),
+                    used=row.get("source_record_id") in used,
+                    fields=[(_label(name), _shown(name, row.get(name))) for name in names],
+                )
+                for row in snapshot.get(key) or []
+            ],
+        )
+        for key, title, names in SNAPSHOT_KINDS
+    ]

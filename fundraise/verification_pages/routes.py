@@ -26,7 +26,7 @@ from fundraise.verification_pages.presenters import (
     latest_view,
     public_breakdown,
     report_view,
-    snapshot_tables,
+    snapshot_cards,
 )
 from fundraise.verification_text import DECISION_LABELS, DECISION_TONES, TRIGGER_LABELS
 
@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         verification_latest=latest_view,
         verification_public=public_breakdown,
-        verification_snapshot=snapshot_tables,
+        verification_snapshot=snapshot_cards,
         verification_history=verification.report_history,
         verification_changed_count=verification.changed_count,
         decision_label=lambda decision: DECISION_LABELS.get(decision, decision),
