@@ -8,6 +8,7 @@ character (0-9 or X).
 from __future__ import annotations
 
 import datetime
+import operator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +17,8 @@ Sex = Literal["M", "F"]
 
 # ISO 7064 MOD 11-2 weights are 2**(17 - i) mod 11 for positions i = 0..16.
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
+_WEIGHT_SUM = sum(_WEIGHTS)
+_ZERO_BYTE = ord("0")
 # Index is the weighted sum mod 11; the value makes (sum + check) ≡ 1 (mod 11), X standing for 10.
 _CHECK_CHARS = "10X98765432"
 
@@ -61,7 +64,9 @@ def check_digit(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') for the first 17 digits."""
     if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("check_digit needs exactly 17 ASCII digits")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
+    # The byte of an ASCII digit is its value + 48, so the weighted sum of the bytes is 48 × (sum of the
+    # weights) too large: one multiply-add in C per digit, which an import of millions of rows notices.
+    total = sum(map(operator.mul, first17.encode(), _WEIGHTS)) - _ZERO_BYTE * _WEIGHT_SUM
     return _CHECK_CHARS[total % 11]
 
 
