@@ -98,7 +98,7 @@ def plan(rng: random.Random) -> tuple[list[PlannedDonation], int]:
     created = [d.donation_id for d in donations[::4]]
     db.session.execute(update(Donation).where(Donation.id.in_(created)).values(status="created"))
     planned = []
-    refunded = set(rng.sample(range(DONATIONS), 30))
+    refunded = set(rng.sample(range(DONATIONS), 20))
     for n, d in enumerate(donations):
         fee = max(1, d.amount_fen * 60 // 10_000) if n % 3 == 0 else 0
         if n in refunded:
@@ -120,16 +120,16 @@ def build_events(planned: list[PlannedDonation], rng: random.Random) -> dict[str
 
     for d in planned:
         add(succeeded_event(d))
-    for d in rng.sample(planned, 100):
+    for d in rng.sample(planned, 60):
         add(processing_event(d))
-    for d in rng.sample(planned, 40):
+    for d in rng.sample(planned, 25):
         add(failed_event(d))
     with_refund = [d for d in planned if d.refund_id]
     for d in with_refund:
         add(refund_event(d, "succeeded"))
-    for d in with_refund[:10]:
+    for d in with_refund[:5]:
         add(refund_event(d, "pending", "refund.created"))
-    for _ in range(10):
+    for _ in range(5):
         add(unknown_event())
     return events
 
