@@ -191,6 +191,23 @@ def verify(env: dict[str, str], planned: list[PlannedDonation]) -> tuple[list[st
 # --- measuring -----------------------------------------------------------------------------------------
 
 
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time the gunicorn workers (the master's children) have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    for child in children:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 @dataclass(frozen=True)
 class Measurement:
     label: str
@@ -199,13 +216,14 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     answers: dict[str, int]
+    app_cpu_seconds: float = 0.0  # the gunicorn workers' CPU time over the run (PostgreSQL's not included)
 
     @property
     def per_second(self) -> float:
         return self.deliveries / self.seconds if self.seconds else 0.0
 
 
-def measure(label: str, run: Run) -> Measurement:
+def measure(label: str, run: Run, cpu_seconds: float) -> Measurement:
     latencies = [o.seconds for o in run.outcomes]
     answers = Counter(
         (o.result or "").split(":")[0]
@@ -222,14 +240,20 @@ def measure(label: str, run: Run) -> Measurement:
         percentile(latencies, 0.5) * 1000,
         percentile(latencies, 0.99) * 1000,
         dict(answers),
+        cpu_seconds,
     )
 
 
-def deliver_all(port: int, deliveries: list[Delivery], senders: int) -> Run:
+def deliver_all(
+    port: int, deliveries: list[Delivery], senders: int, server: subprocess.Popen[bytes]
+) -> tuple[Run, float]:
+    """Deliver everything; returns the run and the CPU seconds the app's workers spent on it."""
+    cpu_before = workers_cpu_seconds(server.pid)
     run = send_all(port, deliveries, SECRET, senders=senders, timeout=60, limit_seconds=1800)
+    cpu = workers_cpu_seconds(server.pid) - cpu_before
     if run.errors or run.stragglers:
         raise RuntimeError(f"{run.stragglers} deliveries not made; {run.errors[:3]}")
-    return run
+    return run, cpu
 
 
 # --- reporting -----------------------------------------------------------------------------------------
@@ -259,14 +283,14 @@ def git_revision() -> str:
 
 def table(results: list[Measurement]) -> list[str]:
     lines = [
-        "| deliveries | count | events/s | p50 | p99 | answers |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| deliveries | count | events/s | p50 | p99 | app CPU per event | answers |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in results:
         answers = ", ".join(f"{k} {v:,}" for k, v in sorted(m.answers.items()))
         lines.append(
             f"| {m.label} | {m.deliveries:,} | {m.per_second:,.0f} | {m.p50_ms:.1f} ms | {m.p99_ms:.1f} ms "
-            f"| {answers} |"
+            f"| {m.app_cpu_seconds / max(m.deliveries, 1) * 1000:.1f} ms | {answers} |"
         )
     return lines
 
@@ -281,7 +305,8 @@ def record(
         f"- machine: `{platform.machine()}`, {cpu_model()}, {os.cpu_count()} cores; load average {load} at start",
         f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {git_revision()}",
         f"- gunicorn {WORKERS} sync workers on 127.0.0.1; {senders} sender threads (http.client, one connection "
-        "per delivery) on the same machine",
+        "per delivery) on the same machine; app CPU = the workers' user+system time over the run / events "
+        "(PostgreSQL's own CPU not included)",
         f"- {events:,} donations in {CAMPAIGNS} campaigns, one signed `payment_intent.succeeded` each (a third "
         f"with the fee); {WARMUP_EVENTS} warm-up events first, not counted; development settings, jobs inline",
         "",
@@ -350,11 +375,11 @@ def main() -> int:
             f"== {WARMUP_EVENTS} warm-up events, then {events:,} events from {args.senders} senders",
             flush=True,
         )
-        deliver_all(port, warmup, args.senders)
-        first = measure("first delivery", deliver_all(port, measured, args.senders))
+        deliver_all(port, warmup, args.senders, server)
+        first = measure("first delivery", *deliver_all(port, measured, args.senders, server))
         print(f"  {first.per_second:,.0f} events/s", flush=True)
         print("== the same events again (duplicates)", flush=True)
-        again = measure("again (duplicate)", deliver_all(port, measured, args.senders))
+        again = measure("again (duplicate)", *deliver_all(port, measured, args.senders, server))
         wait_until_idle(database_url(), limit_seconds=120)
         stop_gunicorn(server)
         results = [first, again]
