@@ -23,7 +23,7 @@ import enum
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from sqlalchemy import (
     literal,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine
 
 from fundraise import models
@@ -57,6 +58,7 @@ from fundraise.models import (
     DonationStatus,
 )
 from fundraise.models.ledger import AccountKind, LedgerAccount, LedgerEntry
+from fundraise.services.donations import raised_by_campaign
 from fundraise.states import PUBLIC_STATES
 
 
@@ -172,7 +174,10 @@ def _compile(build: Callable[[bool], Select[Any]], dialect: Dialect) -> _Compile
     return _Compiled(str(compiled), constants, order)
 
 
-def _run(name: str, build: Callable[[bool], Select[Any]], params: dict[str, Any]) -> tuple[Any, ...] | None:
+def _run(
+    name: str, build: Callable[[bool], Select[Any]], params: dict[str, Any], *, many: bool = False
+) -> Any:
+    """The first row as a tuple (None when there is none), or with `many` all rows as tuples."""
     engine = db.engine
     key = (name, engine.dialect.name)
     compiled = _compiled.get(key)
@@ -183,14 +188,18 @@ def _run(name: str, build: Callable[[bool], Select[Any]], params: dict[str, Any]
     reader = _reader(engine)
     if reader is None:
         # SQLite (development, tests): in the request's session, one writer at a time anyway.
-        row = db.session.connection().exec_driver_sql(compiled.sql, arguments).first()
+        result = db.session.connection().exec_driver_sql(compiled.sql, arguments)
+        rows = [tuple(row) for row in (result.all() if many else result.fetchmany(1))]
     elif reader.dispatch.before_cursor_execute:
         # Someone listens to statements (the query-count tests): run it where they see it.
         with reader.connect() as connection:
-            row = connection.exec_driver_sql(compiled.sql, arguments).first()
+            result = connection.exec_driver_sql(compiled.sql, arguments)
+            rows = [tuple(row) for row in (result.all() if many else result.fetchmany(1))]
     else:
-        row = _fetch_raw(reader, compiled.sql, arguments)
-    return tuple(row) if row is not None else None
+        rows = _fetch_raw(reader, compiled.sql, arguments)
+    if many:
+        return rows
+    return rows[0] if rows else None
 
 
 # PostgreSQL: version queries run on a small engine of their own in each process, in autocommit mode and
@@ -225,7 +234,7 @@ def _reader(engine: Engine) -> Engine | None:
     return reader
 
 
-def _fetch_raw(reader: Engine, sql: str, arguments: Any) -> Any:
+def _fetch_raw(reader: Engine, sql: str, arguments: Any) -> list[tuple[Any, ...]]:
     disconnected = reader.dialect.loaded_dbapi.OperationalError
     for attempt in (1, 2):
         connection = reader.raw_connection()
@@ -233,7 +242,7 @@ def _fetch_raw(reader: Engine, sql: str, arguments: Any) -> Any:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, arguments)
-                return cursor.fetchone()
+                return [tuple(row) for row in cursor.fetchall()]
             finally:
                 cursor.close()
         except disconnected:
@@ -242,7 +251,7 @@ def _fetch_raw(reader: Engine, sql: str, arguments: Any) -> Any:
                 raise
         finally:
             connection.close()
-    return None
+    return []
 
 
 def _forget_readers() -> None:
@@ -272,3 +281,34 @@ def listing_version() -> tuple[Any, ...]:
     every change to one of them, and the newest document. The raised amounts on the cards are checked apart
     (donations.raised_by_campaign for the cards of the stored page)."""
     return _run("listing", _listing_statement, {}) or ()
+
+
+def _raised_statement(postgresql: bool) -> Select[Any]:
+    # The same sum as donations.raised_by_campaign (tested to agree), for an array of campaign ids.
+    campaign_ids = bindparam("campaign_ids", type_=ARRAY(Integer))
+    return (
+        select(
+            Donation.campaign_id,
+            func.sum(Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen),
+        )
+        .where(Donation.campaign_id == func.any(campaign_ids), Donation.status == DonationStatus.SUCCEEDED)
+        .group_by(Donation.campaign_id)
+    )
+
+
+def raised_of(campaign_ids: Iterable[int]) -> dict[int, int]:
+    """`donations.raised_by_campaign`, checked for the cards of a stored list page: on PostgreSQL through the
+    version queries' connection (one round trip, the session untouched)."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return raised_by_campaign(ids)
+    raised = dict.fromkeys(ids, 0)
+    raised.update(
+        {
+            campaign_id: int(total or 0)
+            for campaign_id, total in _run("raised", _raised_statement, {"campaign_ids": ids}, many=True)
+        }
+    )
+    return raised

@@ -70,7 +70,7 @@ def _listing(name: str, render: Callable[[], Rendered]) -> Any:
         return render()[0]
     version = (name, content_version.listing_version())
     entry = page_cache.lookup(version)
-    if entry is not None and raised_by_campaign(entry.data) == entry.data:
+    if entry is not None and content_version.raised_of(entry.data) == entry.data:
         return page_cache.respond(entry)
     body, raised = render()
     page_cache.store(version, body, raised)

@@ -270,6 +270,26 @@ def test_browse_follows_donations_new_campaigns_and_state_changes(client: FlaskC
     assert "第一个筹款" not in text(fresh_get(client, "/"))
 
 
+@pytest.mark.usefixtures("app")
+def test_the_raised_check_of_a_stored_list_agrees_with_the_donation_service() -> None:
+    staff_id = user_of_role("charity_staff").id
+    made = [fundraising(target_fen=1_000_000) for _ in range(3)]
+    ids = [campaign.id for campaign in made]
+    gifts = [give(made[0], 10_000), give(made[0], 2_500), give(made[1], 7_000)]
+    donations.refund_donation(gifts[0], 3_000, get(User, staff_id), "部分退款")
+    db.session.commit()
+    assert (
+        content_version.raised_of(ids)
+        == donations.raised_by_campaign(ids)
+        == {
+            ids[0]: 9_500,
+            ids[1]: 7_000,
+            ids[2]: 0,
+        }
+    )
+    assert content_version.raised_of([]) == {}
+
+
 def test_the_version_follows_everything_the_campaign_page_shows(app: Flask) -> None:
     shown = fundraising()
     versions = [content_version.campaign_version(shown.id)]
