@@ -14,7 +14,6 @@ from datetime import date
 from typing import Any
 
 from flask_babel import format_date
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from fundraise.i18n import locale_name
@@ -235,6 +234,28 @@ PROBLEM_TEXTS = {
 }
 
 
+CAP_TEXT = _l("The target was lowered from %(from)s to %(to)s: %(reason)s.")
+SUMMARY_VERIFIED = _l(
+    "Verified automatically: every check passed against the insurance and civil-affairs records."
+)
+SUMMARY_REJECTED = _l("Not approved by the automatic checks: %(reasons)s")
+SUMMARY_TO_REVIEW = _l("A charity reviewer will look at the case: %(reasons)s")
+
+# Translations of the messages above, by (locale, message): verifying a batch formats thousands of messages,
+# and a Flask-Babel lookup costs more than the formatting. The messages are module constants, so their ids
+# are stable for the life of the process.
+_TRANSLATED: dict[tuple[str, int], str] = {}
+
+
+def _text(message: Any) -> str:
+    """A message of this module (a lazy string) in the active locale."""
+    key = (locale_name(), id(message))
+    found = _TRANSLATED.get(key)
+    if found is None:
+        found = _TRANSLATED[key] = str(message)
+    return found
+
+
 class _Shown(dict[str, Any]):
     """Parameters for a message; a parameter a stored report lacks shows as a dash instead of failing."""
 
@@ -268,10 +289,12 @@ def shown_params(params: Mapping[str, str | int]) -> _Shown:
     }
     for key, labels in words.items():
         if isinstance(params.get(key), str):
-            shown[key] = str(labels.get(str(params[key]), params[key]))
+            label = labels.get(str(params[key]))
+            shown[key] = _text(label) if label is not None else params[key]
     if isinstance(params.get("fields"), str):
         shown["fields"] = ", ".join(
-            str(DISCLOSURE_FIELDS.get(name, name)) for name in str(params["fields"]).split(",")
+            _text(DISCLOSURE_FIELDS[name]) if name in DISCLOSURE_FIELDS else name
+            for name in str(params["fields"]).split(",")
         )
     if isinstance(params.get("category"), str):
         shown["category"] = category_label(str(params["category"]), locale_name())
@@ -282,7 +305,7 @@ def shown_params(params: Mapping[str, str | int]) -> _Shown:
 
 
 def check_name(code: str) -> str:
-    return str(CHECK_NAMES.get(code, code))
+    return _text(CHECK_NAMES[code]) if code in CHECK_NAMES else code
 
 
 def check_message(result: CheckResult) -> str:
@@ -290,7 +313,7 @@ def check_message(result: CheckResult) -> str:
     text = CHECK_TEXTS.get(result.reason_code)
     if text is None:  # a code newer than this catalogue: the core's English default
         return result.message
-    return str(text) % shown_params(result.params)
+    return _text(text) % shown_params(result.params)
 
 
 def step_message(step: CascadeStep) -> str:
@@ -298,36 +321,32 @@ def step_message(step: CascadeStep) -> str:
     if text is None:
         return step.message
     shown = shown_params(step.params)
-    shown["step"] = str(STEP_NAMES.get(step.code, step.code))
-    return str(text) % shown
+    shown["step"] = _text(STEP_NAMES[step.code]) if step.code in STEP_NAMES else step.code
+    return _text(text) % shown
 
 
 def problem_message(problem: str, region: str, year: int) -> str:
     text = PROBLEM_TEXTS.get(problem)
-    return str(text) % {"region": region, "year": year} if text else problem
+    return _text(text) % {"region": region, "year": year} if text else problem
 
 
 def cap_message(from_fen: int, to_fen: int, reason: str) -> str:
-    return _(
-        "The target was lowered from %(from)s to %(to)s: %(reason)s.",
-        **{"from": format_yuan(from_fen), "to": format_yuan(to_fen)},
-        reason=str(CAP_REASONS.get(reason, reason)),
-    )
+    return _text(CAP_TEXT) % {
+        "from": format_yuan(from_fen),
+        "to": format_yuan(to_fen),
+        "reason": _text(CAP_REASONS[reason]) if reason in CAP_REASONS else reason,
+    }
 
 
 def summary(report: CoreReport) -> str:
     """The plain-words reason a system decision carries into the campaign's history and notifications."""
     if report.decision == "verified":
-        text = _(
-            "Verified automatically: every check passed against the insurance and civil-affairs records."
-        )
+        text = _text(SUMMARY_VERIFIED)
     else:
         status = "fail" if report.decision == "rejected" else "needs_review"
         reasons = " ".join(check_message(result) for result in report.checks if result.status == status)
-        if report.decision == "rejected":
-            text = _("Not approved by the automatic checks: %(reasons)s", reasons=reasons)
-        else:
-            text = _("A charity reviewer will look at the case: %(reasons)s", reasons=reasons)
+        summary_text = SUMMARY_REJECTED if report.decision == "rejected" else SUMMARY_TO_REVIEW
+        text = _text(summary_text) % {"reasons": reasons}
     target = report.check("target")
     if report.cap_reason is not None and report.decision != "rejected":
         text += " " + check_message(target)
@@ -335,7 +354,4 @@ def summary(report: CoreReport) -> str:
 
 
 def problem_summary(problem: str, region: str, year: int) -> str:
-    return _(
-        "A charity reviewer will look at the case: %(reasons)s",
-        reasons=problem_message(problem, region, year),
-    )
+    return _text(SUMMARY_TO_REVIEW) % {"reasons": problem_message(problem, region, year)}

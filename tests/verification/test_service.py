@@ -246,6 +246,7 @@ def test_inactive_campaigns_are_refused_alone_and_skipped_in_a_batch(app):
 
 
 def test_a_batch_verifies_many_cases_in_chunks(app, monkeypatch):
+    """Three chunks: on PostgreSQL two of them run at once, each in its own session and transaction."""
     from fundraise.services import verification
 
     monkeypatch.setattr(verification, "CHUNK_SIZE", 3)
