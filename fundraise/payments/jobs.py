@@ -71,7 +71,7 @@ def scheduled_run(queue: Queue) -> tuple[Job, datetime] | None:
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    registry = ScheduledJobRegistry(queue=queue)
+    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
     for job_id in registry.get_job_ids():
         if not job_id.startswith(_prefix(queue)):
             continue
@@ -147,7 +147,7 @@ def _prefix(queue: Queue) -> str:
 def _in_app_context(work: Callable[[], None]) -> None:
     """Run inside the worker's app context, or a new app's when rq runs this outside one."""
     try:
-        current_app._get_current_object()  # noqa: SLF001
+        current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
     except RuntimeError:
         from fundraise import create_app
 
