@@ -75,8 +75,10 @@ SENDERS = 8
 CUT_SHARE = 0.10  # events with one attempt cut mid-body
 HANGUP_SHARE = 0.05  # events with one attempt that hangs up before the answer
 FORGED = 25
-# Every wait is bounded. On an idle 2-core machine the deliveries take about half a minute.
-SEND_LIMIT_SECONDS = 100
+# Every wait is bounded. On an idle 2-core machine the deliveries take under a minute; the bound is a safety
+# stop for a hung server, far above that, so a busy machine makes the test slower, not red (speed is the
+# benchmark's business, benchmarks/webhooks.py).
+SEND_LIMIT_SECONDS = 420
 ARTIFACT = PROJECT_ROOT / "test-artifacts" / "webhook-reliability.json"
 
 
