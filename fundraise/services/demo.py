@@ -325,7 +325,7 @@ def _logins() -> list[str]:
     lines = [
         "",
         "Aidbridge demo is ready: http://127.0.0.1:5000",
-        f"  {campaigns_count} campaigns, {hospitals} hospitals; embedded SQLite, jobs run inline.",
+        f"  {campaigns_count} campaigns, {hospitals} hospitals; embedded SQLite, jobs run inline, sandbox payments.",
         f"  Every demo login uses the password: {DEMO_PASSWORD}",
         "",
     ]
