@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
@@ -204,8 +206,12 @@ def _seed_campaign(
             campaigns.transition(
                 campaign, "cancel", actor=family, reason="家属已通过其他渠道解决费用，撤回求助。"
             )
+        elif step == "close" and campaign.state == "closed":
+            pass  # the gifts reached the target, and the system closed it
         else:
             campaigns.transition(campaign, step, actor=family)
+            if step == "open_fundraising":
+                _give(campaign, spec)
     if spec["state"] != "suspended":
         for report in spec["reports"]:
             file_report(
@@ -333,3 +339,60 @@ def _logins() -> list[str]:
         lines.append(f"  {role:<22} {_email(local):<34} {note}")
     lines.append("")
     return lines
+
+
+DONOR_NAMES = [
+    "李先生",
+    "一位老师",
+    "陈女士",
+    "临泉老乡",
+    "王阿姨",
+    "刘同学",
+    "赵先生",
+    "爱心企业员工",
+    "周女士",
+]
+DONOR_MESSAGES = [
+    "加油，一定会好起来的！",
+    "早日康复。",
+    "",
+    "一点心意，祝孩子平安。",
+    "",
+    "挺住，大家都在。",
+]
+
+
+def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
+    """Gifts through the sandbox provider (the same signed-event path a real payment takes) up to the demo's
+    share of the target; a share of 1.0 reaches the target, and the system then closes the campaign."""
+    from fundraise.payments import get_provider
+    from fundraise.services.donations import start_donation
+
+    rng = random.Random(spec["key"])  # noqa: S311  (demo amounts, not secrets)
+    remaining = int(campaign.target_fen * spec["raised_share"])
+    largest = current_app.config["DONATION_MAX_FEN"]
+    gifts = rng.randint(6, 12)
+    while remaining >= 100:
+        # About an equal share each, give or take 40%, in whole yuan; the last gift takes what is left.
+        share = remaining // max(gifts, 1) * rng.randint(60, 140) // 100 // 100 * 100
+        amount = min(remaining, largest, max(share, 100))
+        if gifts <= 1 or remaining - amount < 100:
+            amount = min(remaining, largest)
+        gifts -= 1
+        anonymous = rng.random() < 0.3
+        # The payment pages' links are built as if for a request to the demo server.
+        with current_app.test_request_context(base_url="http://127.0.0.1:5000"):
+            donation, _url = start_donation(
+                campaign,
+                None,
+                amount,
+                anonymous=anonymous,
+                message=rng.choice(DONOR_MESSAGES),
+                display_name="" if anonymous else rng.choice(DONOR_NAMES),
+                return_url="http://127.0.0.1:5000/",
+                receipt_email="demo-donor@example.cn",
+            )
+            get_provider().pay(donation.provider_payment_id)
+        db.session.commit()
+        remaining -= amount
+    relay()
