@@ -266,3 +266,20 @@ def test_a_batch_verifies_many_cases_in_chunks(app, monkeypatch):
         core_report(r).check("duplicate_campaign").status == "pass"
         for r in db.session.scalars(select(VerificationReport))
     )  # type: ignore[union-attr]
+
+
+def test_a_batch_restores_the_garbage_collector_settings(app):
+    import gc
+
+    from fundraise.services.verification import _fewer_collections
+
+    before = gc.get_threshold()
+    with _fewer_collections():
+        raised = gc.get_threshold()
+        with _fewer_collections():
+            assert gc.get_threshold() == raised
+        assert gc.get_threshold() == raised  # the outer batch is still running
+    assert raised[0] > before[0]
+    assert gc.get_threshold() == before
+    verify_campaigns([submitted_case().id], trigger="manual")
+    assert gc.get_threshold() == before
