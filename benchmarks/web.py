@@ -10,7 +10,9 @@ gunicorn (2 workers) on loopback, and measures each route in turn with wrk:
     the same two pages with a query string never asked before on every request (wrk -s): a page-cache miss
     each time, so what rendering the page costs
 
-It prints requests/sec, p50 and p99 and each route's throughput as a share of the trivial route's, appends a
+Each route is warmed up, then measured in three interleaved rounds (a burst of other work on a shared machine
+falls on every route, not on one). It prints requests/sec, p50 and p99, each route's throughput as a share of the
+trivial route's and the app workers' CPU per request (steadier than throughput on a shared machine), appends a
 dated section to benchmarks/RESULTS.md, then stops gunicorn and drops the database. The aim: the campaign page
 at >= 40% of the trivial route's throughput.
 
@@ -33,6 +35,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +56,7 @@ WORKERS = 2
 WRK_THREADS, WRK_CONNECTIONS = 2, 16
 WARMUP_SECONDS = 3
 AIM = 0.40  # campaign page throughput / trivial route throughput
+ROUNDS = 3  # interleaved measurement rounds per route
 
 
 # --- the database --------------------------------------------------------------------------------------
@@ -486,6 +490,7 @@ class Measurement:
     p99_ms: float
     requests: int
     errors: str  # non-2xx/3xx responses and socket errors, as wrk reports them ("" when none)
+    app_cpu_seconds: float = 0.0  # the gunicorn workers' user+system CPU over the measurement
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -554,17 +559,64 @@ def run_wrk(url: str, seconds: int, script: Path | None = None) -> str:
     return done.stdout
 
 
-def measure(base: str, routes: list[tuple[str, str]], seconds: int, workdir: Path) -> list[Measurement]:
-    """Each route in turn; a path ending in RENDER_EVERY_TIME is requested with a unique query string each time."""
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time the gunicorn workers (the master's children) have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    for child in children:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def measure(
+    base: str, routes: list[tuple[str, str]], seconds: int, workdir: Path, master_pid: int
+) -> list[Measurement]:
+    """Every route warmed up, then measured in ROUNDS interleaved rounds (route after route, round after round),
+    so a burst of other work on a shared machine falls on all routes alike rather than on one. A path ending in
+    RENDER_EVERY_TIME is requested with a unique query string each time. Requests/s is the rounds' mean, p50 their
+    median, p99 their worst; the app's CPU is the workers' CPU time over the rounds."""
     script = workdir / "unique-query.lua"
     script.write_text(UNIQUE_QUERY_SCRIPT)
-    results = []
+    per_round = max(1, round(seconds / ROUNDS))
+    targets = []
     for label, path in routes:
-        print(f"  wrk {path}: {WARMUP_SECONDS}s warm-up, {seconds}s measured", flush=True)
         url = base + path.removesuffix(RENDER_EVERY_TIME)
         unique = script if path.endswith(RENDER_EVERY_TIME) else None
+        print(f"  wrk {path}: {WARMUP_SECONDS}s warm-up", flush=True)
         run_wrk(url, WARMUP_SECONDS, unique)
-        results.append(parse_wrk(label, path, run_wrk(url, seconds, unique)))
+        targets.append((label, path, url, unique))
+    rounds: dict[str, list[tuple[Measurement, float]]] = {path: [] for _label, path, _url, _unique in targets}
+    for number in range(1, ROUNDS + 1):
+        print(f"  round {number} of {ROUNDS}: {per_round}s per route", flush=True)
+        for label, path, url, unique in targets:
+            cpu_before = workers_cpu_seconds(master_pid)
+            output = run_wrk(url, per_round, unique)
+            rounds[path].append(
+                (parse_wrk(label, path, output), workers_cpu_seconds(master_pid) - cpu_before)
+            )
+    results = []
+    for label, path, _url, _unique in targets:
+        runs = [m for m, _cpu in rounds[path]]
+        results.append(
+            Measurement(
+                label,
+                path,
+                statistics.mean(m.requests_per_second for m in runs),
+                statistics.median(m.p50_ms for m in runs),
+                max(m.p99_ms for m in runs),
+                sum(m.requests for m in runs),
+                "; ".join(m.errors for m in runs if m.errors),
+                sum(cpu for _m, cpu in rounds[path]),
+            )
+        )
     return results
 
 
@@ -588,22 +640,29 @@ def wrk_version() -> str:
     return match.group(1) if match else "unknown"
 
 
+def cpu_ms(m: Measurement) -> float:
+    """The app workers' CPU per request, in milliseconds."""
+    return m.app_cpu_seconds * 1000 / m.requests if m.requests else 0.0
+
+
 def table(results: list[Measurement]) -> list[str]:
     baseline = results[0].requests_per_second
+    baseline_cpu = cpu_ms(results[0])
     lines = [
-        "| route | requests/s | p50 | p99 | throughput vs /healthz |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| route | requests/s | p50 | p99 | throughput vs /healthz | app CPU per request | /healthz's CPU / this |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for m in results:
         share = m.requests_per_second / baseline if baseline else 0.0
+        cpu_share = baseline_cpu / cpu_ms(m) if cpu_ms(m) else 0.0
         lines.append(
             f"| {m.label} `{m.path}` | {m.requests_per_second:,.0f} | {m.p50_ms:.2f} ms | {m.p99_ms:.2f} ms "
-            f"| {share:.0%} |"
+            f"| {share:.0%} | {cpu_ms(m):.2f} ms | {cpu_share:.0%} |"
         )
     return lines
 
 
-def record(results: list[Measurement], campaigns: int, seconds: int, started: datetime) -> None:
+def record(results: list[Measurement], campaigns: int, seconds: int, started: datetime, load: str) -> None:
     baseline = results[0].requests_per_second
     campaign_share = results[1].requests_per_second / baseline
     browse_share = results[2].requests_per_second / baseline
@@ -613,14 +672,19 @@ def record(results: list[Measurement], campaigns: int, seconds: int, started: da
         "",
         f"- machine: `{platform.machine()}`, {cpu_model()}, {os.cpu_count()} cores",
         f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}, wrk {wrk_version()}",
-        f"- gunicorn {WORKERS} sync workers on 127.0.0.1; wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} "
-        f"-d{seconds}s --latency on the same machine, each route after a {WARMUP_SECONDS}s warm-up",
+        f"- load average when the run started: {load} (the machine may be shared: the CPU columns are the steadier "
+        "figure)",
+        f"- gunicorn {WORKERS} sync workers on 127.0.0.1; wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency on "
+        f"the same machine; each route warmed up {WARMUP_SECONDS}s, then {ROUNDS} interleaved rounds of "
+        f"{max(1, round(seconds / ROUNDS))}s per route; app CPU = the workers' user+system time / requests "
+        "(PostgreSQL's and wrk's not included)",
         f"- {campaigns:,} fundraising campaigns; development settings, jobs inline",
         "",
         *table(results),
         "",
         f"Campaign page at {campaign_share:.0%} of the trivial route's throughput, browse page at "
-        f"{browse_share:.0%}. Aim (campaign page >= {AIM:.0%}): {verdict}.",
+        f"{browse_share:.0%}. Aim (campaign page >= {AIM:.0%}): {verdict}. By the app's CPU per request the "
+        f"campaign page costs {cpu_ms(results[1]) / max(cpu_ms(results[0]), 1e-9):.1f}x the trivial route.",
         *(
             [
                 "",
@@ -661,6 +725,7 @@ def main() -> int:
         return 2
 
     started = datetime.now(UTC)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     workdir = Path(tempfile.mkdtemp(prefix="aidbridge-bench-"))
     upload_dir = workdir / "uploads"
     upload_dir.mkdir()
@@ -701,7 +766,7 @@ def main() -> int:
             return 1
 
         print("== wrk", flush=True)
-        results = measure(base, routes, seconds, workdir)
+        results = measure(base, routes, seconds, workdir, server.pid)
         print()
         print("\n".join(table(results)))
         failed = [m for m in results if m.errors]
@@ -712,8 +777,12 @@ def main() -> int:
             return 1
         share = results[1].requests_per_second / results[0].requests_per_second
         print(f"\ncampaign page at {share:.0%} of /healthz (aim >= {AIM:.0%})")
+        if cpu_ms(results[1]):
+            print(
+                f"app CPU per request: /healthz {cpu_ms(results[0]):.2f} ms, campaign page {cpu_ms(results[1]):.2f} ms"
+            )
         if not args.no_record:
-            record(results, args.campaigns, seconds, started)
+            record(results, args.campaigns, seconds, started, load)
         return 0
     finally:
         if server is not None:

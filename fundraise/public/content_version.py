@@ -13,8 +13,9 @@ How each kind of row is followed:
 
 The campaign page follows the campaign row and everything of that campaign: documents, updates, the audit
 timeline, donations (the panel shows raised, donors and recent gifts), the campaign fund's ledger entries,
-reports and, once the model exists, verification reports. Reference data (names) is keyed separately by the
-reference cache's version.
+reports and verification reports (the verified breakdown; taken in only when fundraise.models has the model).
+Reference data (names) is keyed separately by the reference cache's version. A new partial on the campaign page
+that shows rows of another table must add that table here.
 """
 
 from __future__ import annotations
