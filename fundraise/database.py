@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, event, insert, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from fundraise.extensions import db
@@ -149,6 +149,17 @@ def any_of(column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement
     if db.session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def insert_unless_present(table: Table, values: dict[str, Any], unique_columns: Sequence[str]) -> bool:
+    """Insert one row unless a row with the same unique columns exists (or is being inserted by a concurrent
+    transaction, which this waits for); whether this call inserted it. `INSERT ... ON CONFLICT DO NOTHING`,
+    so two processes doing the same de-duplicated work never collide on the unique index."""
+    dialect = db.session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_(table).values(values).on_conflict_do_nothing(index_elements=list(unique_columns))
+    result = db.session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def render_migration_type(type_: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -8,8 +8,9 @@ from email.message import EmailMessage
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from fundraise.database import insert_unless_present
 from fundraise.extensions import db
 from fundraise.jobs.outbox import job
 from fundraise.models import AuditEvent, Campaign, Notification, User
@@ -36,19 +37,48 @@ def notify_state_change(campaign_id: int, audit_event_id: int) -> None:
     }
     for user_id in sorted(recipients):
         key = f"state:{audit_event_id}:{user_id}"
-        notification = db.session.scalar(select(Notification).where(Notification.dedupe_key == key))
-        if notification is None:
-            notification = Notification(
-                user_id=user_id, dedupe_key=key, kind="state_change", campaign_id=campaign.id, params=params
-            )
-            db.session.add(notification)
-            db.session.commit()
-        if notification.emailed_at is None and current_app.config.get("SMTP_HOST"):
-            user = db.session.get(User, user_id)
-            if user is not None:
-                send_email(user, notification)
-                notification.emailed_at = utcnow()
-                db.session.commit()
+        # The job may run twice, even at once in two processes: the dedupe key decides, without an error.
+        insert_unless_present(
+            Notification.__table__,
+            {
+                "user_id": user_id,
+                "dedupe_key": key,
+                "kind": "state_change",
+                "campaign_id": campaign.id,
+                "params": params,
+                "created_at": utcnow(),
+            },
+            ["dedupe_key"],
+        )
+        db.session.commit()
+        if current_app.config.get("SMTP_HOST"):
+            email_once(key, user_id)
+
+
+def email_once(dedupe_key: str, user_id: int) -> None:
+    """E-mail a stored notification unless it was e-mailed already. Claimed first (the row is marked in this
+    transaction; a concurrent run waits on it, then finds it marked), released by the rollback if sending
+    fails, so the outbox's retry sends it."""
+    claimed = db.session.execute(
+        update(Notification)
+        .where(Notification.dedupe_key == dedupe_key, Notification.emailed_at.is_(None))
+        .values(emailed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.session.rollback()
+        return
+    notification = db.session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
+    user = db.session.get(User, user_id)
+    if notification is None or user is None:
+        db.session.rollback()
+        return
+    try:
+        send_email(user, notification)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
 
 
 def send_email(user: User, notification: Notification) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, current_app
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from fundraise.database import insert_rows
@@ -73,6 +73,14 @@ def relay(limit: int = 500) -> int:
             _enqueue_to_rq(ids)
             db.session.commit()
         else:
+            # Claimed before the commit releases the row locks: left 'pending', the same messages would be
+            # picked up by every other process or thread relaying meanwhile and run twice at once.
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(status="enqueued")
+                .execution_options(synchronize_session=False)
+            )
             db.session.commit()
             for message_id in ids:
                 run_message(message_id, reraise=False)

@@ -8,7 +8,6 @@ database the suite has; `test_races_run_on_postgresql` proves the PostgreSQL run
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,36 +19,11 @@ from fundraise import ledger
 from fundraise.extensions import db
 from fundraise.ledger import InsufficientFunds, post_transfer
 from fundraise.models import AccountKind, LedgerEntry, LedgerTransaction, TransactionKind
-
-THREADS = 8
+from tests.races import THREADS, race
 
 
 def _race(app: Flask, work: Callable[[int], Any]) -> list[Any]:
-    """Run work(i) in THREADS threads released together; returns each result (or the exception raised)."""
-    # This thread's session must not hold a transaction while the others race (on SQLite it would hold
-    # the database's write lock).
-    db.session.rollback()
-    start = threading.Barrier(THREADS)
-    results: list[Any] = [None] * THREADS
-
-    def run(i: int) -> None:
-        with app.app_context():
-            try:
-                start.wait(timeout=30)
-                results[i] = work(i)
-            except BaseException as error:  # reported to the main thread
-                db.session.rollback()
-                results[i] = error
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a racing thread hung"
-    return results
+    return race(app, work, THREADS)
 
 
 def _funded(campaign_id: int, amount: int) -> tuple[int, int]:
