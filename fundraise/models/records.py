@@ -14,7 +14,17 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fundraise.extensions import db
@@ -58,7 +68,10 @@ class _PersonRecord:
     """Columns every record table has: where it came from, whose it is, and when it was last written."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source_record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # The record's id in the sending system. Unique per issuing region (the pooling region of an insurance
+    # record, the county of a civil-affairs one), not globally: two regions' systems may use the same ids,
+    # and a feed can only ever update records of the region that issued them.
+    source_record_id: Mapped[str] = mapped_column(String(64))
     person_index: Mapped[str] = mapped_column(String(64), index=True)
     person_id_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     person_name: Mapped[str] = mapped_column(String(64))
@@ -80,7 +93,9 @@ class BasicEnrolmentRecord(_PersonRecord, db.Model):
         CheckConstraint(f"scheme IN ({_values(InsuranceScheme)})", name="scheme"),
         CheckConstraint("ytd_reimbursed_fen >= 0", name="ytd_reimbursed"),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
+        UniqueConstraint("pooling_region_code", "source_record_id", name="uq_basic_enrolment_records_issued"),
     )
+    issuer_field = "pooling_region_code"
 
     scheme: Mapped[str] = mapped_column(String(16))
     pooling_region_code: Mapped[str] = mapped_column(String(6), index=True)
@@ -95,7 +110,9 @@ class CriticalIllnessRecord(_PersonRecord, db.Model):
     __table_args__ = (
         CheckConstraint("ytd_paid_fen >= 0", name="ytd_paid"),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
+        UniqueConstraint("pooling_region_code", "source_record_id", name="uq_critical_illness_records_issued"),
     )
+    issuer_field = "pooling_region_code"
 
     entitled: Mapped[bool] = mapped_column()
     pooling_region_code: Mapped[str] = mapped_column(String(6), index=True)
@@ -111,7 +128,9 @@ class CivilAffairsRecord(_PersonRecord, db.Model):
         CheckConstraint("household_size >= 1", name="household_size"),
         CheckConstraint("monthly_household_income_fen >= 0 AND ytd_assistance_paid_fen >= 0", name="amounts"),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
+        UniqueConstraint("region_code", "source_record_id", name="uq_civil_affairs_records_issued"),
     )
+    issuer_field = "region_code"
 
     assistance_class: Mapped[str] = mapped_column(String(24))
     household_size: Mapped[int] = mapped_column(Integer)

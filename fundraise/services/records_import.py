@@ -30,7 +30,9 @@ empty `valid_to` (or JSON null) means open-ended. Columns not listed are ignored
     (0 when absent).
 
 Every kind: ``source_record_id`` is the record's id in the sending system (at most 64 characters, unique
-within the file; a later file with the same id updates the record), ``id_number`` a GB 11643 resident
+within the file; a later file with the same id and the same issuing region updates the record — the issuing
+region is ``pooling_region_code`` for the insurance feeds and ``region_code`` for civil affairs, so two
+regions' systems may use the same ids without ever touching each other's records), ``id_number`` a GB 11643 resident
 identity number (check digit verified), ``name`` the person's name, region codes six GB/T 2260 digits.
 
 Rules
@@ -41,10 +43,12 @@ Rules
   no record is written, and an `ImportBatch` with status 'rejected' keeps the row-level report (row, column,
   value with ID numbers masked, message), which `error_report_csv` renders for download. Rows are numbered
   from 1 = the first record after the CSV header (line 2 of the file) or the first object of a JSON list.
-- An accepted file is upserted by source_record_id in one transaction. A row whose values are unchanged is
+- An accepted file is upserted by (issuing region, source_record_id) in one transaction. A row whose values are unchanged is
   not touched, so importing the same file twice changes nothing (inserted=0, updated=0, unchanged=N).
 - Civil-affairs officers may import records of their jurisdiction only (region_code, or the pooling region
   for insurance feeds, must start with their jurisdiction prefix; a row outside is a row fault); admins any.
+  Since a record is keyed by its issuing region, the stored record a row would update lies in the same
+  region as the row, so an officer can neither add nor change a record outside their jurisdiction.
   Every batch, accepted or rejected, is written to the audit log.
 - After an accepted import commits, `after_import` is called with the blind indexes of every person whose
   records were inserted or changed.
@@ -54,7 +58,7 @@ in chunks inside the still-open transaction (a later fault rolls it all back, so
 without a second pass). Per chunk, the stored content hashes are read first, so only new and changed rows
 pay for AES-GCM encryption and a write. On PostgreSQL the writes run in a background thread while the next
 chunk is read, new rows go in by COPY and changed ones by COPY into a staging table and
-INSERT ... SELECT ... ON CONFLICT (source_record_id) DO UPDATE ... WHERE the content hash differs; on SQLite
+INSERT ... SELECT ... ON CONFLICT (region, source_record_id) DO UPDATE ... WHERE the content hash differs; on SQLite
 the same upsert is a multi-row INSERT. benchmarks/verify_import.py measures it.
 
 API views call `import_feed(kind, data, fmt, actor)`; the CLI is fundraise/cli/records.py.
@@ -74,7 +78,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fundraise import pii
@@ -300,13 +304,14 @@ def _content_fields(kind: RecordKind) -> list[str]:
     return ["person_index"] + [c.field for c in COLUMNS[kind] if c.name not in (SOURCE_ID_COLUMN, ID_COLUMN)]
 
 
-def _upsert_statement(table: Table, write_columns: list[str]) -> Any:
+def _upsert_statement(table: Table, issuer: str, write_columns: list[str]) -> Any:
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
+    key = (issuer, "source_record_id")
     return statement.on_conflict_do_update(
-        index_elements=[table.c.source_record_id],
-        set_={name: statement.excluded[name] for name in write_columns if name != "source_record_id"},
+        index_elements=[table.c[name] for name in key],
+        set_={name: statement.excluded[name] for name in write_columns if name not in key},
         where=table.c.content_hash != statement.excluded.content_hash,
     )
 
@@ -324,6 +329,8 @@ class _Writer:
 
     def __init__(self, kind: RecordKind, batch_id: int) -> None:
         self.table: Table = MODELS[kind].__table__
+        # A record is the same record only within the region that issued it (its unique key).
+        self.issuer: str = MODELS[kind].issuer_field
         self.content_fields = _content_fields(kind)
         fields = [c.field for c in COLUMNS[kind] if c.name != ID_COLUMN]
         self.write_columns = [
@@ -352,7 +359,7 @@ class _Writer:
             self.thread = threading.Thread(target=self._drain, name="records-import-writer", daemon=True)
             self.thread.start()
         else:
-            self.statement = _upsert_statement(self.table, self.write_columns)
+            self.statement = _upsert_statement(self.table, self.issuer, self.write_columns)
 
     def add(self, values: dict[str, Any]) -> None:
         values["person_index"] = pii.blind_index(values["id_number"])
@@ -401,10 +408,10 @@ class _Writer:
                         self.failure = error
 
     def _write(self, chunk: list[dict[str, Any]]) -> None:
-        stored = self._stored([values["source_record_id"] for values in chunk])
+        stored = self._stored([(values[self.issuer], values["source_record_id"]) for values in chunk])
         new, changed = [], []
         for values in chunk:
-            previous = stored.get(values["source_record_id"])
+            previous = stored.get((values[self.issuer], values["source_record_id"]))
             if previous is None:
                 self.inserted += 1
                 new.append(values)
@@ -425,22 +432,25 @@ class _Writer:
             columns = self.write_columns
             db.session.execute(self.statement, [{name: v[name] for name in columns} for v in new + changed])
 
-    def _stored(self, source_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """source_record_id -> (content_hash, person_index) of the rows already stored."""
-        table = self.table
+    def _stored(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """(issuing region, source_record_id) -> (content_hash, person_index) of the rows already stored."""
+        table, issuer = self.table, self.issuer
         if self.postgresql:
             with self.connection.cursor() as cursor:
+                # Two arrays joined as pairs: the lookup walks the unique (region, id) index.
                 cursor.execute(
-                    f"SELECT source_record_id, content_hash, person_index FROM {table.name}"  # noqa: S608
-                    " WHERE source_record_id = ANY(%s)",
-                    (source_ids,),
+                    f"SELECT t.{issuer}, t.source_record_id, t.content_hash, t.person_index"  # noqa: S608
+                    f" FROM {table.name} t JOIN unnest(%s::text[], %s::text[]) AS k(issuer, id)"
+                    f" ON t.{issuer} = k.issuer AND t.source_record_id = k.id",
+                    ([key[0] for key in keys], [key[1] for key in keys]),
                 )
-                return {source_id: (content_hash, index) for source_id, content_hash, index in cursor}
-        query = select(table.c.source_record_id, table.c.content_hash, table.c.person_index).where(
-            table.c.source_record_id.in_(source_ids)
-        )
+                return {(region, source_id): (digest, index) for region, source_id, digest, index in cursor}
+        query = select(
+            table.c[issuer], table.c.source_record_id, table.c.content_hash, table.c.person_index
+        ).where(tuple_(table.c[issuer], table.c.source_record_id).in_(keys))
         return {
-            source_id: (content_hash, index) for source_id, content_hash, index in db.session.execute(query)
+            (region, source_id): (digest, index)
+            for region, source_id, digest, index in db.session.execute(query)
         }
 
     def _prepare_staging(self) -> None:
@@ -451,7 +461,7 @@ class _Writer:
         self.copy_changed_sql = f"COPY {self.staging} ({columns}) FROM STDIN"
         self.move_sql = (
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {self.staging}"  # noqa: S608
-            f" ON CONFLICT (source_record_id) DO UPDATE SET {assignments}"
+            f" ON CONFLICT ({self.issuer}, source_record_id) DO UPDATE SET {assignments}"
             f" WHERE {table}.content_hash <> EXCLUDED.content_hash"
         )
         with self.connection.cursor() as cursor:

@@ -460,6 +460,41 @@ def test_an_officer_imports_within_their_jurisdiction_only(officer):
     assert [e.column for e in insurance.errors] == ["pooling_region_code"]
 
 
+def test_an_officer_cannot_overwrite_another_regions_record_with_the_same_source_id(admin, officer):
+    """The probe: Fuyang's officer sent the id of a Gansu record with a Fuyang region code. The Gansu record
+    must stay as it was; the row is a new Fuyang record (ids are unique per issuing region)."""
+    gansu_person = make_resident_id("621121", date(2015, 2, 18), "M", 11)
+    gansu = civil_row(
+        7, source_record_id="DEMO-MZ-003", id_number=gansu_person, region_code="621121", assistance_class="dibao"
+    )
+    assert import_feed("civil_affairs", to_csv([gansu]), "csv", admin).inserted == 1
+    before = db.session.scalar(select(CivilAffairsRecord).where(CivilAffairsRecord.region_code == "621121"))
+    assert before is not None
+    snapshot = (before.assistance_class, before.monthly_household_income_fen, before.content_hash)
+
+    probe = dict(gansu, name="李明轩", assistance_class="tekun", valid_from="2020-01-01", valid_to="")
+    probe.update(household_size="6", monthly_household_income_yuan="100", region_code="341221")
+    result = import_feed("civil_affairs", to_csv([probe]), "csv", officer)
+    assert result.accepted and (result.inserted, result.updated) == (1, 0)
+
+    db.session.expire_all()
+    after = db.session.get(CivilAffairsRecord, before.id)
+    assert (after.assistance_class, after.monthly_household_income_fen, after.content_hash) == snapshot
+    assert after.region_code == "621121"
+    # The Gansu record's person is not re-verified because of the Fuyang row's own record: it is another one.
+    assert record_count(CivilAffairsRecord) == 2
+
+    # Gansu's own feed still updates its record by the same id.
+    changed = import_feed("civil_affairs", to_csv([dict(gansu, household_size="5")]), "csv", admin)
+    assert (changed.inserted, changed.updated) == (0, 1)
+
+
+def test_one_file_may_not_reuse_a_source_id_even_across_regions(admin):
+    rows = [civil_row(1, source_record_id="SAME"), civil_row(2, source_record_id="SAME", region_code="341203")]
+    result = import_feed("civil_affairs", to_csv(rows), "csv", admin)
+    assert not result.accepted and result.errors[0].column == "source_record_id"
+
+
 @pytest.mark.parametrize("role", ["family", "donor", "social_worker", "charity_staff"])
 def test_other_roles_may_not_import(app, role):
     from tests.factories import user_of_role
