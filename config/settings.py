@@ -30,7 +30,7 @@ class Config:
     # Several files per form: the request may carry a few full-size uploads.
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
     # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
-    PAYMENTS_PROVIDER = "sandbox"
+    PAYMENTS_PROVIDER: str | None = "sandbox"
     # A live records service speaking fundraise/records/CONTRACT.md; unset, verification reads the imported
     # records in our own database.
     RECORDS_SERVICE_URL: str | None = None
@@ -73,10 +73,26 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
     WTF_CSRF_TIME_LIMIT = 60 * 60 * 12
+    # "Keep me signed in": the remember-me cookie and its server-side session last this long (seconds); a
+    # sign-in without it ends on the server after PERMANENT_SESSION_LIFETIME.
+    REMEMBER_COOKIE_DURATION = 60 * 60 * 24 * 30
+    # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none, trust no such
+    # header). Behind one load balancer, 1: the sign-in limit per address then sees the visitor's address.
+    TRUSTED_PROXY_COUNT = 0
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute; 50 per hour"
+    # Evaluate every limit of a route, so a refusal can say when all of them allow the next try.
+    RATELIMIT_FAIL_ON_FIRST_BREACH = False
+    # FAILED sign-ins per address (a successful one is never counted). A hospital ward or a charity office
+    # shares one address: a few dozen people mistyping now and then stay far below this; a password-guessing
+    # run does not. Per account, the lock below applies whatever the address.
+    LOGIN_RATE_LIMIT = "30 per minute; 300 per hour"
+    # Per account: this many failed sign-ins within the window lock the account for LOGIN_LOCK_SECONDS, and
+    # the owner is told (OWASP Authentication Cheat Sheet: lock after a small number of failures, for a while).
+    LOGIN_MAX_FAILURES = 10
+    LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    LOGIN_LOCK_SECONDS = 15 * 60
 
     SMTP_HOST: str | None = None
     SMTP_PORT = 587
@@ -113,9 +129,11 @@ class TestingConfig(DevelopmentConfig):
 
 
 class ProductionConfig(Config):
-    """PostgreSQL, Redis and rq workers; refuses to start without its secrets."""
+    """PostgreSQL, Redis and rq workers; refuses to start without its secrets and a real payment provider."""
 
     JOBS_MODE = "rq"
+    # No default: the payments module refuses to start unless this is "stripe" with all of Stripe's keys.
+    PAYMENTS_PROVIDER = None
     REQUIRED = ("SECRET_KEY", "PII_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
 
 
@@ -137,6 +155,7 @@ ENVIRONMENT_OVERRIDES = {
     "SMTP_PASSWORD": "SMTP_PASSWORD",
     "SMTP_SENDER": "SMTP_SENDER",
     "RATELIMIT_STORAGE_URI": "RATELIMIT_STORAGE_URI",
+    "TRUSTED_PROXY_COUNT": "TRUSTED_PROXY_COUNT",
     "PAYMENTS_PROVIDER": "PAYMENTS_PROVIDER",
     "STRIPE_SECRET_KEY": "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET",

@@ -46,7 +46,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     _refuse_unsafe_settings(app)
 
-    from fundraise import database, i18n, security
+    from fundraise import database, development, i18n, security
     from fundraise.api import init_app as init_api
     from fundraise.cli import init_app as init_cli
     from fundraise.errors import init_app as init_errors
@@ -67,6 +67,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    development.init_app(app)
     init_outbox(app)
     init_verification(app)
     init_errors(app)

@@ -171,7 +171,7 @@ def _pay_url(donation: Donation) -> str | None:
     ):
         return None
     if donation.provider == "sandbox":
-        return url_for("payments.sandbox_checkout", payment_id=donation.provider_payment_id)
+        return url_for("sandbox.checkout", payment_id=donation.provider_payment_id)
     return url_for(
         "payments.stripe_pay",
         donation_id=donation.id,

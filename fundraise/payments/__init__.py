@@ -1,7 +1,9 @@
 """Payments: the provider port, its Stripe and sandbox adapters, the webhook endpoint and the sandbox pages.
 
 One configured provider per app, in `app.extensions["payments"]`, built when the payments blueprint is
-registered (so every app the factory makes has it) and chosen by PAYMENTS_PROVIDER.
+registered (so every app the factory makes has it) and chosen by PAYMENTS_PROVIDER. Production takes only a
+real provider with all its keys: the sandbox records simulated gifts as raised, and must never meet real
+donors.
 """
 
 from __future__ import annotations
@@ -14,14 +16,32 @@ from flask import Flask, current_app
 from fundraise.payments.provider import PaymentProvider
 
 PROVIDERS = ("sandbox", "stripe")
+# Where the sandbox may run: its checkout page pays any donation without money moving.
+SANDBOX_ENVIRONMENTS = ("development", "testing")
+# Stripe's keys, each needed in production: the API key makes payments and refunds, the webhook secret
+# authenticates events, the publishable key mounts the card form on the payment page.
+STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE_KEY")
 
 
 def build_provider(app: Flask) -> PaymentProvider:
     from fundraise import ConfigurationError
 
-    name = app.config.get("PAYMENTS_PROVIDER", "sandbox")
+    name = app.config.get("PAYMENTS_PROVIDER")
+    environment = app.config.get("ENV_NAME", "development")
     tolerance = int(app.config.get("WEBHOOK_TOLERANCE_SECONDS", 300))
+    if not name:
+        raise ConfigurationError(
+            "refusing to start: set PAYMENTS_PROVIDER=stripe with "
+            + ", ".join(STRIPE_KEYS)
+            + " (see README, 'Running in production')"
+        )
     if name == "sandbox":
+        if environment not in SANDBOX_ENVIRONMENTS:
+            raise ConfigurationError(
+                f"refusing to start: the sandbox payment provider takes no real money and runs only in "
+                f"development and tests, not in {environment}; set PAYMENTS_PROVIDER=stripe with "
+                + ", ".join(STRIPE_KEYS)
+            )
         from fundraise.payments.sandbox import SandboxProvider
 
         return SandboxProvider(
@@ -30,9 +50,12 @@ def build_provider(app: Flask) -> PaymentProvider:
     if name == "stripe":
         from fundraise.payments.stripe_provider import StripeProvider
 
-        missing = [key for key in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET") if not app.config.get(key)]
+        needed = STRIPE_KEYS if environment not in SANDBOX_ENVIRONMENTS else STRIPE_KEYS[:2]
+        missing = [key for key in needed if not app.config.get(key)]
         if missing:
-            raise ConfigurationError(f"PAYMENTS_PROVIDER is stripe: set {', '.join(missing)}")
+            raise ConfigurationError(
+                f"refusing to start: PAYMENTS_PROVIDER is stripe; set {', '.join(missing)}"
+            )
         return StripeProvider(
             api_key=app.config["STRIPE_SECRET_KEY"],
             webhook_secret=app.config["STRIPE_WEBHOOK_SECRET"],

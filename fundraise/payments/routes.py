@@ -3,7 +3,8 @@
 - POST /payments/webhooks/<provider>: the provider's signed events. CSRF-exempt (the signature is the
   authentication), raw body verified; 400 for a bad or stale signature or an unreadable event, 200 for
   everything verified (duplicates and unknown types included), never a 5xx for bad input.
-- /sandbox/checkout/<payment_id>: the sandbox's checkout page, "SANDBOX — no real money".
+- /sandbox/checkout/<payment_id>: the sandbox's checkout page, "SANDBOX — no real money". A blueprint of its
+  own, registered only in development and tests: in production the route does not exist.
 - /donate/<id>/pay: the Stripe payment page (Stripe Elements is mounted there in production).
 - /donate/<id>/status: where the donor lands after paying; shows the state and the receipt number.
 """
@@ -22,11 +23,13 @@ from fundraise.access import public
 from fundraise.errors import problem
 from fundraise.extensions import csrf, db
 from fundraise.models import Campaign, Donation
-from fundraise.payments import donation_token, get_provider, init_app
+from fundraise.payments import SANDBOX_ENVIRONMENTS, donation_token, get_provider, init_app
 from fundraise.payments.provider import InvalidSignature, MalformedEvent, ProviderError
+from fundraise.web.redirects import safe_target
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments", __name__)
+sandbox_bp = Blueprint("sandbox", __name__)
 # Webhook bodies are small (Stripe's are a few kB); anything much larger is not an event.
 MAX_WEBHOOK_BYTES = 256 * 1024
 
@@ -36,6 +39,8 @@ def _configure(state: BlueprintSetupState) -> None:
     """Registering the blueprint sets up the app's one payment provider."""
     app = state.app
     init_app(app)
+    if app.config.get("ENV_NAME") in SANDBOX_ENVIRONMENTS:
+        app.register_blueprint(sandbox_bp)
 
     @app.context_processor
     def _sandbox_flag() -> dict[str, Any]:
@@ -82,9 +87,9 @@ def _sandbox() -> Any:
     return client
 
 
-@bp.route("/sandbox/checkout/<payment_id>", methods=["GET", "POST"])
+@sandbox_bp.route("/sandbox/checkout/<payment_id>", methods=["GET", "POST"])
 @public
-def sandbox_checkout(payment_id: str) -> Any:
+def checkout(payment_id: str) -> Any:
     client = _sandbox()
     payment = client.payment(payment_id)
     if payment is None:
@@ -105,22 +110,10 @@ def sandbox_checkout(payment_id: str) -> Any:
             abort(409)
         db.session.commit()
         log.info("sandbox %s %s: %s", action, payment_id, result)
-        return redirect(
-            _safe_return(payment.return_url) or url_for(".sandbox_checkout", payment_id=payment_id)
-        )
+        return redirect(safe_target(payment.return_url, url_for(".checkout", payment_id=payment_id)))
     return render_template(
         "payments/sandbox_checkout.html", payment=payment, donation=donation, campaign=campaign
     )
-
-
-def _safe_return(url: str) -> str | None:
-    """Only our own paths: the return address must not make the checkout an open redirect."""
-    if url.startswith("/") and not url.startswith("//") and "\\" not in url:
-        return url
-    root = request.host_url
-    if url.startswith(root):
-        return url
-    return None
 
 
 # --- a donation's own pages ------------------------------------------------------------------------------
@@ -155,7 +148,7 @@ def stripe_pay(donation_id: int) -> Any:
         campaign=db.session.get(Campaign, donation.campaign_id),
         client_secret=client_secret,
         publishable_key=current_app.config.get("STRIPE_PUBLISHABLE_KEY"),
-        return_url=_safe_return(request.args.get("next", "")) or "",
+        return_url=safe_target(request.args.get("next"), ""),
     )
 
 

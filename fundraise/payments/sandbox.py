@@ -76,7 +76,7 @@ class SandboxProvider:
             )
             db.session.add(payment)
             db.session.flush()
-        return CreatedPayment(payment.id, url_for("payments.sandbox_checkout", payment_id=payment.id))
+        return CreatedPayment(payment.id, url_for("sandbox.checkout", payment_id=payment.id))
 
     def refund(self, provider_payment_id: str, amount_fen: int, idempotency_key: str) -> str:
         existing = db.session.scalar(
