@@ -29,6 +29,7 @@ from fundraise.verification_pages.presenters import (
     snapshot_cards,
 )
 from fundraise.verification_text import DECISION_LABELS, DECISION_TONES, TRIGGER_LABELS
+from fundraise.web.redirects import next_from_request
 
 bp = Blueprint("verification", __name__)
 bp.context_processor(template_helpers)
@@ -117,7 +118,7 @@ def acknowledge(report_id: int) -> Any:
     if ConfirmForm().validate_on_submit():
         verification.acknowledge(report, _me())
         flash(_("Marked as seen. The case leaves the list of changed outcomes."), "info")
-    return redirect(request.form.get("next") or url_for("verification.changed"))
+    return redirect(next_from_request(url_for("verification.changed")))
 
 
 # --- records import --------------------------------------------------------------------------------------
