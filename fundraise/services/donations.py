@@ -823,6 +823,11 @@ def refund_donation(
         raise ValidationFailed(
             _("Enter the refund in whole fen."), fields={"amount_fen": [_("A positive whole number of fen.")]}
         )
+    # The checks below and the request they allow are one reservation: the fund's row lock (held until the
+    # commit that stores the request) makes a concurrent refund of the same campaign wait, then see this one.
+    fund = ledger.campaign_fund(donation.campaign_id)
+    ledger.lock_accounts([fund])
+    db.session.refresh(donation)
     available = refundable_fen(donation)
     if amount_fen > available:
         raise ValidationFailed(
@@ -830,7 +835,6 @@ def refund_donation(
             fields={"amount_fen": [_("Too large.")]},
         )
     if not allow_shortfall:
-        fund = ledger.campaign_fund(donation.campaign_id)
         asked = db.session.scalar(
             select(func.coalesce(func.sum(DonationRefund.amount_fen), 0))
             .join(Donation, DonationRefund.donation_id == Donation.id)
