@@ -123,14 +123,40 @@ def _applicant_or_staff(user: User | None, campaign: Campaign) -> bool:
     return _applicant(user, campaign) or _staff(user, campaign)
 
 
+# A decision by staff (verify, reject, suspend, reinstate) is explained in writing: shown to the family, and
+# for an approval or a suspension on the public page.
+DECISION_REASON_MIN, REASON_MAX = 10, 2000
+
+
 @dataclass(frozen=True)
 class Transition:
+    """One named move of the state machine and every rule about it: who may make it, from where, what it
+    needs. Pages, the API and jobs all call `transition`, so none of them can skip a rule."""
+
     name: str
     sources: frozenset[str]
     target: str | None  # None: back to the state before suspension
     allowed: Actor
     label: Any
     needs_reason: bool = False
+    # Characters a person's reason needs (the system's own moves give theirs in code).
+    reason_min: int = 1
+    # A further condition on the campaign: returns why the move is refused now, or None.
+    blocked_by: Callable[[Campaign], str | None] | None = None
+
+
+def _open_reports(campaign: Campaign) -> str | None:
+    """A suspension is lifted only once every report about the campaign has been resolved."""
+    from fundraise.models import CampaignReport, ReportStatus
+
+    still_open = db.session.scalar(
+        select(CampaignReport.id).where(
+            CampaignReport.campaign_id == campaign.id, CampaignReport.status == ReportStatus.OPEN
+        )
+    )
+    if still_open is None:
+        return None
+    return _("Resolve every open report about this campaign before reinstating it.")
 
 
 TRANSITIONS = {
@@ -150,6 +176,7 @@ TRANSITIONS = {
             lambda u, c: _system(u, c) or _staff(u, c),
             _l("Approve"),
             needs_reason=True,
+            reason_min=DECISION_REASON_MIN,
         ),
         Transition(
             "reject",
@@ -158,6 +185,7 @@ TRANSITIONS = {
             lambda u, c: _system(u, c) or _staff(u, c),
             _l("Reject"),
             needs_reason=True,
+            reason_min=DECISION_REASON_MIN,
         ),
         Transition(
             "open_fundraising",
@@ -181,8 +209,18 @@ TRANSITIONS = {
             _staff,
             _l("Suspend"),
             needs_reason=True,
+            reason_min=DECISION_REASON_MIN,
         ),
-        Transition("reinstate", frozenset({S.SUSPENDED}), None, _staff, _l("Reinstate"), needs_reason=True),
+        Transition(
+            "reinstate",
+            frozenset({S.SUSPENDED}),
+            None,
+            _staff,
+            _l("Reinstate"),
+            needs_reason=True,
+            reason_min=DECISION_REASON_MIN,
+            blocked_by=_open_reports,
+        ),
         Transition(
             "cancel",
             frozenset(
@@ -219,8 +257,10 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
             )
         )
     reason = (reason or "").strip()
-    if rule.needs_reason and actor is not None and not reason:
-        raise ValidationFailed(_("Please give a reason."), fields={"reason": [_("A reason is required.")]})
+    if rule.needs_reason and actor is not None:
+        _check_reason(rule, reason)
+    if rule.blocked_by is not None and (why := rule.blocked_by(campaign)) is not None:
+        raise IllegalTransition(why)
     if name == "submit":
         _require_complete(campaign)
         # Two active campaigns for one patient would double-count the gap.
@@ -240,6 +280,14 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
         enqueue("start_verification", campaign_id=campaign.id)
     db.session.commit()
     return campaign
+
+
+def _check_reason(rule: Transition, reason: str) -> None:
+    if not reason:
+        raise ValidationFailed(_("Please give a reason."), fields={"reason": [_("A reason is required.")]})
+    if not rule.reason_min <= len(reason) <= REASON_MAX:
+        message = _("Write the reason in %(min)d to %(max)d characters.", min=rule.reason_min, max=REASON_MAX)
+        raise ValidationFailed(message, fields={"reason": [message]})
 
 
 class StateHolder(Protocol):

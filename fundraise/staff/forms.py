@@ -8,9 +8,11 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from fundraise.services.campaigns import DECISION_REASON_MIN, REASON_MAX
 from fundraise.services.reports import RESOLUTION_MAX, RESOLUTION_MIN
 
-REASON_MIN, REASON_MAX = 10, 2000
+# The state machine's rule for decision reasons (the API applies the same).
+REASON_MIN = DECISION_REASON_MIN
 
 
 def _written(label: str, description: str, minimum: int, maximum: int) -> TextAreaField:

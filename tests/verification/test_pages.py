@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from sqlalchemy import func, select
 
 from fundraise.extensions import db
@@ -204,3 +205,23 @@ def test_the_import_form_needs_a_kind_and_a_file(app, client, login):
 def test_families_and_staff_may_not_import(app, client, login):
     login(UserFactory(charity_staff=True))
     assert client.get("/staff/records").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/phish", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "\t//evil.x"],
+)
+def test_acknowledging_never_redirects_off_the_site(app, client, login, target):
+    campaign = submitted_case()
+    insured(campaign)
+    verify_campaign(campaign.id, trigger="submission")
+    report = db.session.scalar(select(VerificationReport).limit(1))
+    login(UserFactory(charity_staff=True))
+    response = client.post(f"/staff/verification/reports/{report.id}/acknowledge", data={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/verification/changed"
+    # A path on this site is kept.
+    kept = client.post(
+        f"/staff/verification/reports/{report.id}/acknowledge", data={"next": "/staff/reviews/1#verification"}
+    )
+    assert kept.headers["Location"] == "/staff/reviews/1#verification"
