@@ -511,6 +511,9 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
         hospital = db.session.scalar(select(Hospital).where(Hospital.code == data["hospital_code"]))
         if hospital is None:
             fail("hospital_code", _("Choose a hospital from the registry."))
+        elif actor.role == Role.SOCIAL_WORKER and hospital.id != actor.hospital_id:
+            # On every change, not only at filing: a social worker acts for patients of their own hospital.
+            fail("hospital_code", _("A social worker can file only for patients of their own hospital."))
         else:
             changes["hospital_id"] = hospital.id
 

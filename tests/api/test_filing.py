@@ -272,6 +272,28 @@ def test_social_worker_must_name_an_existing_family(api, family, token_for):
     assert db.session.query(Campaign).count() == 0
 
 
+def test_a_social_worker_cannot_move_a_draft_to_another_hospital(api, family, token_for):
+    """The probe: PATCH {"hospital_code": "BJ-FUWAI"} answered 200 and the social worker kept access."""
+    worker = user_of_role("social_worker")  # at AH-PROV
+    db.session.commit()
+    token = token_for(worker)
+    created = api("POST", "/campaigns", token=token, json={"family_email": family.email})
+    assert created.status_code == 201
+    campaign_id = created.get_json()["id"]
+
+    moved = api("PATCH", f"/campaigns/{campaign_id}", token=token, json={"hospital_code": "BJ-FUWAI"})
+    assert_problem(moved, 422, "hospital_code")
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign_id).hospital.code == "AH-PROV"
+    # The family itself may still choose another hospital (their social worker then no longer acts for it).
+    assert (
+        api(
+            "PATCH", f"/campaigns/{campaign_id}", token=token_for(family), json={"hospital_code": "BJ-FUWAI"}
+        ).status_code
+        == 200
+    )
+
+
 def test_a_family_cannot_file_for_another(api, family, token_for):
     other = UserFactory()
     db.session.commit()
@@ -292,7 +314,13 @@ def test_transitions_follow_the_state_machine(api, token_for):
     assert_problem(api("POST", f"{path}/begin_verification", token=staff_token), 404)
     assert_problem(api("POST", f"{path}/no_such_thing", token=staff_token), 404)
 
-    verified = api("POST", f"{path}/verify", token=staff_token, json={"reason": "记录核实无误"})
+    # The same minimum as the review page's: a one-line approval is not a reason.
+    assert_problem(
+        api("POST", f"{path}/verify", token=staff_token, json={"reason": "记录核实无误"}), 422, "reason"
+    )
+    verified = api(
+        "POST", f"{path}/verify", token=staff_token, json={"reason": "记录核实无误，住院及费用已确认。"}
+    )
     assert verified.status_code == 200, verified.get_json()
     assert verified.get_json()["state"] == "verified"
     opened = api("POST", f"{path}/open_fundraising", token=family_token)
