@@ -46,7 +46,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     _refuse_unsafe_settings(app)
 
-    from fundraise import database, development, i18n, security
+    from fundraise import database, development, i18n, request_limits, security
     from fundraise.api import init_app as init_api
     from fundraise.cli import init_app as init_cli
     from fundraise.errors import init_app as init_errors
@@ -55,6 +55,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     from fundraise.services.verification import init_app as init_verification
     from fundraise.web import init_app as init_web
 
+    request_limits.init_app(app)
     database.init_app(app)
     migrate.init_app(
         app,

@@ -28,6 +28,7 @@ from fundraise.models import (
 )
 from fundraise.models.ledger import TransactionKind
 from fundraise.services.donations import raised_fen
+from fundraise.services.search import parse_page
 from fundraise.web.templating import mask_name
 
 T = TypeVar("T")
@@ -148,12 +149,8 @@ class Listing(Generic[T]):
 
 
 def page_number(value: Any) -> int:
-    """A page number from the query string; anything else is page 1 (and a huge one is capped later)."""
-    try:
-        number = int(str(value or "1"))
-    except ValueError:
-        return 1
-    return number if number >= 1 else 1
+    """A page number from the query string (see services.search.parse_page); lists cap it at their last."""
+    return parse_page(value)
 
 
 def _clamp(number: int, total: int, per_page: int) -> int:

@@ -135,8 +135,8 @@ class SandboxProvider:
         signing.verify(self.secret, raw_body, headers.get(SIGNATURE_HEADER), self.tolerance)
         try:
             payload = json.loads(raw_body)
-        except ValueError as error:
-            raise MalformedEvent("the body is not JSON") from error
+        except (ValueError, RecursionError) as error:
+            raise MalformedEvent("the body is not JSON (or is nested too deeply)") from error
         return self.event_from_payload(payload)
 
     def event_from_payload(self, payload: dict[str, Any]) -> ProviderEvent:

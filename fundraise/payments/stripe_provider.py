@@ -156,8 +156,8 @@ class StripeProvider:
             raise MalformedEvent(f"not a Stripe event: {type(error).__name__}") from error
         try:
             payload = json.loads(raw_body)
-        except ValueError as error:
-            raise MalformedEvent("the body is not JSON") from error
+        except (ValueError, RecursionError) as error:
+            raise MalformedEvent("the body is not JSON (or is nested too deeply)") from error
         return self.event_from_payload(payload)
 
     def event_from_payload(self, payload: dict[str, Any]) -> ProviderEvent:

@@ -210,7 +210,7 @@ class HttpSource:
     def _read(self, body: bytes, number: str) -> Records:
         try:
             document = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise RecordSourceUnavailable("records service answered with malformed JSON") from None
         if not isinstance(document, dict):
             raise RecordSourceUnavailable("records service answer is not a JSON object")

@@ -273,6 +273,8 @@ def _json_feed(kind: RecordKind, data: bytes) -> _Feed:
         raise _FileFault(
             f"not valid JSON at line {error.lineno} column {error.colno} ({error.msg}); is the file cut short?"
         ) from None
+    except RecursionError:
+        raise _FileFault("the JSON is nested too deeply to be a records feed") from None
     if isinstance(document, dict) and isinstance(document.get("records"), list):
         items = document["records"]
     elif isinstance(document, list):

@@ -58,13 +58,17 @@ class Page:
         return self.number < self.pages
 
 
-def parse_page(value: str | None) -> int:
-    """A page number from the query string; anything that is not a positive integer is page 1."""
-    try:
-        number = int(value or "1")
-    except ValueError:
-        return 1
-    return number if number >= 1 else 1
+# No list has a millionth page; a larger number would overflow the database's OFFSET arithmetic.
+MAX_PAGE = 1_000_000
+
+
+def parse_page(value: object) -> int:
+    """A page number from the query string: anything that is not a positive integer is page 1, a number past
+    MAX_PAGE is MAX_PAGE (each list then shows its last page)."""
+    text = str(value or "1").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 7:
+        return MAX_PAGE if text.isascii() and text.isdigit() else 1
+    return min(max(int(text), 1), MAX_PAGE)
 
 
 def clean_filters(
