@@ -15,6 +15,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import job
 from fundraise.models import AuditEvent, Campaign, Notification, User
 from fundraise.models.columns import utcnow
+from fundraise.text_input import one_line
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def send_email(user: User, notification: Notification) -> None:
     message = EmailMessage()
     message["From"] = config["SMTP_SENDER"]
     message["To"] = user.email
-    message["Subject"] = subject
+    # A title stored before single-line fields were enforced may hold a line break, which a header refuses.
+    message["Subject"] = one_line(subject)
     message.set_content(body)
     with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=30) as smtp:
         if config.get("SMTP_USER"):

@@ -17,6 +17,7 @@ from fundraise.jobs.outbox import job
 from fundraise.models import Campaign, Donation, DonationStatus
 from fundraise.models.columns import utcnow
 from fundraise.money import format_yuan
+from fundraise.text_input import one_line
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,13 @@ def receipt_message(donation: Donation, recipient: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = current_app.config["SMTP_SENDER"]
     message["To"] = recipient
-    message["Subject"] = _(
-        "Your Aidbridge receipt %(number)s: %(amount)s to “%(title)s”",
-        number=donation.receipt_number,
-        amount=format_yuan(donation.amount_fen),
-        title=campaign.title,
+    message["Subject"] = one_line(
+        _(
+            "Your Aidbridge receipt %(number)s: %(amount)s to “%(title)s”",
+            number=donation.receipt_number,
+            amount=format_yuan(donation.amount_fen),
+            title=campaign.title,
+        )
     )
     message.set_content(
         render_template(

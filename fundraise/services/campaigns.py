@@ -20,6 +20,7 @@ from fundraise.jobs.outbox import enqueue, enqueue_many
 from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.services import audit
+from fundraise.text_input import text_problem
 from verification.diseases import DiseaseRange as DiseaseRangeData
 from verification.diseases import find_category, normalize_icd10
 from verification.identity import IdNumberError, ResidentId, consistency_errors, parse_resident_id
@@ -36,6 +37,8 @@ MAX_INCOME_FEN = 100_000_000 * 100
 
 # Fields a family fills in; money fields are integers in fen.
 TEXT_FIELDS = ("title", "story", "patient_name", "diagnosis_text", "treatment_plan", "house_note", "car_note")
+# The rest (story, treatment plan) may run over several lines.
+ONE_LINE_FIELDS = frozenset({"title", "patient_name", "diagnosis_text", "house_note", "car_note"})
 MONEY_FIELDS = (
     "cost_total_fen",
     "cost_in_policy_fen",
@@ -469,6 +472,8 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
             value = (data[field] or "").strip()
             if len(value) > TEXT_LIMITS[field]:
                 fail(field, _("At most %(n)d characters.", n=TEXT_LIMITS[field]))
+            elif problem := text_problem(value, one_line=field in ONE_LINE_FIELDS):
+                fail(field, problem)
             changes[field] = value
 
     for field in MONEY_FIELDS:

@@ -31,6 +31,7 @@ donations. Not the fund balance: fees and payouts lower the fund without lowerin
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 import uuid
@@ -76,6 +77,7 @@ from fundraise.payments.provider import (
     RefundInfo,
 )
 from fundraise.services import audit
+from fundraise.text_input import text_problem
 
 log = logging.getLogger(__name__)
 # An e-mail address's shape (something@domain.tld, no spaces); whether it exists is the mail server's business.
@@ -167,20 +169,25 @@ def start_donation(
     *,
     return_url: str | Callable[[Donation], str] | None = None,
     idempotency_key: str | None = None,
+    guest_scope: str | None = None,
     receipt_email: str = "",
 ) -> tuple[Donation, str]:
     """Check the gift, store the donation, create the payment at the provider (with the donation's
     idempotency key) and return where the donor pays. Nothing is recorded as given until the provider's event.
 
     `idempotency_key`, when the caller has one (an API client's retry, a double-clicked form), makes a repeat
-    return the same donation and payment instead of a second one. `return_url` may be a function of the
-    stored donation (a thank-you page named by its id). `receipt_email` is where a guest's receipt goes.
+    by the same caller return the same donation and payment instead of a second one. A key belongs to its
+    caller: the donor's account, or for a guest `guest_scope` (a random id kept in the guest's session), so
+    another caller sending the same key gets a donation of their own, never someone else's. `return_url` may
+    be a function of the stored donation (a thank-you page named by its id). `receipt_email` is where a
+    guest's receipt goes.
     """
     if idempotency_key is not None and not (
         isinstance(idempotency_key, str) and 8 <= len(idempotency_key) <= 64
     ):
         raise ValidationFailed(_("The request key must be 8 to 64 characters."))
     if idempotency_key:
+        idempotency_key = caller_key(idempotency_key, donor, guest_scope)
         existing = db.session.scalar(select(Donation).where(Donation.idempotency_key == idempotency_key))
         if existing is not None:
             if existing.campaign_id != campaign.id or existing.amount_fen != amount_fen:
@@ -215,9 +222,13 @@ def start_donation(
     message = (message or "").strip()
     if len(message) > settings["DONATION_MESSAGE_MAX_CHARS"]:
         errors["message"] = [_("At most %(n)d characters.", n=settings["DONATION_MESSAGE_MAX_CHARS"])]
+    elif problem := text_problem(message, one_line=False):
+        errors["message"] = [problem]
     display_name = (display_name or "").strip() or (donor.name if donor is not None else "")
     if len(display_name) > 64:
         errors["display_name"] = [_("At most %(n)d characters.", n=64)]
+    elif problem := text_problem(display_name, one_line=True):
+        errors["display_name"] = [problem]
     receipt_email = (receipt_email or "").strip()
     if receipt_email and (len(receipt_email) > 254 or not EMAIL_SHAPE.fullmatch(receipt_email)):
         errors["email"] = [_("Enter an e-mail address like name@example.cn.")]
@@ -255,6 +266,19 @@ def start_donation(
     # retry find the same payment, and whose metadata lets the provider's event find it.
     db.session.commit()
     return donation, _payment_redirect(donation, return_url)
+
+
+def caller_key(key: str, donor: User | None, guest_scope: str | None) -> str:
+    """The stored form of a caller's idempotency key: bound to the caller, fixed length (it also goes to the
+    payment provider as that call's idempotency key)."""
+    if donor is not None:
+        caller = f"user:{donor.id}"
+    elif guest_scope:
+        caller = f"guest:{guest_scope}"
+    else:
+        raise ValueError("a guest's idempotency key needs the guest's scope")
+    digest = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()
+    return f"idem-{digest[:59]}"
 
 
 def _payment_redirect(donation: Donation, return_url: str | Callable[[Donation], str] | None) -> str:

@@ -19,6 +19,7 @@ from fundraise.models import Campaign, CampaignReport, CampaignState, ReportStat
 from fundraise.models.columns import utcnow
 from fundraise.services import audit
 from fundraise.services.campaigns import can_view, is_staff, transition
+from fundraise.text_input import text_problem
 
 S = CampaignState
 REASONS = {
@@ -59,6 +60,8 @@ def file_report(
         errors["details"] = [
             _("Describe what you know in %(min)d to %(max)d characters.", min=DETAILS_MIN, max=DETAILS_MAX)
         ]
+    elif problem := text_problem(details, one_line=False):
+        errors["details"] = [problem]
     if reporter is None and not contact:
         errors["contact"] = [_("Leave an e-mail address or phone number so we can ask you more.")]
     elif contact and (len(contact) > CONTACT_MAX or not is_contact(contact)):
