@@ -6,16 +6,17 @@ in fundraise.services.donations, the wording and lists in fundraise.donate.prese
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from flask import jsonify, request, url_for
+from flask import jsonify, request, session, url_for
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from fundraise.access import public, signed_in
 from fundraise.api.openapi import operation
 from fundraise.api.routes import _caller, _load_json, _load_query, bp
-from fundraise.api.schemas import MAX_PER_PAGE, Fen, StrictBoolean, Yuan
+from fundraise.api.schemas import MAX_PAGE, MAX_PER_PAGE, Fen, StrictBoolean, Yuan
 from fundraise.donate import presenters
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import limiter
@@ -80,7 +81,7 @@ class PageQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -167,6 +168,15 @@ class FundLedger(_Paged):
 # --- views -----------------------------------------------------------------------------------------------
 
 
+def _guest_scope() -> str:
+    """A random id for this guest, kept in their session: whose Idempotency-Keys are whose. A guest client
+    that keeps no cookies gets a new one each time, so its retries start new donations (none is paid until
+    the donor pays), and never find another caller's."""
+    if "giver" not in session:
+        session["giver"] = secrets.token_urlsafe(16)
+    return str(session["giver"])
+
+
 def _receipt_url(donation: Donation) -> str:
     return url_for("donate.thanks", donation_id=donation.id, t=donation_token(donation.id), _external=True)
 
@@ -228,6 +238,7 @@ def start_donation(campaign_id: int) -> Any:
         display_name=data["display_name"],
         return_url=lambda d: url_for("donate.thanks", donation_id=d.id, t=donation_token(d.id)),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        guest_scope=_guest_scope() if donor is None else None,
         receipt_email=email,
     )
     response = jsonify(

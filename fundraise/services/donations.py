@@ -605,13 +605,17 @@ def _apply_refund(donation: Donation, info: RefundInfo, event: ProviderEvent) ->
 
 
 def note_refund_summary(event: ProviderEvent, stored: PaymentEvent, work: _Work) -> str:
+    """The provider says how much of the payment is refunded but not which refunds: when that differs from
+    the ledger, a job fetches the refunds from the provider and posts each by its id (once, like any refund
+    event), after this transaction commits and outside it."""
     donation = _donation_for(event, stored)
     if donation is None:
         return "ignored: no donation for this payment"
-    return (
-        f"noted: provider reports {event.refunded_total_fen} refunded in total, ledger {donation.refunded_fen}; "
-        "refunds are posted from their own events"
-    )
+    noted = f"noted: provider reports {event.refunded_total_fen} refunded in total, ledger {donation.refunded_fen}"
+    if event.refunded_total_fen is None or event.refunded_total_fen == donation.refunded_fen:
+        return noted
+    enqueue("fetch_refunds", event_id=event.event_id)
+    return f"{noted}; fetching the refunds from the provider"
 
 
 def record_dispute_opened(event: ProviderEvent, stored: PaymentEvent, work: _Work) -> str:

@@ -123,6 +123,58 @@ def test_the_same_idempotency_key_returns_the_same_donation(api: Any) -> None:
     assert_problem(changed, 422)
 
 
+def test_another_callers_idempotency_key_never_returns_their_donation(
+    app: Any, api: Any, token_for: Any
+) -> None:
+    """The probe: a guest sent the donor's key, campaign and amount and got the donor's donation back, with
+    its pay_url and private receipt_url."""
+    campaign = fundraising()
+    donor = UserFactory(donor=True)
+    db.session.commit()
+    key = {"Idempotency-Key": "donor-key-0001"}
+    mine = api(
+        "POST",
+        f"/campaigns/{campaign.id}/donations",
+        token=token_for(donor),
+        json={"amount_fen": 1_000},
+        headers=key,
+    )
+    assert mine.status_code == 201
+    guest = app.test_client().post(
+        f"/api/v1/campaigns/{campaign.id}/donations",
+        json={"amount_fen": 1_000, "email": "g@example.cn"},
+        headers=key,
+    )
+    assert guest.status_code == 201
+    assert guest.get_json()["donation_id"] != mine.get_json()["donation_id"]
+    assert guest.get_json()["receipt_url"] != mine.get_json()["receipt_url"]
+    # Two guests with the same key are two callers too; each one's own retry finds its own donation.
+    other_guest = app.test_client()
+    first = other_guest.post(
+        f"/api/v1/campaigns/{campaign.id}/donations",
+        json={"amount_fen": 1_000, "email": "h@example.cn"},
+        headers=key,
+    )
+    retry = other_guest.post(
+        f"/api/v1/campaigns/{campaign.id}/donations",
+        json={"amount_fen": 1_000, "email": "h@example.cn"},
+        headers=key,
+    )
+    assert (
+        first.get_json()["donation_id"] == retry.get_json()["donation_id"] != guest.get_json()["donation_id"]
+    )
+    assert donation_count() == 3
+    # The donor's own retry still returns the donor's donation.
+    again = api(
+        "POST",
+        f"/campaigns/{campaign.id}/donations",
+        token=token_for(donor),
+        json={"amount_fen": 1_000},
+        headers=key,
+    )
+    assert again.get_json()["donation_id"] == mine.get_json()["donation_id"]
+
+
 @pytest.mark.parametrize(
     "body, field",
     [

@@ -169,8 +169,9 @@ def test_create_payment_sends_fen_metadata_methods_and_the_donations_key(
 ) -> None:
     campaign = CampaignFactory(state="fundraising")
     db.session.commit()
+    client_key = f"donation-{uuid.uuid4().hex}"
     donation, _url = service.start_donation(
-        campaign, None, 8_800, idempotency_key=f"donation-{uuid.uuid4().hex}"
+        campaign, None, 8_800, idempotency_key=client_key, guest_scope="guest-a"
     )
     [request] = posts(contract, "/v1/payment_intents")
     assert request["key"] == donation.idempotency_key
@@ -185,7 +186,9 @@ def test_create_payment_sends_fen_metadata_methods_and_the_donations_key(
     ]
 
     # A retried start (same client key) repeats the call with the same key; Stripe replays the same intent.
-    again, _url = service.start_donation(campaign, None, 8_800, idempotency_key=donation.idempotency_key)
+    again, _url = service.start_donation(
+        campaign, None, 8_800, idempotency_key=client_key, guest_scope="guest-a"
+    )
     assert [r["key"] for r in posts(contract, "/v1/payment_intents")] == [donation.idempotency_key] * 2
     assert again.provider_payment_id == donation.provider_payment_id
 
