@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
+from sqlalchemy import select
 
 from fundraise.jobs.outbox import job
 from fundraise.services import audit
@@ -33,6 +34,32 @@ RUN_EVERY = timedelta(days=1)
 # next day's without touching its own job, and two apps sharing a Redis with their own queues do not share one.
 DAILY_JOB = "{queue}-reconcile_payments-daily-"
 DAILY_FUNCTION = "fundraise.payments.jobs.run_daily_reconcile"
+
+
+@job("fetch_refunds")
+def fetch_refunds(event_id: str) -> None:
+    """A stored event announced refunds without listing them: fetch them from the provider and apply them as
+    an event of their own (stored under a derived id, so running twice applies nothing twice)."""
+    from fundraise.extensions import db
+    from fundraise.models import PaymentEvent
+    from fundraise.payments import get_provider
+    from fundraise.services.donations import handle_event
+
+    client = get_provider()
+    stored = db.session.scalar(
+        select(PaymentEvent).where(PaymentEvent.provider == client.name, PaymentEvent.event_id == event_id)
+    )
+    if stored is None:
+        return
+    announced = client.event_from_payload(stored.payload)
+    # Nothing is held while the provider is asked (on SQLite a transaction holds the write lock).
+    db.session.rollback()
+    if not announced.payment_id:
+        return
+    fetched = client.fetch_refunds_event(announced.payment_id, event_id)
+    if fetched is not None:
+        result = handle_event(fetched)
+        log.info("refunds fetched for event %s: %s", event_id, result)
 
 
 @job("reconcile_payments")

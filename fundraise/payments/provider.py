@@ -134,3 +134,10 @@ class PaymentProvider(Protocol):
     def event_from_payload(self, payload: dict[str, Any]) -> ProviderEvent:
         """Map an already verified payload (a stored event being replayed)."""
         ...
+
+    def fetch_refunds_event(self, provider_payment_id: str, source_event_id: str) -> ProviderEvent | None:
+        """An event listing every refund the provider holds for the payment, fetched from its API, for when an
+        event announced refunds without listing them (Stripe's `charge.refunded` on current API versions). Its
+        payload maps back to the same event through `event_from_payload`; its id derives from the announcing
+        event's, so fetching twice posts nothing twice. None when the provider's events always list them."""
+        ...

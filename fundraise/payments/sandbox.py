@@ -197,6 +197,9 @@ class SandboxProvider:
             )
         return ProviderEvent(**base, **fields)
 
+    def fetch_refunds_event(self, provider_payment_id: str, source_event_id: str) -> ProviderEvent | None:
+        return None  # every sandbox refund has its own event
+
     # --- what the checkout page and the demo do ----------------------------------------------------------
 
     def payment(self, payment_id: str) -> SandboxPayment | None:

@@ -7,7 +7,9 @@ something at Stripe carries an idempotency key, so a retry never makes a second 
 Refund events: `refund.created|updated|failed` (and the older `charge.refund.updated`) carry the refund's id
 and state and are what the ledger posts. `charge.refunded` carries the refunds only on older API versions; when
 it does, each refund is handled by id (the same idempotency keys, so no double posting); when it carries only
-the cumulative `amount_refunded`, it is noted and reconciliation compares that total.
+the cumulative `amount_refunded` (current API versions) and that differs from the ledger, the refunds are
+fetched from the API by a job (`fetch_refunds_event`) and posted by id in the same way, so a refund made in
+Stripe's dashboard posts even when the endpoint does not receive `refund.*` events.
 """
 
 from __future__ import annotations
@@ -141,6 +143,33 @@ class StripeProvider:
         except stripe.StripeError as error:
             raise ProviderError(f"Stripe could not list payments: {_describe(error)}") from error
         yield from by_intent.values()
+
+    def fetch_refunds_event(self, provider_payment_id: str, source_event_id: str) -> ProviderEvent | None:
+        """Every refund of the PaymentIntent, as a `charge.refunded` event in the older shape that lists them."""
+        try:
+            listed = [
+                refund.to_dict()
+                for refund in self.client.v1.refunds.list(
+                    params={"payment_intent": provider_payment_id, "limit": 100}
+                ).auto_paging_iter()
+            ]
+        except stripe.StripeError as error:
+            raise ProviderError(f"Stripe could not list the refunds: {_describe(error)}") from error
+        counted = [r for r in listed if r.get("status") in ("pending", "succeeded", "requires_action")]
+        payload = {
+            "id": f"{source_event_id}:refunds"[:255],
+            "object": "event",
+            "type": "charge.refunded",
+            "data": {
+                "object": {
+                    "object": "charge",
+                    "payment_intent": provider_payment_id,
+                    "amount_refunded": sum(int(r.get("amount") or 0) for r in counted),
+                    "refunds": {"object": "list", "data": listed},
+                }
+            },
+        }
+        return self.event_from_payload(payload)
 
     # --- webhooks ----------------------------------------------------------------------------------------
 

@@ -170,8 +170,12 @@ def test_create_confirm_list_and_refund_through_localstripe(app: Flask) -> None:
 def test_the_same_donation_key_reuses_the_payment(app: Flask) -> None:
     campaign = CampaignFactory(state="fundraising")
     db.session.commit()
-    first, _ = service.start_donation(campaign, None, 1_000, idempotency_key="double-click-1")
-    again, _ = service.start_donation(campaign, None, 1_000, idempotency_key="double-click-1")
+    first, _ = service.start_donation(
+        campaign, None, 1_000, idempotency_key="double-click-1", guest_scope="guest-a"
+    )
+    again, _ = service.start_donation(
+        campaign, None, 1_000, idempotency_key="double-click-1", guest_scope="guest-a"
+    )
     assert again.provider_payment_id == first.provider_payment_id
 
 
@@ -198,3 +202,41 @@ def test_localstripe_webhooks_reach_the_served_app(app: Flask, served: str, loca
     assert service.raised_fen(campaign.id) == 5_000
     assert service.check_donations()[1] == []
     db.session.rollback()
+
+
+def test_a_refund_made_in_stripes_dashboard_posts_from_charge_refunded_alone(app: Flask) -> None:
+    """On current API versions `charge.refunded` lists no refunds. An endpoint that receives only it (no
+    `refund.*` events enabled) still posts a refund made in Stripe's dashboard: the refunds are fetched from
+    the API and posted by id, once however often the event comes."""
+    campaign = CampaignFactory(state="fundraising", target_fen=1_000_000)
+    db.session.commit()
+    donation, _url = service.start_donation(campaign, None, 10_000)
+    donation_id, payment_id = donation.id, donation.provider_payment_id
+    pay_with_card(payment_id)
+    body, headers = signed_event(
+        "payment_intent.succeeded", stripe_client().v1.payment_intents.retrieve(payment_id).to_dict()
+    )
+    assert app.test_client().post("/payments/webhooks/stripe", data=body, headers=headers).status_code == 200
+
+    # Made at Stripe, not through Aidbridge: no metadata of ours.
+    made = stripe_client().v1.refunds.create(params={"payment_intent": payment_id, "amount": 3_000})
+    intent = stripe_client().v1.payment_intents.retrieve(payment_id)
+    latest = intent.latest_charge
+    charge = stripe_client().v1.charges.retrieve(latest if isinstance(latest, str) else latest.id).to_dict()
+    charge.pop("refunds", None)  # the current API version's shape
+    charge["amount_refunded"] = 3_000
+    for attempt in range(2):
+        body, headers = signed_event("charge.refunded", charge)
+        answer = app.test_client().post("/payments/webhooks/stripe", data=body, headers=headers)
+        assert answer.status_code == 200
+        if attempt == 0:
+            assert "fetching the refunds" in answer.json["result"]
+
+    db.session.expire_all()
+    stored = db.session.get(Donation, donation_id)
+    assert stored is not None and stored.refunded_fen == 3_000
+    refunds = db.session.query(DonationRefund).filter_by(donation_id=donation_id).all()
+    assert [(r.provider_refund_id, r.amount_fen, r.status) for r in refunds] == [
+        (made.id, 3_000, "succeeded")
+    ]
+    assert service.check_donations()[1] == []
