@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
 
+# Full-width digits, point and comma, as a Chinese input method types them, read as their ASCII forms.
+_HALF_WIDTH = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
+# Thousands separators only between groups of three digits of the whole yuan: "12,000.50", "1,234,567".
+# Anything else is refused rather than dropped, since "10,50" may mean 10.50 (a decimal comma) and
+# "20，5" a slip of the keyboard: removing the comma would read them as 1,050 and 205 yuan.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
 
 class AmountError(ValueError):
-    """The text is not an amount of money in yuan."""
+    """The text is not an amount of money in yuan; the message is a code ("empty", "not a number",
+    "misplaced separator", "negative", "more than two decimals") that callers turn into words."""
 
 
 def parse_yuan(text: str) -> int:
-    """'12,000.50' or '１２０００' -> 1200050 fen. Refuses negatives, more than two decimals and non-numbers."""
-    cleaned = (text or "").strip().replace(",", "").replace("，", "").replace("¥", "").replace("元", "")
-    cleaned = cleaned.translate(str.maketrans("０１２３４５６７８９．", "0123456789."))
+    """'12,000.50' or '１２，０００' -> fen (1200050, 1200000). Refuses negatives, more than two decimals,
+    commas anywhere but between groups of three digits ('10,50'), and non-numbers."""
+    cleaned = (text or "").strip().replace("¥", "").replace("￥", "").replace("元", "").translate(_HALF_WIDTH)
     if not cleaned:
         raise AmountError("empty")
-    # Digits and one point only: no exponents ("1e999999999" would build an enormous number), no words.
-    if len(cleaned) > 20 or not all(ch.isdigit() or ch in ".-+" for ch in cleaned):
+    # Digits, separators and one point only: no exponents ("1e999999999" would build an enormous number),
+    # no words.
+    if not all(ch.isdigit() or ch in ".-+," for ch in cleaned):
+        raise AmountError("not a number")
+    if "," in cleaned:
+        if not _GROUPED.fullmatch(cleaned):
+            raise AmountError("misplaced separator")
+        cleaned = cleaned.replace(",", "")
+    if len(cleaned) > 20:
         raise AmountError("not a number")
     try:
         amount = Decimal(cleaned)

@@ -7,9 +7,13 @@ character (0-9 or X).
 
 from __future__ import annotations
 
+import csv
 import datetime
+import functools
 import operator
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 IdNumberErrorCode = Literal["length", "characters", "region", "birth_date", "check_digit"]
@@ -22,23 +26,15 @@ _ZERO_BYTE = ord("0")
 # Index is the weighted sum mod 11; the value makes (sum + check) ≡ 1 (mod 11), X standing for 10.
 _CHECK_CHARS = "10X98765432"
 
-# Provincial-level prefixes of GB/T 2260 (71 Taiwan, 81 Hong Kong, 82 Macao), plus 83: residence permits for
-# Taiwan residents carry address code 830000 (港澳台居民居住证申领发放办法, 2018), while Hong Kong and Macao
-# residents' permits use 810000 and 820000.
-_PROVINCE_PREFIXES = frozenset(
-    [
-        *range(11, 16),
-        *range(21, 24),
-        *range(31, 38),
-        *range(41, 47),
-        *range(50, 55),
-        *range(61, 66),
-        71,
-        81,
-        82,
-        83,
-    ]
-)
+# Residence permits for Hong Kong, Macao and Taiwan residents carry the address code 810000, 820000 or 830000
+# (港澳台居民居住证申领发放办法, 2018) instead of a county's; 83 is not a GB/T 2260 province (Taiwan is 71).
+_RESIDENCE_PERMIT_CODES = frozenset(["810000", "820000", "830000"])
+# Every code ever in GB/T 2260 from 1980 to 2020, abolished ones included (older numbers keep the code of the
+# county where they were first issued); its header names the source and licence.
+_GB2260_CODES_RESOURCE = "data/gb2260_codes.txt"
+# Our own reference regions, which may include divisions created after the list above. Read as a file so this
+# package stays pure; it is absent when verification/ is installed without the project's config/ folder.
+_REFERENCE_REGIONS_CSV = Path(__file__).resolve().parents[1] / "config" / "reference" / "regions.csv"
 _EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
 
 
@@ -75,8 +71,34 @@ def _normalize(text: str) -> str:
     return "".join(text.split()).upper()
 
 
-def _has_valid_prefix(region_code: str) -> bool:
-    return int(region_code[:2]) in _PROVINCE_PREFIXES
+def _read_gb2260_codes() -> set[str]:
+    # Each line is a four-digit prefix followed by the last two digits of the codes under it.
+    text = resources.files("verification").joinpath(_GB2260_CODES_RESOURCE).read_text(encoding="utf-8")
+    codes: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        prefix, *tails = line.split()
+        codes.update(prefix + tail for tail in tails)
+    return codes
+
+
+def _read_reference_region_codes() -> set[str]:
+    if not _REFERENCE_REGIONS_CSV.is_file():
+        return set()
+    with _REFERENCE_REGIONS_CSV.open(newline="", encoding="utf-8") as handle:
+        return {row["code"].strip() for row in csv.DictReader(handle)}
+
+
+@functools.cache
+def known_region_codes() -> frozenset[str]:
+    """Every six-digit address code an identity number may carry: GB/T 2260 codes in use at any time since
+    1980, the regions in config/reference/regions.csv, and the residence-permit codes 810000/820000/830000.
+
+    Read once per process; a set lookup keeps parsing fast enough for imports of a million rows. A division
+    created after 2020 that regions.csv does not list yet is refused: add it there, with its source.
+    """
+    return frozenset(_read_gb2260_codes() | _read_reference_region_codes() | _RESIDENCE_PERMIT_CODES)
 
 
 def parse_resident_id(text: str, *, today: datetime.date | None = None) -> ResidentId:
@@ -88,8 +110,8 @@ def parse_resident_id(text: str, *, today: datetime.date | None = None) -> Resid
     if not (body.isascii() and body.isdigit()) or last not in "0123456789X":
         raise IdNumberError("characters", "An identity number is 17 digits followed by a digit or X.")
     region_code = body[:6]
-    if not _has_valid_prefix(region_code):
-        raise IdNumberError("region", f"{region_code[:2]} is not the code of a provincial-level region.")
+    if region_code not in known_region_codes():
+        raise IdNumberError("region", f"{region_code} is not the code of an administrative region.")
     try:
         birth_date = datetime.date(int(body[6:10]), int(body[10:12]), int(body[12:14]))
     except ValueError:
@@ -117,8 +139,8 @@ def make_resident_id(region_code: str, birth_date: datetime.date, sex: str, sequ
     """Build a well-formed number for demo data and tests; `sequence` (0-99) gives the 15th-16th digits."""
     if len(region_code) != 6 or not (region_code.isascii() and region_code.isdigit()):
         raise ValueError("region_code must be 6 digits")
-    if not _has_valid_prefix(region_code):
-        raise ValueError(f"{region_code[:2]} is not the code of a provincial-level region")
+    if region_code not in known_region_codes():
+        raise ValueError(f"{region_code} is not the code of an administrative region")
     if birth_date < _EARLIEST_BIRTH_DATE:
         raise ValueError("birth_date must not be before 1900")
     if not 0 <= sequence <= 99:

