@@ -29,6 +29,14 @@ class Config:
     MAX_UPLOAD_BYTES = 10 * 1024 * 1024
     # Several files per form: the request may carry a few full-size uploads.
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    # How many files one request may send, and one campaign hold (each refused with a message naming the
+    # limit). A campaign page shows a handful of photos; a case file needs a few scans of each of the four
+    # evidence kinds, with room for pages sent again; updates carry at most 9 photos each, so 200 is over 20
+    # full updates.
+    MAX_FILES_PER_REQUEST = 10
+    MAX_CAMPAIGN_PHOTOS = 12
+    MAX_EVIDENCE_DOCUMENTS = 30
+    MAX_UPDATE_PHOTOS = 200
     # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
     PAYMENTS_PROVIDER: str | None = "sandbox"
     # A live records service speaking fundraise/records/CONTRACT.md; unset, verification reads the imported

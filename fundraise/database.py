@@ -170,3 +170,42 @@ def render_migration_type(type_: str, obj: Any, autogen_context: Any) -> str | b
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
+
+
+# Whether the session's transaction has written: set by a flush or by any statement but a SELECT, forgotten
+# when the transaction ends. release_read_transaction() lets go only of transactions that have not.
+_WROTE = "aidbridge.wrote"
+
+
+@event.listens_for(db.session, "after_flush")
+def _note_flush(session: Any, flush_context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(db.session, "do_orm_execute")
+def _note_statement(orm_execute_state: Any) -> None:
+    if not orm_execute_state.is_select:
+        orm_execute_state.session.info[_WROTE] = True
+
+
+@event.listens_for(db.session, "after_transaction_end")
+def _forget_writes(session: Any, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+def release_read_transaction() -> bool:
+    """End the session's transaction if it has only read, so that slow work needing no database (decoding
+    an upload) holds no lock meanwhile: on SQLite every transaction holds the write lock from its start (see
+    BEGIN IMMEDIATE above), and on PostgreSQL an idle transaction holds its snapshot. Objects already loaded
+    are expired and load again on their next use. A transaction with writes, pending or flushed, or inside a
+    savepoint is left as it is. Whether the session is now outside a transaction."""
+    session = db.session()
+    if not session.in_transaction():
+        return True
+    if session.in_nested_transaction() or session.new or session.dirty or session.deleted:
+        return False
+    if session.info.get(_WROTE):
+        return False
+    session.rollback()
+    return True

@@ -297,7 +297,8 @@ def update_campaign(campaign_id: int) -> Any:
     "Upload a document or photo",
     tag="campaigns",
     description="PDF, JPEG or PNG, checked by content; images are re-encoded without metadata. "
-    "Evidence and photos can be added only while the campaign is a draft.",
+    "Evidence and photos can be added only while the campaign is a draft. One file per request; a campaign "
+    "holds a limited number of photos and of evidence documents (a 422 names the limit).",
     body=schemas.DocumentUpload,
     body_media="multipart/form-data",
     responses={201: ("The stored document.", schemas.DocumentSchema)},
@@ -314,8 +315,11 @@ def upload_document(campaign_id: int) -> Any:
         errors.update(error.messages)  # type: ignore[arg-type]
         form = {}
     upload = request.files.get("file")
+    sent = sum(1 for _name, storage in request.files.items(multi=True) if storage.filename)
     if upload is None or not upload.filename:
         errors["file"] = [_("Attach the file in the field named file.")]
+    elif sent > 1:
+        errors["file"] = [_("Send one file per request; this request sent %(count)d.", count=sent)]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     assert upload is not None
@@ -455,7 +459,16 @@ def diseases() -> Any:
 @operation(
     "This API's OpenAPI 3.1 document",
     tag="meta",
-    responses={200: ("The OpenAPI document.", None)},
+    responses={
+        200: (
+            "The OpenAPI document.",
+            {
+                "type": "object",
+                "required": ["openapi", "info", "paths", "components"],
+                "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
+            },
+        )
+    },
 )
 def openapi_document() -> Any:
     document = current_app.extensions.get("aidbridge_openapi")

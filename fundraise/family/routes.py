@@ -40,7 +40,15 @@ from fundraise.models.columns import utcnow
 from fundraise.notifications import render_notification
 from fundraise.services import campaigns as campaign_service
 from fundraise.services.campaigns import available_transitions, create_draft, is_applicant_side, update_draft
-from fundraise.services.documents import Upload, attach, read_upload, remove, upload_dir
+from fundraise.services.documents import (
+    Upload,
+    check_files_per_request,
+    prepare_for,
+    read_upload,
+    remove,
+    store,
+    upload_dir,
+)
 from fundraise.services.updates import can_post_update, post_update
 
 bp = Blueprint("family", __name__, url_prefix="/family")
@@ -175,28 +183,39 @@ def step_url(campaign: Campaign, slug: str) -> str:
 
 
 def _read_uploads(form: Any, kinds: tuple[str, ...]) -> tuple[list[tuple[str, Upload]], bool]:
-    """The files sent for each kind; an oversize file puts an error on its field. Returns (files, ok)."""
+    """The files sent for each kind; an oversize file, or more files than one request may send, puts an
+    error on its field. Returns (files, ok). Too many files are refused before any is read."""
+    sent = [
+        (str(kind), storage)
+        for kind in kinds
+        for storage in request.files.getlist(str(kind))
+        if storage and storage.filename  # an empty file input still sends an empty part
+    ]
+    try:
+        check_files_per_request([kind for kind, _storage in sent])
+    except ValidationFailed as error:
+        apply_field_errors(form, error)
+        return [], False
     files: list[tuple[str, Upload]] = []
     ok = True
-    for kind in kinds:
-        for storage in request.files.getlist(str(kind)):
-            if not storage or not storage.filename:
-                continue  # an empty file input still sends an empty part
-            try:
-                files.append((str(kind), read_upload(storage.stream, storage.filename, str(kind))))
-            except ValidationFailed as error:
-                apply_field_errors(form, error)
-                ok = False
+    for kind, storage in sent:
+        try:
+            files.append((kind, read_upload(storage.stream, storage.filename or "upload", kind)))
+        except ValidationFailed as error:
+            apply_field_errors(form, error)
+            ok = False
     return files, ok
 
 
 def save_step(campaign: Campaign, actor: User, data: dict[str, Any], files: list[tuple[str, Upload]]) -> None:
-    """Store a step's fields and files in one commit, or nothing: the files are checked and added first
-    without committing, then update_draft() validates every field and commits both together."""
+    """Store a step's fields and files in one commit, or nothing. The files are checked and re-encoded first,
+    with no transaction open (no lock is held while images decode); then they are added without committing,
+    and update_draft() validates every field and commits both together."""
+    prepared = prepare_for(campaign, actor, files) if files else []
     documents: list[Document] = []
     try:
-        if files:
-            documents = attach(campaign, actor, files, commit=False)
+        if prepared:
+            documents = store(campaign, actor, prepared, commit=False)
         if data:
             update_draft(campaign, actor, data)
         else:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask_babel import gettext as _
 
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, CampaignUpdate, Document, DocumentKind, User
-from fundraise.services import audit
+from fundraise.services import audit, documents
 from fundraise.services.campaigns import is_applicant_side
-from fundraise.services.documents import Upload, attach, upload_dir
+from fundraise.services.documents import Upload
 
 # Updates are for campaigns the public can see: before verification there is nobody to tell.
 UPDATABLE_STATES = frozenset(
@@ -25,15 +28,9 @@ def can_post_update(user: User | None, campaign: Campaign) -> bool:
 
 
 def post_update(campaign: Campaign, actor: User, body: str, uploads: list[Upload]) -> CampaignUpdate:
-    """Add an update and its photos and commit once: either all of it is stored or none of it."""
-    if not is_applicant_side(actor, campaign):
-        raise Forbidden(_("You may not post updates on this campaign."))
-    if campaign.state not in UPDATABLE_STATES:
-        raise IllegalTransition(
-            _(
-                "Updates can be posted once the campaign is verified, and not after it is cancelled or rejected."
-            )
-        )
+    """Add an update and its photos and commit once: either all of it is stored or none of it. The photos
+    are prepared first, with no transaction open, so no lock is held while they decode."""
+    _check_may_post(campaign, actor)
     body = (body or "").strip()
     errors: dict[str, list[str]] = {}
     if not MIN_BODY <= len(body) <= MAX_BODY:
@@ -45,35 +42,51 @@ def post_update(campaign: Campaign, actor: User, body: str, uploads: list[Upload
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
 
-    documents: list[Document] = []
+    files = [(DocumentKind.UPDATE_PHOTO.value, upload) for upload in uploads]
+    with _photo_errors():
+        prepared = documents.prepare_for(campaign, actor, files) if files else []
+
+    stored: list[Document] = []
     try:
+        _check_may_post(campaign, actor)  # again: the campaign may have changed while the photos decoded
         update = CampaignUpdate(campaign_id=campaign.id, author_id=actor.id, body=body)
         db.session.add(update)
         db.session.flush()
-        if uploads:
-            try:
-                documents = attach(
-                    campaign,
-                    actor,
-                    [(DocumentKind.UPDATE_PHOTO, upload) for upload in uploads],
-                    update_id=update.id,
-                    commit=False,
-                )
-            except ValidationFailed as error:
-                # attach() names its errors by document kind; the form calls the field "photos".
-                messages = [m for ms in error.fields.values() for m in ms]
-                raise ValidationFailed(error.message, fields={"photos": messages}) from error
+        if prepared:
+            with _photo_errors():
+                stored = documents.store(campaign, actor, prepared, update_id=update.id, commit=False)
         audit.record(
             "campaign.post_update",
             "campaign",
             campaign.id,
             actor=actor,
-            after={"update_id": update.id, "photos": [document.id for document in documents]},
+            after={"update_id": update.id, "photos": [document.id for document in stored]},
         )
         db.session.commit()
     except Exception:
         db.session.rollback()
-        for document in documents:
-            (upload_dir() / document.stored_name).unlink(missing_ok=True)
+        for document in stored:
+            (documents.upload_dir() / document.stored_name).unlink(missing_ok=True)
         raise
     return update
+
+
+def _check_may_post(campaign: Campaign, actor: User) -> None:
+    if not is_applicant_side(actor, campaign):
+        raise Forbidden(_("You may not post updates on this campaign."))
+    if campaign.state not in UPDATABLE_STATES:
+        raise IllegalTransition(
+            _(
+                "Updates can be posted once the campaign is verified, and not after it is cancelled or rejected."
+            )
+        )
+
+
+@contextmanager
+def _photo_errors() -> Iterator[None]:
+    """The document service names its errors by document kind; the update form calls the field "photos"."""
+    try:
+        yield
+    except ValidationFailed as error:
+        messages = [message for messages in error.fields.values() for message in messages]
+        raise ValidationFailed(error.message, fields={"photos": messages}) from error
