@@ -25,17 +25,12 @@ MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):
-    """`int` in routes: a non-negative integer no larger than MAX_ID, unless a rule says otherwise.
-
-    Longer digit strings do not match the rule at all (a plain 404); werkzeug would otherwise answer a
-    converter's refusal with 405 when another rule of the same path takes other methods.
-    """
+    """`int` in routes: at most ten digits. Longer strings do not match the rule at all (a plain 404). Ten
+    digits stay far inside the 64-bit parameters the drivers send, so an id past MAX_ID is simply an id
+    that names nothing (404 from the view); refusing it in the converter instead would make werkzeug answer
+    405 where another rule of the same path takes other methods."""
 
     regex = r"\d{1,10}"
-
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002  (werkzeug's name)
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
 
 
 class BoundedJSONProvider(DefaultJSONProvider):

@@ -127,6 +127,9 @@ def yuan(value: Any) -> int:
     if type(value) is str:
         # Fast path for the usual "1234" or "1234.5" (the same result parse_yuan gives, without Decimal).
         whole, point, cents = value.strip().partition(".")
+        if len(whole) > 15 and whole.isascii() and whole.isdigit():
+            # Far past any amount (and past what int() reads of a 5,000-digit string without an error).
+            raise FeedValueError("is implausibly large")
         if (
             whole.isascii()
             and whole.isdigit()
@@ -167,6 +170,8 @@ def whole_number(low: int, high: int) -> Callable[[Any], int]:
             text = _text(value)
             if not (text.isascii() and text.isdigit()):
                 raise FeedValueError("is not a whole number")
+            if len(text.lstrip("0")) > len(str(high)):
+                raise FeedValueError(f"is not between {low} and {high}")
             number = int(text)
         if not low <= number <= high:
             raise FeedValueError(f"is not between {low} and {high}")

@@ -275,6 +275,8 @@ def _json_feed(kind: RecordKind, data: bytes) -> _Feed:
         ) from None
     except RecursionError:
         raise _FileFault("the JSON is nested too deeply to be a records feed") from None
+    except ValueError as error:  # e.g. a number of thousands of digits, past what int() reads
+        raise _FileFault(f"not a records feed: {error}") from None
     if isinstance(document, dict) and isinstance(document.get("records"), list):
         items = document["records"]
     elif isinstance(document, list):
