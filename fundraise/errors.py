@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import format_datetime, format_time, to_user_timezone
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from fundraise.extensions import limiter
 
 
 class DomainError(Exception):
@@ -76,15 +82,72 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:
         status = error.code or 500
+        if status == 429:
+            return _too_many(error)
         messages = {
             401: _("Please sign in."),
             403: _("You do not have permission to see this page."),
             404: _("We could not find that page."),
             405: _("That action is not allowed here."),
             413: _("The upload is too large."),
-            429: _("Too many attempts. Please wait a minute and try again."),
         }
         message = messages.get(status, error.description or error.name)
         if wants_json():
             return problem(status, error.name, message)
         return render_template("errors/error.html", status=status, message=message), status
+
+
+# --- 429: when to try again ------------------------------------------------------------------------------
+
+
+def retry_moment(moment: datetime) -> datetime:
+    """`moment` rounded up to the whole minute: what a page may promise, since it shows minutes."""
+    if moment.second or moment.microsecond:
+        moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return moment
+
+
+def try_again_at(moment: datetime) -> str:
+    """A moment to try again, in the reader's language and time zone: the time alone when it is later today
+    there, with the date otherwise."""
+    local = to_user_timezone(moment)
+    today = to_user_timezone(datetime.now(UTC)).date()
+    return str(format_time(moment, "short") if local.date() == today else format_datetime(moment, "short"))
+
+
+def retry_after_seconds(moment: datetime) -> int:
+    """The Retry-After header's value for a moment (whole seconds from now, at least 1)."""
+    return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
+
+
+def _limit_lifted_at(error: HTTPException) -> datetime | None:
+    """When every limit this request broke allows it again, if known: the latest reset among the
+    rate-limiter's breached limits (it evaluates them all, RATELIMIT_FAIL_ON_FIRST_BREACH = False), or the
+    Retry-After that whoever raised the error gave."""
+    if isinstance(error, RateLimitExceeded):
+        resets = [limit.reset_at for limit in limiter.current_limits if limit.breached]
+        if not resets and limiter.current_limit is not None:
+            resets = [limiter.current_limit.reset_at]
+        return datetime.fromtimestamp(max(resets), UTC) if resets else None
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, datetime):
+        return retry_after if retry_after.tzinfo else retry_after.replace(tzinfo=UTC)
+    if isinstance(retry_after, int | float):
+        return datetime.now(UTC) + timedelta(seconds=retry_after)
+    return None
+
+
+def _too_many(error: HTTPException) -> Any:
+    lifted = _limit_lifted_at(error)
+    headers: dict[str, str] = {}
+    if lifted is None:
+        message = _("Too many attempts. Please wait a minute and try again.")
+    else:
+        lifted = retry_moment(lifted)
+        message = _("Too many attempts. Please try again after %(time)s.", time=try_again_at(lifted))
+        headers["Retry-After"] = str(retry_after_seconds(lifted))
+    if wants_json():
+        response = problem(429, HTTPStatus(429).phrase, message)
+        response.headers.update(headers)
+        return response
+    return render_template("errors/error.html", status=429, message=message), 429, headers

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask_babel import gettext as _
 
+from fundraise.errors import try_again_at
 from fundraise.models import Notification
 from fundraise.states import state_label
 
@@ -20,5 +23,16 @@ def render_notification(notification: Notification) -> tuple[str, str]:
         body = subject
         if params.get("reason"):
             body += "\n\n" + _("Reason: %(reason)s", reason=params["reason"])
+        return subject, body
+    if notification.kind == "sign_in_locked":
+        subject = _("Sign-in to your Aidbridge account is locked for a while")
+        body = _(
+            "Someone tried to sign in to your account with a wrong password %(count)d times, so we have "
+            "locked sign-in until %(time)s. None of these attempts got in.\n\n"
+            "If it was you, please try again after that time. If it was not, you need not do anything now; "
+            "to be safe, you can choose a longer password on your account page once you are signed in.",
+            count=int(params.get("failures") or 0),
+            time=try_again_at(datetime.fromisoformat(params["locked_until"])),
+        )
         return subject, body
     return notification.kind, ""

@@ -1,4 +1,4 @@
-"""Forms for signing up and signing in."""
+"""Forms for signing up, signing in and the account page."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ class TokenForm(FlaskForm):
         _l("Token name"),
         validators=[DataRequired(), Length(max=64)],
         description=_l("What the token is for, e.g. “hospital HIS integration”."),
+    )
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=256)])
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)],
+        description=_l("At least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
+    )
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[DataRequired(), EqualTo("new_password", _l("The passwords differ."))],
     )
 
 

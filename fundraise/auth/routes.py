@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
 from fundraise.access import public, signed_in
-from fundraise.auth.forms import ConfirmForm, LoginForm, RegisterForm, TokenForm
-from fundraise.errors import ValidationFailed
+from fundraise.auth.forms import ConfirmForm, LoginForm, PasswordForm, RegisterForm, TokenForm
+from fundraise.errors import ValidationFailed, retry_after_seconds
 from fundraise.extensions import db, limiter
-from fundraise.models import ApiToken, Role
+from fundraise.models import ApiToken, Notification, Role, User
+from fundraise.notifications import render_notification
 from fundraise.services import accounts
+from fundraise.web.redirects import next_from_request
 
 bp = Blueprint("auth", __name__)
 
-
-def _safe_next(default: str) -> str:
-    """Only redirect to a path on this site after login (no open redirects)."""
-    target = request.args.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return default
+# Notices about the account's own security, listed on the account page (other notices go to dashboards).
+ACCOUNT_NOTICE_KINDS = ("sign_in_locked",)
 
 
 def home_for(role: str) -> str:
@@ -50,6 +47,17 @@ def apply_field_errors(form: Any, error: ValidationFailed) -> None:
                 flash(message, "error")
 
 
+def _user_agent() -> str:
+    return request.headers.get("User-Agent", "")
+
+
+def _current_session_key() -> str | None:
+    """The key of the server-side session this browser is signed in with (Flask-Login keeps it as
+    `_user_id`, from the session cookie or the remember-me cookie)."""
+    key = session.get("_user_id")
+    return str(key) if key else None
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @public
 def register() -> Any:
@@ -66,6 +74,7 @@ def register() -> Any:
         except ValidationFailed as error:
             apply_field_errors(form, error)
         else:
+            accounts.start_login_session(user, user_agent=_user_agent())
             login_user(user)
             flash(_("Welcome to Aidbridge, %(name)s.", name=user.name), "success")
             return redirect(home_for(user.role))
@@ -73,25 +82,61 @@ def register() -> Any:
     return render_template("auth/register.html", form=form), status
 
 
+# --- signing in ----------------------------------------------------------------------------------------
+
+
 def _login_limit() -> str:
     return str(current_app.config["LOGIN_RATE_LIMIT"])
 
 
+def sign_in_address() -> str:
+    """Whom the per-address limit counts: the visitor's address as the trusted proxy reports it
+    (TRUSTED_PROXY_COUNT), an IPv6 address by its /64, which one household or office is given whole."""
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _sign_in_failed(_response: Any) -> bool:
+    """Only refused sign-ins count towards the per-address limit: a shared office's staff signing in all
+    day never reach it."""
+    return bool(g.get("sign_in_failed"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=sign_in_address, deduct_when=_sign_in_failed)
 @public
 def login() -> Any:
     if current_user.is_authenticated:
         return redirect(home_for(current_user.role))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data or "", form.password.data or "")
-        if user is None:
+        try:
+            signed = accounts.sign_in(
+                form.email.data or "",
+                form.password.data or "",
+                remember=bool(form.remember.data),
+                user_agent=_user_agent(),
+            )
+        except accounts.AccountLocked as locked:
+            g.sign_in_failed = True
+            form.password.errors = [locked.message]
+            headers = {"Retry-After": str(retry_after_seconds(locked.until))}
+            return render_template("auth/login.html", form=form), 429, headers
+        if signed is None:
+            g.sign_in_failed = True
             form.password.errors = [_("The e-mail or password is not right.")]
         else:
-            session.clear()  # a fresh session on sign-in: no fixation
-            login_user(user, remember=bool(form.remember.data))
-            return redirect(_safe_next(home_for(user.role)))
+            session.clear()  # nothing from before signing in is carried into the session
+            login_user(signed.user, remember=signed.remember)
+            return redirect(next_from_request(home_for(signed.user.role)))
     status = (
         401 if request.method == "POST" and not form.errors.get("email") and form.password.errors else 200
     )
@@ -101,8 +146,10 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @signed_in
 def logout() -> Any:
-    logout_user()
+    accounts.end_session(_current_session_key())
     session.clear()
+    # After clearing: logout_user marks the remember-me cookie for deletion in the (now empty) session.
+    logout_user()
     flash(_("You are signed out."), "info")
     return redirect(url_for("public.home"))
 
@@ -115,27 +162,54 @@ def language(code: str) -> Any:
         if current_user.is_authenticated:
             current_user.locale = code
             db.session.commit()
-    return redirect(_safe_next(url_for("public.home")))
+    return redirect(next_from_request(url_for("public.home")))
+
+
+# --- the account page ----------------------------------------------------------------------------------
+
+
+def _account_page(
+    *,
+    token_form: TokenForm | None = None,
+    password_form: PasswordForm | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> Any:
+    tokens = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
+    ).all()
+    current = accounts.session_for_key(_current_session_key())
+    notices = db.session.scalars(
+        select(Notification)
+        .where(Notification.user_id == current_user.id, Notification.kind.in_(ACCOUNT_NOTICE_KINDS))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(5)
+    ).all()
+    return render_template(
+        "auth/account.html",
+        form=token_form or TokenForm(formdata=None),
+        password_form=password_form or PasswordForm(formdata=None),
+        tokens=tokens,
+        new_token=new_token,
+        revoke_form=ConfirmForm(),
+        sessions=accounts.active_sessions(current_user),
+        current_session_id=current.id if current else None,
+        notices=[render_notification(notice) + (notice.created_at,) for notice in notices],
+    ), status
 
 
 @bp.route("/account", methods=["GET", "POST"])
 @signed_in
 def account() -> Any:
     form = TokenForm()
-    new_token = None
     if form.validate_on_submit():
         try:
             _token, new_token = accounts.create_token(current_user, form.name.data or "")
         except ValidationFailed as error:
             apply_field_errors(form, error)
         else:
-            form = TokenForm(formdata=None)
-    tokens = db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
-    ).all()
-    return render_template(
-        "auth/account.html", form=form, tokens=tokens, new_token=new_token, revoke_form=ConfirmForm()
-    )
+            return _account_page(new_token=new_token)
+    return _account_page(token_form=form, status=422 if form.errors else 200)
 
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -144,4 +218,45 @@ def revoke_token(token_id: int) -> Any:
     if ConfirmForm().validate_on_submit():
         accounts.revoke_token(current_user, token_id)
         flash(_("The token was revoked."), "info")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/password", methods=["POST"])
+@signed_in
+def change_password() -> Any:
+    form = PasswordForm()
+    status = 422
+    if form.validate_on_submit():
+        user: User = current_user._get_current_object()
+        try:
+            signed = accounts.change_password(
+                user,
+                form.current_password.data or "",
+                form.new_password.data or "",
+                current_key=_current_session_key(),
+                user_agent=_user_agent(),
+            )
+        except accounts.AccountLocked as locked:
+            form.current_password.errors = [locked.message]
+            status = 429
+        except ValidationFailed as error:
+            apply_field_errors(form, error)
+        else:
+            # This browser carries on in the fresh session the service started: the cookies are issued
+            # again with its key.
+            login_user(signed.user, remember=signed.remember)
+            flash(_("Your password is changed. Every other browser and device is signed out."), "success")
+            return redirect(url_for("auth.account"))
+    return _account_page(password_form=form, status=status)
+
+
+@bp.route("/account/sessions/end-others", methods=["POST"])
+@signed_in
+def end_other_sessions() -> Any:
+    if ConfirmForm().validate_on_submit():
+        ended = accounts.end_other_sessions(current_user, _current_session_key())
+        flash(
+            ngettext("Signed out of %(num)d other session.", "Signed out of %(num)d other sessions.", ended),
+            "info",
+        )
     return redirect(url_for("auth.account"))

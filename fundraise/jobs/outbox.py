@@ -160,7 +160,7 @@ def relay_if_committed() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from fundraise.jobs import notifications, receipts, verification  # noqa: F401  (registers the jobs)
+    from fundraise.jobs import account_notices, notifications, receipts, verification  # noqa: F401  (registers the jobs)
     from fundraise.payments import jobs as payment_jobs  # noqa: F401
 
     @app.after_request

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models; every table is made by the migrations in migrations/."""
 
-from fundraise.models.accounts import ApiToken, Charity, Role, User
+from fundraise.models.accounts import ApiToken, Charity, LoginSession, Role, User
 from fundraise.models.audit import AuditEvent
 from fundraise.models.campaigns import (
     Campaign,
@@ -75,6 +75,7 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "LoginSession",
     "Notification",
     "OutboxMessage",
     "PaymentEvent",

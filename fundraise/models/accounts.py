@@ -1,4 +1,4 @@
-"""People who sign in, the charities staff belong to, and per-account API tokens."""
+"""People who sign in, the charities staff belong to, their sign-in sessions and per-account API tokens."""
 
 from __future__ import annotations
 
@@ -71,6 +71,10 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed sign-ins in the current window (services.accounts counts them), and the lock they lead to.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed_login_window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     hospital: Mapped[Hospital | None] = relationship()
     charity: Mapped[Charity | None] = relationship()
@@ -79,6 +83,29 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    def use_login_session(self, key: str) -> None:
+        """Name the sign-in session this request acts in: Flask-Login stores `get_id()` in the session cookie
+        and the remember-me cookie, so both cookies carry the session's random key, never the account id."""
+        self.login_session_key: str | None = key
+
+    def get_id(self) -> str:
+        key: str | None = getattr(self, "login_session_key", None)
+        if key is None:
+            raise RuntimeError("sign in through services.accounts, which starts a LoginSession")
+        return key
+
+    # UserMixin compares get_id(), which is now a session key: two loads of one account are still one account.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = object.__hash__
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.role in {str(role) for role in roles}
@@ -92,6 +119,38 @@ class User(UserMixin, db.Model):
         while code.endswith("00") and len(code) > 2:
             code = code[:-2]
         return code
+
+
+LOGIN_SESSION_END_REASONS = ("signed_out", "password_changed", "signed_out_elsewhere", "deactivated")
+
+
+class LoginSession(db.Model):
+    """One sign-in on one browser. Both the session cookie and the remember-me cookie name it by a random key
+    (only its SHA-256 is stored), so ending the row ends both cookies, wherever they are replayed from."""
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "ended_reason IS NULL OR ended_reason IN ("
+            + ", ".join(f"'{reason}'" for reason in LOGIN_SESSION_END_REASONS)
+            + ")",
+            name="ended_reason",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Whether the browser was asked to keep the sign-in ("keep me signed in"): sets how long it lasts.
+    remember: Mapped[bool] = mapped_column(default=False)
+    # Browser and system read from the User-Agent ("Firefox · Windows"), for the owner's list of sessions.
+    device: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
 
 
 class ApiToken(db.Model):

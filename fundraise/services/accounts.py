@@ -1,19 +1,24 @@
-"""Accounts: self-registration for families and donors, staff accounts made by an admin, API tokens."""
+"""Accounts: self-registration for families and donors, staff accounts made by an admin, signing in (with
+server-side sessions and a per-account lock after repeated failures), passwords and API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, update
 
-from fundraise.errors import Forbidden, NotFound, ValidationFailed
+from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed, retry_moment, try_again_at
 from fundraise.extensions import db
-from fundraise.models import ApiToken, Charity, Hospital, Region, Role, User
+from fundraise.jobs.outbox import enqueue
+from fundraise.models import ApiToken, Charity, Hospital, LoginSession, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.services import audit
 
@@ -24,6 +29,8 @@ SELF_REGISTERED_ROLES = (Role.FAMILY, Role.DONOR)
 MIN_PASSWORD_LENGTH = 10
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "ab_"  # noqa: S105  (a marker, not a secret)
+# How long ended and expired sessions stay listed in the database before a new sign-in drops them.
+SESSION_HISTORY = timedelta(days=30)
 
 
 def hash_password(password: str) -> str:
@@ -104,19 +111,315 @@ def create_account(
     return user
 
 
+# --- signing in ------------------------------------------------------------------------------------------
+
+
+class AccountLocked(DomainError):
+    """Too many failed sign-ins to this account lately: every attempt is refused until `until`."""
+
+    status = 429
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(
+            _(
+                "Too many failed sign-ins to this account. It is locked until %(time)s: please try again "
+                "then. We have told the account's owner.",
+                time=try_again_at(until),
+            )
+        )
+        self.until = until
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A session just started: the account, its key (for the cookies only), and whether the browser asked
+    to stay signed in (the remember-me cookie)."""
+
+    user: User
+    session_key: str
+    remember: bool
+
+
 def authenticate(email: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
+    """The active account these credentials open, or None. Failures count towards the account's lock;
+    raises AccountLocked while it is locked (or when this failure locks it)."""
+    user = _check_credentials(email, password, utcnow())
+    db.session.commit()
+    return user
+
+
+def sign_in(email: str, password: str, *, remember: bool, user_agent: str = "") -> SignIn | None:
+    """Check the credentials and start a session for this browser, in one unit of work; None when they are
+    wrong (the same answer for an unknown e-mail). Raises AccountLocked as `authenticate` does."""
+    now = utcnow()
+    user = _check_credentials(email, password, now)
+    if user is None:
+        db.session.commit()  # the failure just counted
+        return None
+    key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
+    db.session.commit()
+    return SignIn(user, key, remember)
+
+
+def start_login_session(user: User, *, remember: bool = False, user_agent: str = "") -> str:
+    """A session for an account that has just proved who it is some other way (it has just registered);
+    returns its key."""
+    key = _start_session(user, remember=remember, user_agent=user_agent, now=utcnow())
+    db.session.commit()
+    return key
+
+
+def _check_credentials(email: str, password: str, now: datetime) -> User | None:
+    """The account if the password is right; counts a failure otherwise (uncommitted: the caller commits)."""
+    user: User | None = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is not None and user.active and _locked(user, now):
+        assert user.locked_until is not None
+        raise AccountLocked(user.locked_until)
+    if not _password_matches(user, password):
+        if user is not None and user.active:
+            locked_until = _count_failure(user, now)
+            if locked_until is not None:
+                db.session.commit()  # the lock, its audit event and the owner's notice stand
+                raise AccountLocked(locked_until)
         return None
     if user is None or not user.active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    db.session.commit()
+    user.failed_logins = 0
+    user.failed_login_window_started_at = None
+    user.locked_until = None
+    user.last_login_at = now
     return user
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    # Hashing a throwaway password for an unknown e-mail keeps a failure's time the same either way.
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return user is not None
+
+
+def _locked(user: User, now: datetime) -> bool:
+    return user.locked_until is not None and user.locked_until > now
+
+
+def _count_failure(user: User, now: datetime) -> datetime | None:
+    """Count a failed sign-in on the account; when it is the one too many, lock the account, audit it and
+    queue the owner's notice. Returns the end of the lock in force, if any (this failure's, or one another
+    attempt started while this one was checking the password)."""
+    config = current_app.config
+    # Counted under the row lock on PostgreSQL (SQLite's transactions are serial already), so concurrent
+    # guesses cannot lose counts or each start a lock of their own.
+    db.session.refresh(user, with_for_update=True)
+    if _locked(user, now):
+        return user.locked_until  # another attempt locked it a moment ago and told the owner
+    window = timedelta(seconds=int(config["LOGIN_FAILURE_WINDOW_SECONDS"]))
+    started = user.failed_login_window_started_at
+    if started is None or now - started >= window:
+        user.failed_login_window_started_at = now
+        user.failed_logins = 1
+    else:
+        user.failed_logins += 1
+    if user.failed_logins < int(config["LOGIN_MAX_FAILURES"]):
+        return None
+    failures = user.failed_logins
+    until = retry_moment(now + timedelta(seconds=int(config["LOGIN_LOCK_SECONDS"])))
+    user.locked_until = until
+    user.failed_logins = 0
+    user.failed_login_window_started_at = None
+    audit.record(
+        "user.sign_in_locked",
+        "user",
+        user.id,
+        actor=None,
+        after={"locked_until": until.isoformat(), "failures": failures},
+    )
+    enqueue("notify_sign_in_locked", user_id=user.id, locked_until=until.isoformat(), failures=failures)
+    return until
+
+
+# --- sessions -------------------------------------------------------------------------------------------
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _start_session(user: User, *, remember: bool, user_agent: str, now: datetime) -> str:
+    """A new server-side session for the account; its random key goes into the cookies (Flask-Login's
+    `get_id`), only its hash into the database."""
+    config = current_app.config
+    lifetime = config["REMEMBER_COOKIE_DURATION"] if remember else config["PERMANENT_SESSION_LIFETIME"]
+    if not isinstance(lifetime, timedelta):
+        lifetime = timedelta(seconds=int(lifetime))
+    key = secrets.token_urlsafe(32)
+    row = LoginSession(
+        user_id=user.id,
+        key_hash=_key_hash(key),
+        remember=remember,
+        device=device_label(user_agent),
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    db.session.add(row)
+    # Ended and expired sessions are kept a while for the owner's questions, then dropped.
+    db.session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id,
+            or_(
+                LoginSession.ended_at < now - SESSION_HISTORY, LoginSession.expires_at < now - SESSION_HISTORY
+            ),
+        )
+    )
+    db.session.flush()
+    audit.record("session.start", "login_session", row.id, actor=user, after={"remember": remember})
+    user.use_login_session(key)
+    return key
+
+
+def user_for_session(key: str) -> User | None:
+    """The active account whose session this key names, if that session is neither ended nor expired (one
+    query); the account then acts in that session."""
+    found = db.session.execute(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
+            LoginSession.key_hash == _key_hash(key),
+            LoginSession.ended_at.is_(None),
+            LoginSession.expires_at > utcnow(),
+            User.active.is_(True),
+        )
+    ).scalar_one_or_none()
+    if found is not None:
+        found.use_login_session(key)
+    return found
+
+
+def session_for_key(key: str | None) -> LoginSession | None:
+    """The session row a cookie's key names (ended or not)."""
+    if not key:
+        return None
+    return db.session.scalar(select(LoginSession).where(LoginSession.key_hash == _key_hash(key)))
+
+
+def active_sessions(user: User) -> list[LoginSession]:
+    """The account's sessions that still sign someone in, newest first."""
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user.id,
+                LoginSession.ended_at.is_(None),
+                LoginSession.expires_at > utcnow(),
+            )
+            .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
+        )
+    )
+
+
+def end_session(key: str | None) -> None:
+    """Sign out: the session this key names stops working, in this browser and wherever its cookies went."""
+    row = session_for_key(key)
+    if row is None or row.ended_at is not None:
+        return
+    row.ended_at = utcnow()
+    row.ended_reason = "signed_out"
+    audit.record("session.end", "login_session", row.id, actor=row.user, after={"reason": "signed_out"})
+    db.session.commit()
+
+
+def end_other_sessions(user: User, current_key: str | None) -> int:
+    """Sign out of every other browser and device; returns how many sessions ended."""
+    current = session_for_key(current_key)
+    ended = _end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
+    db.session.commit()
+    return ended
+
+
+def _end_sessions(user: User, reason: str, *, keep: int | None, actor: User) -> int:
+    """End the account's open sessions (but `keep`) in the caller's unit of work, with one audit event."""
+    query = select(LoginSession.id).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+    if keep is not None:
+        query = query.where(LoginSession.id != keep)
+    ids = sorted(db.session.scalars(query))
+    if not ids:
+        return 0
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id.in_(ids))
+        .values(ended_at=utcnow(), ended_reason=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    audit.record("user.sessions_end", "user", user.id, actor=actor, after={"reason": reason, "sessions": ids})
+    return len(ids)
+
+
+def change_password(
+    user: User, current_password: str, new_password: str, *, current_key: str | None, user_agent: str = ""
+) -> SignIn:
+    """Set a new password after checking the current one. Every session of the account ends, and this browser
+    gets a fresh one (kept signed in if the current one was): a stolen cookie stops working with the old
+    password.
+
+    A wrong current password counts as a failed sign-in (a borrowed session cannot guess it for ever)."""
+    now = utcnow()
+    if _locked(user, now):
+        assert user.locked_until is not None
+        raise AccountLocked(user.locked_until)
+    if not _password_matches(user, current_password):
+        locked_until = _count_failure(user, now)
+        db.session.commit()
+        if locked_until is not None:
+            raise AccountLocked(locked_until)
+        message = _("This is not your current password.")
+        raise ValidationFailed(message, fields={"current_password": [message]})
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        message = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+        raise ValidationFailed(message, fields={"new_password": [message]})
+    current = session_for_key(current_key)
+    remember = bool(current and current.user_id == user.id and current.remember)
+    user.password_hash = hash_password(new_password)
+    user.failed_logins = 0
+    user.failed_login_window_started_at = None
+    audit.record("user.password_change", "user", user.id, actor=user)
+    _end_sessions(user, "password_changed", keep=None, actor=user)
+    key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
+    db.session.commit()
+    return SignIn(user, key, remember)
+
+
+# The browsers and systems a User-Agent names, most specific first (Edge and Opera also say "Chrome", every
+# iPhone says "Mac OS X", Android says "Linux").
+_BROWSERS = (
+    ("MicroMessenger/", "WeChat"),
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device_label(user_agent: str) -> str:
+    """A short label for the owner's list of sessions ("Firefox · Windows"); not the full User-Agent."""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
+    if not browser and not system:
+        # A program rather than a browser ("curl/8.5.0"): its name.
+        return user_agent.split("/", 1)[0].strip()[:32]
+    return " · ".join(part for part in (browser, system) if part)
 
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
@@ -181,5 +484,8 @@ def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
         before={"active": not active},
         after={"active": active},
     )
+    if not active:
+        # Signed out everywhere: reactivating the account later does not bring old sessions back.
+        _end_sessions(user, "deactivated", keep=None, actor=actor)
     db.session.commit()
     return user

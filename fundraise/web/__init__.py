@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
-from flask_login import current_user
+from flask import Flask, current_app, request, session
+from flask_login import current_user, decode_cookie, user_loaded_from_cookie
 
 from fundraise.access import public
-from fundraise.extensions import db, login_manager
+from fundraise.extensions import login_manager
 from fundraise.models import User
+from fundraise.services import accounts
 
 
 def init_app(app: Flask) -> None:
@@ -56,10 +57,33 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id))
-    # A deactivated account loses its open sessions too, not only the ability to sign in again.
-    return user if user is not None and user.active else None
+def _load_user(session_key: str) -> User | None:
+    """The account of the server-side session a cookie names (the session cookie's `_user_id`, or the
+    remember-me cookie's value: both hold the session's random key, see `User.get_id`).
+
+    An ended or expired session, or a deactivated account, signs nobody in; the browser is then told to
+    forget the cookies that named it."""
+    user = accounts.user_for_session(session_key)
+    if user is None:
+        _forget_session(session_key)
+    return user
+
+
+def _forget_session(session_key: str) -> None:
+    if session.get("_user_id") == session_key:
+        for name in ("_user_id", "_fresh", "_id", "_remember_seconds"):
+            session.pop(name, None)
+    cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if cookie and decode_cookie(cookie) == session_key:
+        session["_remember"] = "clear"  # Flask-Login deletes the remember-me cookie from the response
+
+
+@user_loaded_from_cookie.connect
+def _bind_restored_session(_app: Flask, user: User) -> None:
+    """A sign-in restored from the remember-me cookie (a new browser session) is bound to this browser like
+    a fresh one. Flask-Login leaves the identifier out, and "strong" session protection would otherwise
+    drop the restored sign-in on the very next request."""
+    session["_id"] = login_manager._session_identifier_generator()
 
 
 @login_manager.request_loader
@@ -68,9 +92,7 @@ def _load_user_from_token(_request: Any) -> User | None:
     header = request.headers.get("Authorization", "")
     if not request.path.startswith("/api/") or not header.startswith("Bearer "):
         return None
-    from fundraise.services.accounts import user_for_token
-
-    return user_for_token(header.removeprefix("Bearer ").strip())
+    return accounts.user_for_token(header.removeprefix("Bearer ").strip())
 
 
 def current_user_or_none() -> User | None:
