@@ -21,6 +21,7 @@ from fundraise.jobs.outbox import enqueue
 from fundraise.models import ApiToken, Charity, Hospital, LoginSession, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.services import audit
+from fundraise.text_input import text_problem
 
 _hasher = PasswordHasher()
 # Hashing a throwaway password when the e-mail is unknown keeps the time of a failed login the same either way.
@@ -46,6 +47,8 @@ def _check_new_account(email: str, name: str, password: str) -> str:
         errors["email"] = [_("An account with this e-mail already exists.")]
     if not name.strip() or len(name.strip()) > 64:
         errors["name"] = [_("Enter your name (up to 64 characters).")]
+    elif problem := text_problem(name.strip(), one_line=True):
+        errors["name"] = [problem]
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = [_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)]
     if errors:
@@ -427,6 +430,8 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     name = name.strip()
     if not name or len(name) > 64:
         raise ValidationFailed(_("Give the token a name."), fields={"name": [_("Give the token a name.")]})
+    if problem := text_problem(name, one_line=True):
+        raise ValidationFailed(problem, fields={"name": [problem]})
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(plaintext), prefix=plaintext[:10])
     db.session.add(token)

@@ -13,6 +13,7 @@ from fundraise.models import Campaign, CampaignState, CampaignUpdate, Document, 
 from fundraise.services import audit, documents
 from fundraise.services.campaigns import is_applicant_side
 from fundraise.services.documents import Upload
+from fundraise.text_input import text_problem
 
 # Updates are for campaigns the public can see: before verification there is nobody to tell.
 UPDATABLE_STATES = frozenset(
@@ -37,6 +38,8 @@ def post_update(campaign: Campaign, actor: User, body: str, uploads: list[Upload
         errors["body"] = [
             _("Write between %(min)d and %(max)d characters.", min=MIN_BODY, max=MAX_BODY),
         ]
+    elif problem := text_problem(body, one_line=False):
+        errors["body"] = [problem]
     if len(uploads) > MAX_PHOTOS:
         errors["photos"] = [_("At most %(n)d photos per update.", n=MAX_PHOTOS)]
     if errors:

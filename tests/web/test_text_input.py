@@ -93,3 +93,16 @@ def test_a_stored_title_with_a_line_break_still_gets_its_emails(app: Flask, smtp
     assert len(smtp_server) == 1
     assert smtp_server[0]["Subject"].startswith("Your campaign “救救小明 谢谢”")
     assert db.session.query(Notification).one().emailed_at is not None
+
+
+def test_an_account_name_and_a_token_name_stay_on_one_line(app: Flask) -> None:
+    from fundraise.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        accounts.register("new@example.cn", "张三\r\n李四", "a long password", "donor")
+    assert list(refused.value.fields) == ["name"]
+    user = UserFactory()
+    db.session.commit()
+    with pytest.raises(ValidationFailed) as token:
+        accounts.create_token(user, "ci\nbot")
+    assert list(token.value.fields) == ["name"]
