@@ -14,7 +14,7 @@ from fundraise.jobs.notifications import notify_state_change
 from fundraise.models import Campaign, Notification
 from fundraise.services import accounts, audit
 from fundraise.text_input import fits_one_line, fits_text, one_line
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, UserFactory
 from tests.web.test_donate import smtp_server  # noqa: F401  (a fixture)
 
 
