@@ -25,12 +25,15 @@ MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):
-    """`int` in routes: at most ten digits. Longer strings do not match the rule at all (a plain 404). Ten
-    digits stay far inside the 64-bit parameters the drivers send, so an id past MAX_ID is simply an id
-    that names nothing (404 from the view); refusing it in the converter instead would make werkzeug answer
-    405 where another rule of the same path takes other methods."""
+    """`int` in routes: 0 to MAX_ID, by the pattern itself, so a larger number matches no rule (a plain 404).
+    Checked in the pattern rather than by the converter's `max`, which werkzeug answers with 405 when another
+    rule of the same path takes other methods; and not left to the view, where PostgreSQL refuses to compare
+    an integer column with a larger number ("integer out of range")."""
 
-    regex = r"\d{1,10}"
+    regex = (
+        r"(?:[0-9]{1,9}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+        r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])"
+    )
 
 
 class BoundedJSONProvider(DefaultJSONProvider):

@@ -37,7 +37,12 @@ Decimals and strings are refused.
 
 **Errors** are RFC 9457 problem documents (`application/problem+json`) with `type`, `title`, `status`,
 `detail` and, for validation errors (422), `errors`: messages by field name. Malformed JSON is 400, a body
-that is not JSON 415, unknown fields 422.
+that is not JSON 415, unknown fields 422. Each operation lists the statuses it answers with; besides those,
+a path that matches no operation (including an id beyond the documented range) is 404, and a method that a
+path does not have is 405, both as problem documents.
+
+**Responses** carry every property their schema lists, except those a schema marks as only for some callers
+(the `private` parts).
 """
 
 # Components named in the document, in the order they are listed.
@@ -63,10 +68,12 @@ COMPONENTS: dict[str, SchemaClass] = {
 }
 
 STANDARD_PROBLEMS = {
-    400: "Malformed JSON, or (session callers) a missing or invalid CSRF token.",
+    400: "Malformed or too deeply nested JSON, text holding control characters, or (session callers) a "
+    "missing or invalid CSRF token.",
     401: "Not signed in: no valid bearer token and no session.",
     403: "Signed in, but this role may not do this.",
     404: "No such campaign, or not one the caller may see.",
+    413: "The request body is too large.",
     415: "The body is not of the media type this operation takes.",
     422: "Validation failed; `errors` gives messages by field.",
 }
@@ -78,13 +85,15 @@ class Operation:
 
     summary: str
     tag: str
-    responses: dict[int, tuple[str, SchemaClass | None]]
+    # status -> (description, schema of the JSON body: a marshmallow class, a plain JSON Schema, or None)
+    responses: dict[int, tuple[str, SchemaClass | dict[str, Any] | None]]
     description: str = ""
     query: SchemaClass | None = None
     body: SchemaClass | None = None
     body_media: str = "application/json"
     body_required: bool = True
-    problems: dict[int, str] = field(default_factory=dict)
+    # status -> description of a problem document, or (description, a problem schema with extension members)
+    problems: dict[int, str | tuple[str, SchemaClass]] = field(default_factory=dict)
     path_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -123,11 +132,12 @@ def api_rules(app: Flask) -> list[Any]:
 
 def build_document(app: Flask) -> dict[str, Any]:
     """The whole OpenAPI document for this app's API routes."""
+    marshmallow_plugin = MarshmallowPlugin()
     spec = APISpec(
         title="Aidbridge API",
         version="1",
         openapi_version="3.1.0",
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow_plugin],
         info={"description": DESCRIPTION},
     )
     spec.components.security_scheme(
@@ -154,19 +164,80 @@ def build_document(app: Flask) -> dict[str, Any]:
         if described is None:
             raise UndocumentedRoute(f"{rule.rule} ({rule.endpoint}) has no @operation")
         path = openapi_path(rule.rule)
-        parameters[path] = _path_parameters(rule.rule, described)
+        parameters[path] = _path_parameters(rule, described)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, view, described, method)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations, parameters=parameters[path] or None)
-    return spec.to_dict()
+    document = spec.to_dict()
+    # Each component's marshmallow class, including those apispec named on its own for nested schemas.
+    assert marshmallow_plugin.converter is not None
+    classes = {name: key[0] for key, name in marshmallow_plugin.converter.refs.items()}
+    _require_response_properties(document, classes)
+    return document
 
 
-def _path_parameters(rule: str, described: Operation) -> list[dict[str, Any]]:
+def _require_response_properties(document: dict[str, Any], classes: dict[str, SchemaClass]) -> None:
+    """Mark every property of a response schema as required, except the schema's OPTIONAL_IN_RESPONSE.
+
+    marshmallow's `required` is about loading, so apispec leaves response schemas without a `required`
+    list, which would let `{}` pass for any response. A response dumps every field it declares; a schema
+    whose field is present only for some callers names it in OPTIONAL_IN_RESPONSE. Schemas that requests
+    use (bodies) keep their loading rules.
+    """
+    components = document["components"]["schemas"]
+    in_requests = _components_reached(
+        [
+            operation.get("requestBody", {})
+            for item in document["paths"].values()
+            for operation in item.values()
+            if isinstance(operation, dict)
+        ],
+        components,
+    )
+    for name, component in components.items():
+        if name in in_requests or "properties" not in component:
+            continue
+        optional = set(getattr(classes.get(name), "OPTIONAL_IN_RESPONSE", ()))
+        component["required"] = sorted(set(component["properties"]) - optional)
+
+
+def _components_reached(roots: list[Any], components: dict[str, Any]) -> set[str]:
+    """Names of the component schemas referenced from these parts of the document, directly or not."""
+    reached: set[str] = set()
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                name = ref.removeprefix("#/components/schemas/")
+                if name not in reached:
+                    reached.add(name)
+                    pending.append(components[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return reached
+
+
+def _path_parameters(rule: Any, described: Operation) -> list[dict[str, Any]]:
+    """The rule's path arguments, with the range its converter accepts: a value outside it is a 404."""
     found = []
-    for match in _ARGUMENT.finditer(rule):
+    converters = getattr(rule, "_converters", {})  # werkzeug keeps each argument's converter here
+    for match in _ARGUMENT.finditer(rule.rule):
         name = match.group("name")
         schema = dict(_CONVERTER_TYPES.get(match.group("converter") or "", {"type": "string"}))
+        converter = converters.get(name)
+        if schema.get("type") == "integer" and converter is not None:
+            minimum = getattr(converter, "min", None)
+            if minimum is None and not getattr(converter, "signed", True):
+                minimum = 0
+            maximum = getattr(converter, "max", None)
+            if minimum is not None:
+                schema["minimum"] = minimum
+            if maximum is not None:
+                schema["maximum"] = maximum
         schema.update(described.path_parameters.get(name, {}))
         found.append({"in": "path", "name": name, "required": True, "schema": schema})
     return found
@@ -174,16 +245,17 @@ def _path_parameters(rule: str, described: Operation) -> list[dict[str, Any]]:
 
 def _operation(rule: Any, view: Any, described: Operation, method: str) -> dict[str, Any]:
     kind, roles = getattr(view, "access", ("public", frozenset()))
-    problems: dict[int, str] = {}
+    problems: dict[int, str | tuple[str, SchemaClass]] = {}
     if kind == "roles":
         problems[401] = STANDARD_PROBLEMS[401]
         problems[403] = STANDARD_PROBLEMS[403]
-        if method != "GET":
-            problems[400] = STANDARD_PROBLEMS[400]
     if "campaign_id" in rule.arguments:
         problems[404] = STANDARD_PROBLEMS[404]
-    if described.body is not None:
+    if method != "GET":
+        # Whatever the operation takes, a body sent with it is read (if only to refuse control characters).
         problems[400] = STANDARD_PROBLEMS[400]
+        problems[413] = STANDARD_PROBLEMS[413]
+    if described.body is not None:
         problems[415] = STANDARD_PROBLEMS[415]
         problems[422] = STANDARD_PROBLEMS[422]
     if described.query is not None:
@@ -196,10 +268,11 @@ def _operation(rule: Any, view: Any, described: Operation, method: str) -> dict[
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         responses[str(status)] = response
-    for status, text in sorted(problems.items()):
+    for status, problem in sorted(problems.items()):
+        text, problem_schema = problem if isinstance(problem, tuple) else (problem, "Problem")
         responses[str(status)] = {
             "description": text,
-            "content": {"application/problem+json": {"schema": "Problem"}},
+            "content": {"application/problem+json": {"schema": problem_schema}},
         }
 
     document: dict[str, Any] = {

@@ -9,7 +9,7 @@ formatted yuan string beside it (`target_fen: 15000000`, `target_yuan: "¥150,00
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import url_for
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -23,11 +23,15 @@ from fundraise.services.campaigns import (
     can_see_private,
 )
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
+from fundraise.web.templating import mask_name
 
 # Kinds a client may upload to a campaign; update photos belong to progress updates, not to the campaign.
 UPLOAD_KINDS = tuple(kind.value for kind in DocumentKind if kind != DocumentKind.UPDATE_PHOTO)
 REGION_LEVELS = ("province", "prefecture", "county")
 MAX_PER_PAGE = 100
+# Page numbers past this are refused (422) rather than turned into an OFFSET the database cannot hold; at
+# MAX_PER_PAGE a page that far back is a hundred million rows in.
+MAX_PAGE = 1_000_000
 
 
 # --- fields ----------------------------------------------------------------------------------------------
@@ -108,6 +112,9 @@ def _api_url(endpoint: str, **values: Any) -> str:
 
 class Problem(Schema):
     """An RFC 9457 problem document (application/problem+json)."""
+
+    # Fields a response may leave out (every other one is listed as required: see fundraise.api.openapi).
+    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = ("detail", "errors")
 
     type = fields.String(metadata={"example": "about:blank"})
     title = fields.String(metadata={"example": "Unprocessable Content"})
@@ -224,6 +231,17 @@ class _CampaignBase(Schema):
         metadata={"type": "string", "description": "This campaign in the API."},
     )
     title = fields.String()
+    # Masked by the very function the public pages use, for every caller: the full name is only ever in
+    # `private`, for those allowed to see it.
+    patient_name = fields.Function(
+        lambda campaign: mask_name(campaign.patient_name),
+        metadata={
+            "type": "string",
+            "description": "The patient's name masked to the surname, as the public pages show it; the "
+            "full name is in `private`.",
+            "example": "王**",
+        },
+    )
     state = fields.String(validate=validate.OneOf([str(state) for state in EXPLANATIONS]))
     state_label = fields.Function(lambda campaign: state_label(campaign.state), metadata={"type": "string"})
     patient_region = fields.Nested(RegionSchema, allow_none=True)
@@ -259,6 +277,7 @@ class CampaignPage(Schema):
 class CampaignPrivate(Schema):
     """What only the applicant side, charity staff and officers of the patient's region may see."""
 
+    patient_name = fields.String(metadata={"description": "The patient's full name."})
     patient_id_masked = fields.String(
         allow_none=True, metadata={"example": "3412**********123X", "description": "The ID number, masked."}
     )
@@ -290,8 +309,9 @@ class CampaignPrivate(Schema):
 class CampaignDetail(_CampaignBase):
     """One campaign. `private` is present only for callers who may see it (see CampaignPrivate)."""
 
+    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = ("private",)
+
     story = fields.String()
-    patient_name = fields.String()
     diagnosis_icd10 = fields.String(allow_none=True)
     diagnosis_text = fields.String()
     admitted_on = fields.Date(allow_none=True)
@@ -418,7 +438,7 @@ class CampaignQuery(Schema):
     q = fields.String(
         validate=validate.Length(max=100), metadata={"description": "Words in the title, story or diagnosis."}
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 

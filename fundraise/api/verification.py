@@ -7,7 +7,7 @@ blueprint is registered), and documented in the OpenAPI document like every othe
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import jsonify, request, url_for
 from flask_babel import gettext as _
@@ -17,7 +17,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from fundraise.access import public, roles
 from fundraise.api.openapi import operation
 from fundraise.api.routes import UnsupportedMediaType, bp
-from fundraise.api.schemas import Fen, Yuan
+from fundraise.api.schemas import Fen, Problem, Yuan
 from fundraise.errors import NotFound, ValidationFailed
 from fundraise.models import ImportBatch, RecordKind, Role, VerificationReport
 from fundraise.services import campaigns as campaign_service
@@ -100,6 +100,8 @@ class VerificationPrivate(Schema):
 class VerificationSchema(Schema):
     """A campaign's latest verification report. `private` only for those who may see the case's details."""
 
+    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = ("private",)
+
     report_id = fields.Integer()
     campaign_id = fields.Integer()
     created_at = fields.DateTime()
@@ -127,6 +129,27 @@ class RowErrorSchema(Schema):
     message = fields.String()
 
 
+class RowErrorList(fields.List[Any]):
+    """A batch's faults row by row: an empty list, never null, for a feed that had none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields.Nested(RowErrorSchema), **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[Any] | None:
+        return super()._serialize(value or [], attr, obj, **kwargs)
+
+
+class ImportRefused(Problem):
+    """A refused feed (422): a problem document with two extension members (RFC 9457 §3.2), the batch that
+    records the refusal and its faults row by row. A form that is incomplete gets a plain problem document
+    with `errors` instead."""
+
+    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = ("detail", "errors", "batch_id", "row_errors")
+
+    batch_id = fields.Integer(metadata={"description": "The refused batch: GET /records/imports/{id}."})
+    row_errors = RowErrorList()
+
+
 class ImportBatchSchema(Schema):
     id = fields.Integer()
     kind = fields.String()
@@ -141,7 +164,7 @@ class ImportBatchSchema(Schema):
     rows_rejected = fields.Integer()
     started_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
-    errors = fields.List(fields.Nested(RowErrorSchema), attribute="error_report")
+    errors = RowErrorList(attribute="error_report", metadata={"description": "Empty unless refused."})
 
 
 class ImportResultSchema(ImportBatchSchema):
@@ -268,8 +291,11 @@ def campaign_verification(campaign_id: int) -> Any:
     responses={201: ("The import; `Location` is its URL.", ImportResultSchema)},
     problems={
         413: "The file is too large.",
-        422: "The form is incomplete, or the feed was refused: `batch_id` and `row_errors` (row, column, "
-        "value, message) say why.",
+        422: (
+            "The form is incomplete (`errors` by field), or the feed was refused: `batch_id` and `row_errors` "
+            "(row, column, value, message) say why.",
+            ImportRefused,
+        ),
     },
 )
 def import_records() -> Any:
@@ -302,16 +328,17 @@ def import_records() -> Any:
     )
     batch = imports.batch_for(result.batch_id, user)
     if not result.accepted:
-        # A problem document with two extension members (RFC 9457 §3.2): the batch and its faults.
         refused = jsonify(
-            {
-                "type": "about:blank",
-                "title": HTTP_STATUS_CODES[422],
-                "status": 422,
-                "detail": _("The feed was refused; nothing was imported."),
-                "batch_id": batch.id,
-                "row_errors": RowErrorSchema(many=True).dump(batch.error_report or []),
-            }
+            ImportRefused().dump(
+                {
+                    "type": "about:blank",
+                    "title": HTTP_STATUS_CODES[422],
+                    "status": 422,
+                    "detail": _("The feed was refused; nothing was imported."),
+                    "batch_id": batch.id,
+                    "row_errors": batch.error_report,
+                }
+            )
         )
         refused.status_code = 422
         refused.mimetype = "application/problem+json"

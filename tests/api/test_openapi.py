@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fundraise.api.openapi import api_rules, openapi_path
+from fundraise.request_limits import MAX_ID
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -76,3 +77,30 @@ def test_schemas_document_money_and_input_rules(api):
     assert "private" in schemas["CampaignDetail"]["properties"]
     assert "household_income_fen" in schemas["CampaignPrivate"]["properties"]
     assert "household_income_fen" not in schemas["CampaignDetail"]["properties"]
+
+
+def test_id_parameters_state_the_range_a_route_accepts(app, api):
+    """Ids are whole numbers from 0; any bound the routes put on them is in the document, and lets every id
+    a database row can have through."""
+    document = _document(api)
+    ids = [
+        parameter
+        for item in document["paths"].values()
+        for parameter in item.get("parameters", [])
+        if parameter["name"] in ("campaign_id", "batch_id")
+    ]
+    assert ids
+    for parameter in ids:
+        schema = parameter["schema"]
+        assert schema["type"] == "integer" and schema["minimum"] == 0
+        assert schema.get("maximum", MAX_ID) >= MAX_ID
+
+
+def test_problem_documents_and_refused_feeds_are_documented(api):
+    document = _document(api)
+    imports = document["paths"]["/api/v1/records/imports"]["post"]["responses"]
+    refused = imports["422"]["content"]["application/problem+json"]["schema"]
+    assert refused == {"$ref": "#/components/schemas/ImportRefused"}
+    assert {"batch_id", "row_errors"} <= set(document["components"]["schemas"]["ImportRefused"]["properties"])
+    batch = document["components"]["schemas"]["ImportBatch"]
+    assert batch["properties"]["errors"]["type"] == "array" and "errors" in batch["required"]

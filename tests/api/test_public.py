@@ -176,3 +176,42 @@ def test_reference_hospitals_and_diseases(api):
     diseases = api("GET", "/reference/diseases?category=leukemia").get_json()["items"]
     assert {d["code_from"] for d in diseases} == {"C91.0", "C91.1", "C92"}
     assert all(isinstance(d["cost_min_fen"], int) and d["cost_min_yuan"].startswith("¥") for d in diseases)
+
+
+def test_the_patient_name_is_masked_as_on_the_page_for_everyone_but_the_private_part(api, client, token_for):
+    """The page shows 王** for 王浩宇; the API shows exactly the same to anyone, and the full name only in
+    `private`, to the family's side, staff and officers of the region."""
+    campaign = CampaignFactory(state="fundraising", patient_name="王浩宇")
+    donor = UserFactory(donor=True)
+    staff = UserFactory(charity_staff=True)
+    officer = UserFactory(officer=True)
+    db.session.commit()
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "<dd>王**</dd>" in page and "王浩宇" not in page
+
+    for token in (None, token_for(donor)):
+        detail = api("GET", f"/campaigns/{campaign.id}", token=token)
+        assert detail.get_json()["patient_name"] == "王**"
+        assert "王浩宇" not in detail.get_data(as_text=True) and "private" not in detail.get_json()
+        listed = api("GET", "/campaigns", token=token)
+        assert [item["patient_name"] for item in listed.get_json()["items"]] == ["王**"]
+        assert "王浩宇" not in listed.get_data(as_text=True)
+
+    for user in (campaign.applicant, staff, officer):
+        body = api("GET", f"/campaigns/{campaign.id}", token=token_for(user)).get_json()
+        assert body["patient_name"] == "王**"
+        assert body["private"]["patient_name"] == "王浩宇"
+
+
+def test_the_masked_name_is_the_pages_own_function(api):
+    from fundraise.web.templating import mask_name
+
+    names = ["王浩宇", "欧阳娜娜", "李", "Li Wei", ""]
+    campaigns = [CampaignFactory(state="fundraising", patient_name=name) for name in names]
+    db.session.commit()
+
+    shown = {item["id"]: item["patient_name"] for item in api("GET", "/campaigns").get_json()["items"]}
+    for campaign in campaigns:
+        assert shown[campaign.id] == mask_name(campaign.patient_name)
+        detail = api("GET", f"/campaigns/{campaign.id}").get_json()
+        assert detail["patient_name"] == mask_name(campaign.patient_name)

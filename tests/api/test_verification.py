@@ -104,8 +104,10 @@ def test_an_officer_imports_records_and_reads_the_batch(api, token_for):
     assert (body["status"], body["rows_total"], body["rows_inserted"]) == ("imported", 1, 1)
     assert body["persons_affected"] == 1
     assert created.headers["Location"].endswith(f"/api/v1/records/imports/{body['id']}")
+    assert body["errors"] == []  # an array, as documented, not null
     batch = api("GET", f"/records/imports/{body['id']}", token=officer)
     assert batch.status_code == 200 and batch.get_json()["rows_inserted"] == 1
+    assert batch.get_json()["errors"] == []
 
     # JSON feeds too; the format is taken from the file name.
     rows = [
