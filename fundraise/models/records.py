@@ -110,7 +110,9 @@ class CriticalIllnessRecord(_PersonRecord, db.Model):
     __table_args__ = (
         CheckConstraint("ytd_paid_fen >= 0", name="ytd_paid"),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
-        UniqueConstraint("pooling_region_code", "source_record_id", name="uq_critical_illness_records_issued"),
+        UniqueConstraint(
+            "pooling_region_code", "source_record_id", name="uq_critical_illness_records_issued"
+        ),
     )
     issuer_field = "pooling_region_code"
 

@@ -465,7 +465,11 @@ def test_an_officer_cannot_overwrite_another_regions_record_with_the_same_source
     must stay as it was; the row is a new Fuyang record (ids are unique per issuing region)."""
     gansu_person = make_resident_id("621121", date(2015, 2, 18), "M", 11)
     gansu = civil_row(
-        7, source_record_id="DEMO-MZ-003", id_number=gansu_person, region_code="621121", assistance_class="dibao"
+        7,
+        source_record_id="DEMO-MZ-003",
+        id_number=gansu_person,
+        region_code="621121",
+        assistance_class="dibao",
     )
     assert import_feed("civil_affairs", to_csv([gansu]), "csv", admin).inserted == 1
     before = db.session.scalar(select(CivilAffairsRecord).where(CivilAffairsRecord.region_code == "621121"))
@@ -490,7 +494,10 @@ def test_an_officer_cannot_overwrite_another_regions_record_with_the_same_source
 
 
 def test_one_file_may_not_reuse_a_source_id_even_across_regions(admin):
-    rows = [civil_row(1, source_record_id="SAME"), civil_row(2, source_record_id="SAME", region_code="341203")]
+    rows = [
+        civil_row(1, source_record_id="SAME"),
+        civil_row(2, source_record_id="SAME", region_code="341203"),
+    ]
     result = import_feed("civil_affairs", to_csv(rows), "csv", admin)
     assert not result.accepted and result.errors[0].column == "source_record_id"
 
