@@ -249,9 +249,9 @@ def main() -> int:
         from sqlalchemy import func, select, text
 
         from fundraise import create_app
+        from fundraise.audit import verify_chain
         from fundraise.extensions import db
         from fundraise.models import AuditEvent, VerificationReport
-        from fundraise.services.audit import verify_chain
         from fundraise.services.records_import import import_feed
         from fundraise.services.reference_data import load_all
 

@@ -199,7 +199,7 @@ def seed(env: dict[str, str], count: int, upload_dir: Path) -> int:
 
     from sqlalchemy import select
 
-    from fundraise import create_app, pii
+    from fundraise import audit, create_app, pii
     from fundraise.extensions import db
     from fundraise.models import (
         Campaign,
@@ -214,7 +214,6 @@ def seed(env: dict[str, str], count: int, upload_dir: Path) -> int:
         Role,
         User,
     )
-    from fundraise.services import audit
     from fundraise.services.accounts import hash_password
     from verification.identity import make_resident_id
 

@@ -119,7 +119,7 @@ class DevelopmentConfig(Config):
     DEBUG = False
     SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105
     PII_KEY = "ZGV2LW9ubHktcGlpLWtleS1ub3QtZm9yLXByb2QhISE="  # base64 of a fixed 32-byte dev key
-    SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'aidbridge.sqlite3'}"
+    SQLALCHEMY_DATABASE_URI: str | None = f"sqlite:///{INSTANCE_DIR / 'aidbridge.sqlite3'}"
     # The demo is served over plain http on loopback.
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False

@@ -9,10 +9,9 @@ from typing import Any
 from flask import Flask
 
 from config.settings import CONFIGS, PROJECT_ROOT, environment_settings
+from fundraise.errors import ConfigurationError
 
-
-class ConfigurationError(RuntimeError):
-    """The app was asked to start with settings it must not run with."""
+__all__ = ["ConfigurationError", "create_app"]
 
 
 def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
@@ -53,7 +52,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     from fundraise.extensions import csrf, db, limiter, migrate
     from fundraise.jobs.outbox import init_app as init_outbox
     from fundraise.services.verification import init_app as init_verification
-    from fundraise.web import init_app as init_web
+    from fundraise.web.blueprints import init_app as init_web
 
     request_limits.init_app(app)
     database.init_app(app)
@@ -75,7 +74,22 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     init_web(app)
     init_api(app)
     init_cli(app)
+    _wire_jobs_and_adapters(app)
     return app
+
+
+def _wire_jobs_and_adapters(app: Flask) -> None:
+    """The composition root's own work: register every job (a module's @job functions register when it is
+    imported; nothing below this imports a job module) and hand the sandbox payment provider the webhook
+    service it delivers its events to."""
+    from fundraise.jobs import account_notices, notifications, receipts, verification  # noqa: F401
+    from fundraise.payments import jobs as payment_jobs  # noqa: F401
+    from fundraise.payments.sandbox import SandboxProvider
+    from fundraise.services.donations import receive_webhook
+
+    provider = app.extensions["payments"]
+    if isinstance(provider, SandboxProvider):
+        provider.connect(receive_webhook)
 
 
 def _refuse_unsafe_settings(app: Flask) -> None:

@@ -14,7 +14,7 @@ from flask import abort, redirect, request, url_for
 from flask_login import current_user
 
 from fundraise.errors import wants_json
-from fundraise.models import Role
+from fundraise.models import Role, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 STAFF_ROLES = frozenset({Role.CHARITY_STAFF, Role.ADMIN})
@@ -51,3 +51,8 @@ def roles(*allowed: Role) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def current_user_or_none() -> User | None:
+    """The signed-in account, or None for a visitor: what services take as the caller."""
+    return current_user if current_user.is_authenticated else None  # type: ignore[return-value]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, event, insert, text, update
+from sqlalchemy import JSON, ColumnDefault, ColumnElement, Table, any_, bindparam, event, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import QueryableAttribute
 
 from fundraise.extensions import db
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def init_app(app: Flask) -> None:
@@ -83,7 +87,8 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     defaults = {column.name: column.default for column in columns if column.default is not None}
     json_columns = {column.name for column in columns if isinstance(column.type, JSON)}
     names = [column.name for column in columns]
-    connection = db.session.connection().connection.dbapi_connection
+    # PostgreSQL is reached through psycopg 3 (see init_app), whose cursors are context managers with copy().
+    connection = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
     with (
         connection.cursor() as cursor,
         cursor.copy(
@@ -96,8 +101,9 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
                 if name in row:
                     value = row[name]
                 elif name in defaults:
-                    default = defaults[name]
-                    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+                    # A Python-side default (`mapped_column(default=...)`) is a ColumnDefault, which holds .arg.
+                    default = cast(ColumnDefault, defaults[name])
+                    value = default.arg(None) if default.is_callable else default.arg
                 else:
                     value = None
                 values.append(Json(value) if name in json_columns and value is not None else value)
@@ -124,7 +130,8 @@ def update_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
         return
     staging = f"bulk_update_{table.name}"
     columns = ", ".join(["id", *names])
-    connection = db.session.connection().connection.dbapi_connection
+    # PostgreSQL is reached through psycopg 3 (see init_app), whose cursors are context managers with copy().
+    connection = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
     with connection.cursor() as cursor:
         # Same column types, no constraints; dropped at commit, emptied here in case of a second use.
         cursor.execute(
@@ -142,7 +149,9 @@ def update_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def any_of(column: ColumnElement[Any], values: Collection[Any]) -> ColumnElement[bool]:
+def any_of(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
     """`column IN values`, written as `column = ANY(:array)` on PostgreSQL: one parameter instead of one per
     value, because a statement with a thousand parameters costs the driver more to prepare than the server to
     run (batch work reads by lists of ids and blind indexes)."""
@@ -159,7 +168,7 @@ def insert_unless_present(table: Table, values: dict[str, Any], unique_columns: 
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert_(table).values(values).on_conflict_do_nothing(index_elements=list(unique_columns))
     result = db.session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # Session.execute is typed Result; DML gives a CursorResult
 
 
 def render_migration_type(type_: str, obj: Any, autogen_context: Any) -> str | bool:

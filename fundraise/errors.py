@@ -17,6 +17,10 @@ from werkzeug.exceptions import HTTPException
 from fundraise.extensions import limiter
 
 
+class ConfigurationError(RuntimeError):
+    """The app was asked to start with settings it must not run with."""
+
+
 class DomainError(Exception):
     """A request the domain refuses; `status` is the HTTP status it maps to."""
 

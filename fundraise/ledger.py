@@ -28,6 +28,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fundraise import audit
 from fundraise.errors import DomainError
 from fundraise.extensions import db
 from fundraise.models import User
@@ -40,7 +41,6 @@ from fundraise.models.ledger import (
     LedgerTransaction,
     TransactionKind,
 )
-from fundraise.services import audit
 
 MAX_KEY_LENGTH = 200
 # Far above any real movement (the largest campaign is 500,000 yuan), far below BigInteger's limit: a typo
@@ -137,7 +137,7 @@ def lock_accounts(accounts: Iterable[LedgerAccount]) -> None:
     never wait on each other in a cycle. On SQLite the transaction already holds the database's write lock."""
     ids = sorted({a.id for a in accounts})
     if ids and db.session.get_bind().dialect.name == "postgresql":
-        # Every posting appends to the audit chain, whose lock (services.audit) is global and held until
+        # Every posting appends to the audit chain, whose lock (fundraise.audit) is global and held until
         # commit. Taking it first gives one lock order for all money movements, so no transaction can hold an
         # account while waiting for the chain and another the other way round. It also serialises postings;
         # the row locks below are what the non-negative rule relies on all the same.

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 from functools import cache
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,6 +21,9 @@ from flask import current_app
 
 from verification.identity import mask_id
 
+if TYPE_CHECKING:
+    from fundraise.models import Donation
+
 __all__ = ["blind_index", "check_key", "decrypt_id", "encrypt_id", "mask_id"]
 
 _NONCE_BYTES = 12
@@ -27,7 +31,7 @@ _NONCE_BYTES = 12
 
 def check_key(key: str | None) -> None:
     """Raise ValueError unless the key decodes to exactly 32 bytes."""
-    from fundraise import ConfigurationError
+    from fundraise.errors import ConfigurationError
 
     if key is None:
         raise ConfigurationError("PII_KEY is not set")
@@ -69,3 +73,16 @@ def decrypt_id(ciphertext: bytes) -> str:
 def blind_index(number: str) -> str:
     """A keyed hash of the normalised number: equal numbers match, and the number cannot be recovered."""
     return hmac.new(_key(b"aidbridge id blind index"), number.upper().encode(), hashlib.sha256).hexdigest()
+
+
+def mask_name(name: str | None) -> str:
+    """'张小明' -> '张**', 'Li Wei' -> 'L*****': the public sees a patient's surname only (pages and API alike)."""
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def public_name(donation: Donation) -> str | None:
+    """The donor's chosen name masked for the public (张三 → 张*), or None for an anonymous gift."""
+    name = donation.shown_name
+    return mask_name(name) if name else None

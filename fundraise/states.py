@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
 from fundraise.models import CampaignState as S
 
-LABELS = {
+# Keyed by state value: a CampaignState is a str, so a plain string from a row or a form finds its label too.
+LABELS: dict[str, Any] = {
     S.DRAFT: _l("Draft"),
     S.SUBMITTED: _l("Submitted"),
     S.VERIFYING: _l("Being verified"),
@@ -53,4 +56,6 @@ PUBLIC_STATES = frozenset({S.VERIFIED, S.FUNDRAISING, S.CLOSED, S.SUSPENDED})
 
 
 def state_label(state: str | None) -> str:
-    return str(LABELS.get(S(state), state)) if state in S._value2member_map_ else str(state or "")
+    if state is not None and state in S._value2member_map_:
+        return str(LABELS.get(S(state), state))
+    return str(state or "")

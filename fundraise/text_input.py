@@ -28,9 +28,9 @@ def fits_text(value: str) -> bool:
 def text_problem(value: str, *, one_line: bool) -> str | None:
     """What is wrong with a typed value for its kind of field, in the reader's language; None when nothing."""
     if one_line and not fits_one_line(value):
-        return _("Keep this on one line, without line breaks or control characters.")
+        return str(_("Keep this on one line, without line breaks or control characters."))
     if not fits_text(value):
-        return _("Remove the control characters from this text (they cannot be shown or stored).")
+        return str(_("Remove the control characters from this text (they cannot be shown or stored)."))
     return None
 
 

@@ -13,7 +13,7 @@ from flask import jsonify, request, session, url_for
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
-from fundraise.access import public, signed_in
+from fundraise.access import current_user_or_none, public, signed_in
 from fundraise.api.openapi import operation
 from fundraise.api.routes import _caller, _load_json, _load_query, bp
 from fundraise.api.schemas import MAX_PAGE, MAX_PER_PAGE, Fen, StrictBoolean, Yuan
@@ -21,10 +21,10 @@ from fundraise.donate import presenters
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import limiter
 from fundraise.models import Donation, DonationStatus, SurplusChoice
-from fundraise.payments import donation_token
+from fundraise.payments.links import donation_token
+from fundraise.pii import public_name
 from fundraise.services import donations as donation_service
 from fundraise.services.campaigns import get_campaign
-from fundraise.web import current_user_or_none
 
 # --- schemas ---------------------------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ class PublicGift(Schema):
     """A received gift as the public sees it: no identity beyond a masked name."""
 
     name = fields.Function(
-        lambda d: presenters.public_name(d),
+        lambda d: public_name(d),
         metadata={
             "type": ["string", "null"],
             "description": "Masked (张*), or null when anonymous.",

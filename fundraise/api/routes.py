@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import BadRequest
 from werkzeug.http import HTTP_STATUS_CODES
 
-from fundraise.access import public, roles, signed_in
+from fundraise.access import current_user_or_none, public, roles, signed_in
 from fundraise.api import schemas
 from fundraise.api.openapi import build_document, operation
 from fundraise.errors import DomainError, NotFound, ValidationFailed, problem
@@ -27,7 +27,6 @@ from fundraise.models import Campaign, DiseaseRange, Hospital, Region, Role, Use
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import documents as document_service
 from fundraise.states import PUBLIC_STATES
-from fundraise.web import current_user_or_none
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -16,6 +16,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from fundraise.models import Campaign, DocumentKind, User
 from fundraise.money import format_yuan
+from fundraise.pii import mask_name
 from fundraise.services.campaigns import (
     RELATIONSHIPS,
     TEXT_LIMITS,
@@ -23,7 +24,6 @@ from fundraise.services.campaigns import (
     can_see_private,
 )
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
-from fundraise.web.templating import mask_name
 
 # Kinds a client may upload to a campaign; update photos belong to progress updates, not to the campaign.
 UPLOAD_KINDS = tuple(kind.value for kind in DocumentKind if kind != DocumentKind.UPDATE_PHOTO)

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.http import HTTP_STATUS_CODES
 
-from fundraise.access import public, roles
+from fundraise.access import current_user_or_none, public, roles
 from fundraise.api.openapi import operation
 from fundraise.api.routes import UnsupportedMediaType, bp
 from fundraise.api.schemas import Fen, Problem, Yuan
@@ -32,7 +32,6 @@ from fundraise.verification_text import (
     problem_message,
     step_message,
 )
-from fundraise.web import current_user_or_none
 
 IMPORTERS = (Role.CIVIL_AFFAIRS_OFFICER, Role.ADMIN)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fundraise.services.audit import verify_chain
+from fundraise.audit import verify_chain
 
 
 @click.group()

@@ -36,7 +36,7 @@ def status() -> None:
     if current_app.config["JOBS_MODE"] == "rq":
         from rq.registry import FailedJobRegistry
 
-        from fundraise.jobs.worker import queue
+        from fundraise.jobs.queue import queue
 
         click.echo(f"rq failed registry: {len(FailedJobRegistry(queue=queue()))} jobs")
 

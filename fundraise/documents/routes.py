@@ -6,9 +6,8 @@ from typing import Any
 
 from flask import Blueprint, send_file
 
-from fundraise.access import public
+from fundraise.access import current_user_or_none, public
 from fundraise.services.documents import open_for
-from fundraise.web import current_user_or_none
 
 bp = Blueprint("documents", __name__)
 

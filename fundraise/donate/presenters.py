@@ -27,9 +27,9 @@ from fundraise.models import (
     SurplusChoice,
 )
 from fundraise.models.ledger import TransactionKind
+from fundraise.pii import public_name
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import parse_page
-from fundraise.web.templating import mask_name
 
 T = TypeVar("T")
 
@@ -115,12 +115,6 @@ def surplus_label(choice: str) -> str:
 def local_date(moment: datetime | None, fmt: str = "medium") -> str:
     """The day in the viewer's time zone (Asia/Shanghai by default), not in UTC."""
     return format_date(to_user_timezone(moment).date(), fmt) if moment is not None else ""
-
-
-def public_name(donation: Donation) -> str | None:
-    """The donor's chosen name masked for the public (张三 → 张*), or None for an anonymous gift."""
-    name = donation.shown_name
-    return mask_name(name) if name else None
 
 
 # --- lists ------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from fundraise import ledger
-from fundraise.access import public, roles, signed_in
+from fundraise.access import current_user_or_none, public, roles, signed_in
 from fundraise.donate import presenters
 from fundraise.donate.forms import DEFAULT_PRESET_YUAN, DonateForm, RefundAllForm, RefundForm
 from fundraise.errors import DomainError, NotFound, ValidationFailed
@@ -39,10 +39,10 @@ from fundraise.models import (
     Role,
 )
 from fundraise.money import format_yuan
-from fundraise.payments import donation_token
+from fundraise.payments.links import donation_token
+from fundraise.pii import public_name
 from fundraise.services import donations as donation_service
 from fundraise.services.campaigns import get_campaign
-from fundraise.web import current_user_or_none
 
 bp = Blueprint("donate", __name__)
 STAFF = (Role.CHARITY_STAFF, Role.ADMIN)
@@ -190,7 +190,7 @@ def thanks(donation_id: int) -> Any:
             donation=donation,
             campaign=db.session.get(Campaign, donation.campaign_id),
             pay_url=_pay_url(donation),
-            shown_name=presenters.public_name(donation),
+            shown_name=public_name(donation),
             own_link=thanks_url(donation),
             receipt_to=_masked_email(_receipt_address(donation)),
         )
@@ -361,9 +361,11 @@ def staff_refund(donation_id: int) -> Any:
         if form.errors.get("csrf_token"):
             flash(_("This form has expired. Please reload the page and try again."), "error")
         return _staff_page(campaign, 422)
+    amount_fen = form.amount.data
+    assert amount_fen is not None  # the field is DataRequired, and the form validated
     try:
         refund = donation_service.refund_donation(
-            donation, int(form.amount.data), current_user._get_current_object(), form.reason.data or ""
+            donation, int(amount_fen), current_user._get_current_object(), form.reason.data or ""
         )
     except DomainError as error:
         db.session.rollback()

@@ -71,7 +71,12 @@ STEPS = (
     Step("documents", _l("Evidence documents")),
     Step("review", _l("Review and submit")),
 )
-FORM_STEPS = {"patient": PatientForm, "diagnosis": DiagnosisForm, "costs": CostsForm, "story": StoryForm}
+FORM_STEPS: dict[str, type[Any]] = {
+    "patient": PatientForm,
+    "diagnosis": DiagnosisForm,
+    "costs": CostsForm,
+    "story": StoryForm,
+}
 UPLOAD_FIELDS = {"story": (DocumentKind.PHOTO,), "documents": EVIDENCE_KINDS}
 
 # Where each item the service may report missing is filled in, and what it is called there.

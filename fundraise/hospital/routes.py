@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.access import roles
 from fundraise.auth.forms import ConfirmForm
 from fundraise.auth.routes import apply_field_errors
@@ -19,7 +20,7 @@ from fundraise.extensions import db
 from fundraise.family.routes import my_notifications, step_url
 from fundraise.hospital.forms import FamilyAccountForm
 from fundraise.models import Campaign, CampaignState, Role, User
-from fundraise.services import accounts, audit
+from fundraise.services import accounts
 from fundraise.services.campaigns import confirm_stay, create_draft, get_campaign
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")

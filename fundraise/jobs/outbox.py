@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, current_app
+from rq import Retry
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from fundraise.database import insert_rows
 from fundraise.extensions import db
+from fundraise.jobs.queue import queue
 from fundraise.models import OutboxMessage
 from fundraise.models.columns import utcnow
 
@@ -89,10 +91,6 @@ def relay(limit: int = 500) -> int:
 
 
 def _enqueue_to_rq(ids: list[int]) -> None:
-    from rq import Retry
-
-    from fundraise.jobs.worker import queue
-
     q = queue()
     for message_id in ids:
         # The rq job id is derived from the message, so relaying twice cannot queue it twice.
@@ -160,8 +158,8 @@ def relay_if_committed() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from fundraise.jobs import account_notices, notifications, receipts, verification  # noqa: F401  (registers the jobs)
-    from fundraise.payments import jobs as payment_jobs  # noqa: F401
+    """Relay what a request's commit made visible, once the request is done. (The jobs themselves are
+    registered by the app factory: the outbox imports none of them.)"""
 
     @app.after_request
     def _relay(response: Response) -> Response:

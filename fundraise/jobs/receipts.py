@@ -17,6 +17,8 @@ from fundraise.jobs.outbox import job
 from fundraise.models import Campaign, Donation, DonationStatus
 from fundraise.models.columns import utcnow
 from fundraise.money import format_yuan
+from fundraise.payments.links import donation_token
+from fundraise.pii import public_name
 from fundraise.text_input import one_line
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,6 @@ def send_receipt(donation_id: int) -> None:
 
 
 def receipt_message(donation: Donation, recipient: str) -> EmailMessage:
-    from fundraise.donate.presenters import public_name
-    from fundraise.payments import donation_token
 
     campaign = db.session.get(Campaign, donation.campaign_id)
     assert campaign is not None

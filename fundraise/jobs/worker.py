@@ -7,33 +7,24 @@ import threading
 import time
 
 from flask import Flask, current_app
-from redis import Redis
-from rq import Queue
+from rq import SimpleWorker
+
+from fundraise.jobs.outbox import relay, run_message
+from fundraise.jobs.queue import queue, redis_connection
 
 log = logging.getLogger(__name__)
 _worker_app: Flask | None = None
 
 
-def redis_connection() -> Redis:
-    url = current_app.config.get("REDIS_URL")
-    if not url:
-        raise RuntimeError("REDIS_URL is not set; JOBS_MODE=rq needs Redis")
-    return Redis.from_url(url)
-
-
-def queue() -> Queue:
-    return Queue(current_app.config["RQ_QUEUE"], connection=redis_connection())
-
-
 def perform(message_id: int) -> None:
     """What rq runs: one outbox message, inside an app context (the worker's, or a new one)."""
-    from fundraise.jobs.outbox import run_message
-
     try:
         current_app._get_current_object()  # noqa: SLF001
     except RuntimeError:
         global _worker_app
         if _worker_app is None:
+            # A worker started without an app (plain `rq worker`) builds one: this is its entry point, so it
+            # may use the composition root, which nothing else imports.
             from fundraise import create_app
 
             _worker_app = create_app()
@@ -45,10 +36,6 @@ def perform(message_id: int) -> None:
 
 def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> None:
     """Work the queue in this process. A side thread relays outbox messages a request failed to relay."""
-    from rq import SimpleWorker
-
-    from fundraise.jobs.outbox import relay
-
     stop = threading.Event()
 
     def relay_loop() -> None:

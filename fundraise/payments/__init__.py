@@ -24,7 +24,7 @@ STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE
 
 
 def build_provider(app: Flask) -> PaymentProvider:
-    from fundraise import ConfigurationError
+    from fundraise.errors import ConfigurationError
 
     name = app.config.get("PAYMENTS_PROVIDER")
     environment = app.config.get("ENV_NAME", "development")
@@ -81,10 +81,3 @@ def sandbox_secret(app: Flask) -> bytes:
     """The sandbox's webhook signing secret, derived from SECRET_KEY (so it is never a constant)."""
     key = str(app.config.get("SECRET_KEY") or "")
     return hmac.new(key.encode(), b"aidbridge sandbox webhook signing", hashlib.sha256).digest()
-
-
-def donation_token(donation_id: int) -> str:
-    """The unguessable part of a donation's own pages (/donate/<id>/pay, /donate/<id>/status): ids are
-    sequential, and those pages show the donor's name and message."""
-    key = str(current_app.config.get("SECRET_KEY") or "").encode()
-    return hmac.new(key, f"donation-page:{donation_id}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import select
 
+from fundraise import audit
 from fundraise.jobs.outbox import job
-from fundraise.services import audit
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -122,7 +122,7 @@ def schedule_daily_reconcile(
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
-    from fundraise.jobs.worker import queue as default_queue
+    from fundraise.jobs.queue import queue as default_queue
 
     queue = queue if queue is not None else default_queue()
     prefix = _prefix(queue)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.wrappers import Response
 
@@ -23,7 +23,8 @@ from fundraise.access import public
 from fundraise.errors import problem
 from fundraise.extensions import csrf, db
 from fundraise.models import Campaign, Donation
-from fundraise.payments import SANDBOX_ENVIRONMENTS, donation_token, get_provider, init_app
+from fundraise.payments import SANDBOX_ENVIRONMENTS, get_provider, init_app
+from fundraise.payments.links import donation_token
 from fundraise.payments.provider import InvalidSignature, MalformedEvent, ProviderError
 from fundraise.web.redirects import safe_target
 
@@ -37,7 +38,7 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 @bp.record_once
 def _configure(state: BlueprintSetupState) -> None:
     """Registering the blueprint sets up the app's one payment provider."""
-    app = state.app
+    app = cast(Flask, state.app)  # typed as Flask's sans-IO App; blueprints are registered on a Flask app
     init_app(app)
     if app.config.get("ENV_NAME") in SANDBOX_ENVIRONMENTS:
         app.register_blueprint(sandbox_bp)

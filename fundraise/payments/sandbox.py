@@ -7,6 +7,9 @@ secret derived from SECRET_KEY. Each event is handed in-process to the same serv
 calls, after the same signature check, so a sandbox donation is recorded by exactly the code path a Stripe one
 is.
 
+The webhook service is handed to the provider by the app factory (`connect`), since an adapter never
+imports the services above it.
+
 Event shape (the sandbox's own): {"id": "sbevt_…", "type": "payment.succeeded", "created": <unix>,
 "data": {"payment": {...}, "refund": {...}, "dispute": {...}}}.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +53,10 @@ EVENT_KINDS = {
 }
 
 
+# What a delivery is handed to: the webhook service's `receive_webhook(provider, raw body, headers)`.
+Receiver = Callable[["SandboxProvider", bytes, Mapping[str, str]], str]
+
+
 class SandboxProvider:
     name = "sandbox"
 
@@ -57,6 +64,11 @@ class SandboxProvider:
         self.secret = secret
         self.fee_bps = fee_bps
         self.tolerance = tolerance
+        self.receiver: Receiver | None = None
+
+    def connect(self, receiver: Receiver) -> None:
+        """Hand every event this provider makes to `receiver`, as the webhook endpoint would."""
+        self.receiver = receiver
 
     # --- the provider port -------------------------------------------------------------------------------
 
@@ -291,10 +303,10 @@ class SandboxProvider:
     def deliver(self, payload: dict[str, Any]) -> str:
         """Sign the event and hand it to the webhook service in-process: verified and handled exactly as a
         POST to /payments/webhooks/sandbox would be. Returns what processing did."""
-        from fundraise.services.donations import receive_webhook
-
+        if self.receiver is None:
+            raise RuntimeError("the sandbox provider is not connected to the webhook service (see connect)")
         body, headers = self.signed(payload)
-        return receive_webhook(self, body, headers)
+        return self.receiver(self, body, headers)
 
     def _payment(self, payment_id: str) -> SandboxPayment:
         query = select(SandboxPayment).where(SandboxPayment.id == payment_id)

@@ -23,6 +23,7 @@ import stripe
 from flask import url_for
 
 from fundraise.models import Donation
+from fundraise.payments.links import donation_token
 from fundraise.payments.provider import (
     CreatedPayment,
     DisputeInfo,
@@ -78,8 +79,6 @@ class StripeProvider:
     # --- calls to Stripe ---------------------------------------------------------------------------------
 
     def create_payment(self, donation: Donation, return_url: str) -> CreatedPayment:
-        from fundraise.payments import donation_token
-
         params: dict[str, Any] = {
             "amount": donation.amount_fen,
             "currency": "cny",

@@ -97,7 +97,7 @@ CAMPAIGN_ID = bindparam("campaign_id", type_=Integer)
 CAMPAIGN_KEY = bindparam("campaign_key", type_=String)  # the id as audit_events.object_id stores it
 
 
-def _campaign_statement(postgresql: bool) -> Select[Any]:
+def _campaign_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
     net = Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen
     fund = (
         select(LedgerAccount.id)
@@ -141,7 +141,7 @@ def _campaign_statement(postgresql: bool) -> Select[Any]:
     return select(*columns).where(Campaign.id == CAMPAIGN_ID)
 
 
-def _listing_statement(postgresql: bool) -> Select[Any]:
+def _listing_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
     public_campaigns = (
         select(_signature(postgresql, func.count(), *_timestamps(Campaign.updated_at, postgresql)))
         .where(Campaign.state.in_(sorted(PUBLIC_STATES)))
@@ -163,7 +163,7 @@ class _Compiled:
 _compiled: dict[tuple[str, str], _Compiled] = {}
 
 
-def _compile(build: Callable[[bool], Select[Any]], dialect: Dialect) -> _Compiled:
+def _compile(build: Callable[[bool], Select[*tuple[Any, ...]]], dialect: Dialect) -> _Compiled:
     compiled = build(dialect.name == "postgresql").compile(
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
@@ -176,7 +176,11 @@ def _compile(build: Callable[[bool], Select[Any]], dialect: Dialect) -> _Compile
 
 
 def _run(
-    name: str, build: Callable[[bool], Select[Any]], params: dict[str, Any], *, many: bool = False
+    name: str,
+    build: Callable[[bool], Select[*tuple[Any, ...]]],
+    params: dict[str, Any],
+    *,
+    many: bool = False,
 ) -> Any:
     """The first row as a tuple (None when there is none), or with `many` all rows as tuples."""
     engine = db.engine
@@ -268,9 +272,10 @@ os.register_at_fork(after_in_child=_forget_readers)
 
 def campaign_version(campaign_id: int) -> tuple[Any, ...] | None:
     """The version of a campaign's public page, with its state first; None when there is no such campaign."""
-    return _run(
+    version: tuple[Any, ...] | None = _run(
         "campaign", _campaign_statement, {"campaign_id": campaign_id, "campaign_key": str(campaign_id)}
     )
+    return version
 
 
 def is_public(version: tuple[Any, ...]) -> bool:
@@ -284,7 +289,7 @@ def listing_version() -> tuple[Any, ...]:
     return _run("listing", _listing_statement, {}) or ()
 
 
-def _raised_statement(postgresql: bool) -> Select[Any]:
+def _raised_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
     # The same sum as donations.raised_by_campaign (tested to agree), for an array of campaign ids.
     campaign_ids = bindparam("campaign_ids", type_=ARRAY(Integer))
     return (

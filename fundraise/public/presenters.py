@@ -8,9 +8,10 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from fundraise import audit
 from fundraise.i18n import locale_name
 from fundraise.models import AuditEvent, Campaign, Region
-from fundraise.services import audit, reference_cache
+from fundraise.services import reference_cache
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import category_label
 

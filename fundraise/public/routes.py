@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
-from fundraise.access import public
+from fundraise.access import current_user_or_none, public
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
@@ -20,7 +20,7 @@ from fundraise.public.presenters import public_timeline, template_helpers
 from fundraise.services import reports, search
 from fundraise.services.campaigns import can_see_private, get_campaign
 from fundraise.services.donations import raised_by_campaign
-from fundraise.web import current_user_or_none, page_cache
+from fundraise.web import page_cache
 
 bp = Blueprint("public", __name__)
 bp.context_processor(template_helpers)

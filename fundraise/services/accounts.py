@@ -15,12 +15,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, update
 
+from fundraise import audit
 from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed, retry_moment, try_again_at
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
 from fundraise.models import ApiToken, Charity, Hospital, LoginSession, Region, Role, User
 from fundraise.models.columns import utcnow
-from fundraise.services import audit
 from fundraise.text_input import text_problem
 
 _hasher = PasswordHasher()
@@ -454,7 +454,9 @@ def revoke_token(user: User, token_id: int) -> None:
 def user_for_token(plaintext: str) -> User | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(plaintext)))
+    token: ApiToken | None = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(plaintext))
+    )
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     token.last_used_at = utcnow()

@@ -13,13 +13,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from fundraise import pii
+from fundraise import audit, pii
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue, enqueue_many
 from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
 from fundraise.models.columns import utcnow
-from fundraise.services import audit
 from fundraise.text_input import text_problem
 from verification.diseases import DiseaseRange as DiseaseRangeData
 from verification.diseases import find_category, normalize_icd10
@@ -159,7 +158,7 @@ def _open_reports(campaign: Campaign) -> str | None:
     )
     if still_open is None:
         return None
-    return _("Resolve every open report about this campaign before reinstating it.")
+    return str(_("Resolve every open report about this campaign before reinstating it."))
 
 
 TRANSITIONS = {
@@ -592,7 +591,7 @@ def id_error_message(code: str) -> str:
             "This ID number's last character does not match (check digit). Please check each digit."
         ),
     }
-    return messages.get(code, _("This is not a valid ID number."))
+    return str(messages.get(code, _("This is not a valid ID number.")))
 
 
 def disease_for_code(code: str) -> DiseaseRange | None:

@@ -7,10 +7,10 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Charity, Region, User
-from fundraise.services import audit
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 # GB 32100-2015, the unified social credit code: 18 characters from this alphabet (no I, O, S, V, Z), the
@@ -22,12 +22,16 @@ CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 3
 def credit_code_problem(code: str) -> str | None:
     """Why a unified social credit code is not well formed, or None when it is."""
     if len(code) != 18:
-        return _("A unified social credit code has 18 characters.")
+        return str(_("A unified social credit code has 18 characters."))
     if any(ch not in CREDIT_CODE_ALPHABET for ch in code):
-        return _("A unified social credit code uses digits and capital letters other than I, O, S, V and Z.")
+        return str(
+            _("A unified social credit code uses digits and capital letters other than I, O, S, V and Z.")
+        )
     total = sum(CREDIT_CODE_ALPHABET.index(ch) * w for ch, w in zip(code, CREDIT_CODE_WEIGHTS, strict=False))
     if CREDIT_CODE_ALPHABET[(31 - total % 31) % 31] != code[17]:
-        return _("The last character of this code does not match (check character). Please check each one.")
+        return str(
+            _("The last character of this code does not match (check character). Please check each one.")
+        )
     return None
 
 
@@ -42,7 +46,7 @@ def staff_counts() -> dict[int, int]:
         .where(User.charity_id.is_not(None))
         .group_by(User.charity_id)
     ).all()
-    return {charity_id: count for charity_id, count in rows}
+    return {charity_id: count for charity_id, count in rows if charity_id is not None}
 
 
 def create_charity(

@@ -57,7 +57,7 @@ CHARITIES = [
 ]
 
 # The one printed login per role, plus further staff so queues and approvals have more than one person.
-STAFF = [
+STAFF: list[tuple[str, str, Role, dict[str, Any]]] = [
     ("admin", "平台管理员", Role.ADMIN, {}),
     ("staff", "刘芳（安心基金会）", Role.CHARITY_STAFF, {"charity_code": "ANXIN"}),
     ("staff2", "陈静（童心基金会）", Role.CHARITY_STAFF, {"charity_code": "TONGXIN"}),
@@ -133,7 +133,11 @@ def _seed(data: dict[str, Any]) -> None:
         family["key"]: accounts.register(family["email"], family["name"], DEMO_PASSWORD, Role.FAMILY)
         for family in data["families"]
     }
-    social_workers = {user.hospital.code: user for user in staff.values() if user.role == Role.SOCIAL_WORKER}
+    social_workers = {
+        user.hospital.code: user
+        for user in staff.values()
+        if user.role == Role.SOCIAL_WORKER and user.hospital is not None
+    }
     reviewer = staff["staff"]
     _import_records()
     for spec in sorted(data["campaigns"], key=lambda c: (STATE_ORDER.index(c["state"]), c["key"])):
@@ -392,7 +396,7 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
                 return_url="http://127.0.0.1:5000/",
                 receipt_email="demo-donor@example.cn",
             )
-            get_provider().pay(donation.provider_payment_id)
+            get_provider().pay(donation.provider_payment_id)  # type: ignore[attr-defined]  # the demo runs on SandboxProvider
         db.session.commit()
         remaining -= amount
     relay()

@@ -24,11 +24,11 @@ from flask_babel import gettext as _
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.database import release_read_transaction
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, User
-from fundraise.services import audit
 from fundraise.services.campaigns import can_see_private, can_view, is_applicant_side
 
 # What a file's first bytes must be; the name's extension is never trusted.

@@ -44,7 +44,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from fundraise import ledger
+from fundraise import audit, ledger
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -67,6 +67,7 @@ from fundraise.models.columns import utcnow
 from fundraise.models.donations import STATUS_RANK
 from fundraise.models.ledger import LedgerAccount, LedgerTransaction
 from fundraise.money import format_yuan
+from fundraise.payments.links import donation_token
 from fundraise.payments.provider import (
     EventKind,
     InvalidSignature,
@@ -76,7 +77,6 @@ from fundraise.payments.provider import (
     ProviderEvent,
     RefundInfo,
 )
-from fundraise.services import audit
 from fundraise.text_input import text_problem
 
 log = logging.getLogger(__name__)
@@ -282,8 +282,6 @@ def caller_key(key: str, donor: User | None, guest_scope: str | None) -> str:
 
 
 def _payment_redirect(donation: Donation, return_url: str | Callable[[Donation], str] | None) -> str:
-    from fundraise.payments import donation_token
-
     if callable(return_url):
         return_url = return_url(donation)
     return_url = return_url or url_for(
@@ -1015,6 +1013,7 @@ def check_donations() -> tuple[int, list[str]]:
     capture_fund_owner: dict[int, int] = {}
     reserve_by_donation: dict[int, int] = {}
     for row_donation_id, tx_kind, account_kind, owner_id, count, summed in rows:
+        assert row_donation_id is not None  # the query leaves out transactions without a donation
         donation_id = int(row_donation_id)
         totals[(donation_id, tx_kind, account_kind)] = (int(count), int(summed))
         if account_kind == AccountKind.PLATFORM_RESERVE:

@@ -674,7 +674,7 @@ def import_feed(
 
 
 def _audit(batch: ImportBatch, actor: User | None, faults: int = 0) -> None:
-    from fundraise.services import audit
+    from fundraise import audit
 
     after = {
         "kind": batch.kind,

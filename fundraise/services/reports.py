@@ -13,11 +13,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignReport, CampaignState, ReportStatus, User
 from fundraise.models.columns import utcnow
-from fundraise.services import audit
 from fundraise.services.campaigns import can_view, is_staff, transition
 from fundraise.text_input import text_problem
 

@@ -7,6 +7,7 @@ from math import ceil
 
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, DiseaseRange
@@ -91,7 +92,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def public_campaigns_query(filters: BrowseFilters) -> Select[tuple[Campaign]]:
+def public_campaigns_query(filters: BrowseFilters) -> Select[Campaign]:
     states = [filters.state] if filters.state else sorted(PUBLIC_STATES)
     query = select(Campaign).where(Campaign.state.in_(states))
     if filters.query:
@@ -133,7 +134,7 @@ def search_public(filters: BrowseFilters, page: int, per_page: int) -> Page:
     return Page(items=list(items), number=page, per_page=per_page, total=total)
 
 
-def card_loader_options() -> list[object]:
+def card_loader_options() -> list[LoaderOption]:
     """Load what a campaign card shows in one query for all cards (its photos). Hospital and region names come
     from the reference cache, the raised amounts from `donations.raised_by_campaign`."""
     return [selectinload(Campaign.documents)]

@@ -44,9 +44,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from config.settings import PROJECT_ROOT
-from fundraise import ConfigurationError, pii
+from fundraise import audit, pii
 from fundraise.database import any_of, insert_rows, update_rows
-from fundraise.errors import IllegalTransition, NotFound
+from fundraise.errors import ConfigurationError, IllegalTransition, NotFound
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
 from fundraise.models import (
@@ -62,7 +62,6 @@ from fundraise.models import (
 )
 from fundraise.models.columns import utcnow
 from fundraise.records.sources import DatabaseSource, RecordSource, RecordSourceUnavailable, configured_source
-from fundraise.services import audit
 from fundraise.services.campaigns import ACTIVE_STATES, move_by_system
 from fundraise.verification_text import problem_summary, summary
 from verification.checks import CaseFacts, Records, verify_case
@@ -421,8 +420,8 @@ def _verify_chunk(
                 moves.append((case, DECISION_MOVES[VerificationDecision(decision)], checked.reason()))
 
     report_ids = insert_rows(VerificationReport.__table__, list(new_rows.values()))
-    for row, report_id in zip(new_rows.values(), report_ids, strict=True):
-        row["id"] = report_id
+    for new_row, report_id in zip(new_rows.values(), report_ids, strict=True):
+        new_row["id"] = report_id
     events: list[audit.Event] = []
     for case in cases:
         row = new_rows.get(case.id)
@@ -455,11 +454,16 @@ def _verify_chunk(
     for case in cases:
         row = new_rows.get(case.id)
         previous = latest.get(case.id)
+        if row:
+            report_id, decision = row["id"], row["decision"]
+        else:
+            assert previous is not None  # a case gets no new report only when its previous one still holds
+            report_id, decision = previous.id, previous.decision
         outcomes.append(
             Outcome(
                 campaign_id=case.id,
-                report_id=row["id"] if row else previous.id,  # type: ignore[union-attr]
-                decision=row["decision"] if row else previous.decision,  # type: ignore[union-attr]
+                report_id=report_id,
+                decision=decision,
                 stored=row is not None,
                 changed_outcome=bool(row and row["changed_outcome"]),
                 moved_to=case.state if case.state != states_before[case.id] else None,

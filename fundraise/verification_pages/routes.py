@@ -126,7 +126,7 @@ def acknowledge(report_id: int) -> Any:
 
 def _format(form: RecordsImportForm, filename: str) -> str | None:
     if form.file_format.data:
-        return form.file_format.data
+        return str(form.file_format.data)
     suffix = PurePath(filename).suffix.lower().lstrip(".")
     return suffix if suffix in records_import.FORMATS else None
 

@@ -10,6 +10,7 @@ from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 
 from fundraise.money import format_yuan
+from fundraise.pii import mask_name
 from fundraise.states import EXPLANATIONS, LABELS, TONES
 
 ROLE_LABELS = {
@@ -22,13 +23,6 @@ ROLE_LABELS = {
 }
 
 
-def mask_name(name: str | None) -> str:
-    """'张小明' -> '张**', 'Li Wei' -> 'L*****': the public sees a patient's surname only."""
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
-
-
 def percent(part: int, whole: int) -> int:
     """Whole percent for progress bars, integer arithmetic only."""
     if whole <= 0:
@@ -38,7 +32,7 @@ def percent(part: int, whole: int) -> int:
 
 def url_with(**changes: Any) -> str:
     """The current URL with some query arguments changed (for filters and pagination)."""
-    args = request.args.to_dict()
+    args: dict[str, Any] = request.args.to_dict()
     for key, value in changes.items():
         if value is None:
             args.pop(key, None)
@@ -54,7 +48,7 @@ def init_app(app: Flask) -> None:
     def _date(value: date | datetime | None, fmt: str = "medium") -> str:
         if value is None:
             return ""
-        return format_datetime(value, fmt) if isinstance(value, datetime) else format_date(value, fmt)
+        return str(format_datetime(value, fmt) if isinstance(value, datetime) else format_date(value, fmt))
 
     app.jinja_env.filters["date"] = _date
     app.jinja_env.globals.update(

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from fundraise import ledger
 from fundraise.extensions import db
 from fundraise.models import Campaign, Donation
-from fundraise.payments import donation_token, get_provider
+from fundraise.payments import get_provider
+from fundraise.payments.links import donation_token
 from fundraise.services import donations as service
 from tests.api.helpers import assert_problem
 from tests.factories import CampaignFactory, UserFactory

@@ -204,7 +204,7 @@ def test_the_patient_name_is_masked_as_on_the_page_for_everyone_but_the_private_
 
 
 def test_the_masked_name_is_the_pages_own_function(api):
-    from fundraise.web.templating import mask_name
+    from fundraise.pii import mask_name
 
     names = ["王浩宇", "欧阳娜娜", "李", "Li Wei", ""]
     campaigns = [CampaignFactory(state="fundraising", patient_name=name) for name in names]

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.extensions import db
 from fundraise.jobs import outbox
 from fundraise.jobs.notifications import notify_state_change
 from fundraise.models import Notification, OutboxMessage
-from fundraise.services import audit
 from tests.factories import CampaignFactory
 from tests.races import race
 

@@ -16,10 +16,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from fundraise import audit
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue, job, relay
 from fundraise.models import AuditEvent, CampaignState, Notification, OutboxMessage
-from fundraise.services import audit
 from fundraise.services.campaigns import transition
 from tests.factories import CampaignFactory
 
@@ -42,7 +42,7 @@ def app_settings() -> dict[str, Any]:
 @pytest.fixture
 def redis_db(app: Flask) -> Iterator[Any]:
     """The test Redis database, empty before and after (only this numbered db is flushed)."""
-    from fundraise.jobs.worker import redis_connection
+    from fundraise.jobs.queue import redis_connection
 
     connection = redis_connection()
     connection.flushdb()
@@ -70,7 +70,7 @@ class TestRqOutbox:
         from rq import SimpleWorker
         from rq.registry import FailedJobRegistry
 
-        from fundraise.jobs.worker import queue, redis_connection
+        from fundraise.jobs.queue import queue, redis_connection
 
         campaign = CampaignFactory(with_evidence=True)
         db.session.commit()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from fundraise.extensions import db
 from fundraise.jobs import outbox
-from fundraise.jobs.worker import queue as app_queue
+from fundraise.jobs.queue import queue as app_queue
 from fundraise.models import AuditEvent, OutboxMessage
 from fundraise.payments.jobs import DAILY_FUNCTION, schedule_daily_reconcile
 

@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from fundraise.audit import verify_chain
 from fundraise.errors import IllegalTransition
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import AuditEvent, Campaign, OutboxMessage, VerificationReport
-from fundraise.services.audit import verify_chain
 from fundraise.services.verification import (
     changed_count,
     changed_reports,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from fundraise.audit import verify_chain
 from fundraise.extensions import db
 from fundraise.models import Campaign, Role, User, VerificationReport
 from fundraise.services.accounts import authenticate
-from fundraise.services.audit import verify_chain
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
 
 

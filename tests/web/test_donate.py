@@ -30,7 +30,8 @@ from fundraise.models import (
     OutboxMessage,
     ReportStatus,
 )
-from fundraise.payments import donation_token, get_provider
+from fundraise.payments import get_provider
+from fundraise.payments.links import donation_token
 from fundraise.services import donations as service
 from tests.factories import PASSWORD, CampaignFactory, UserFactory, user_of_role
 

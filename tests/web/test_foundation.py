@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from fundraise import ConfigurationError, create_app, pii
+from fundraise import ConfigurationError, audit, create_app, pii
 from fundraise.extensions import db
 from fundraise.jobs.outbox import JOBS, enqueue, job, relay
 from fundraise.models import ApiToken, AuditEvent, Notification, OutboxMessage, Role
-from fundraise.services import accounts, audit
+from fundraise.services import accounts
 from fundraise.services.campaigns import transition
 from tests.factories import PASSWORD, CampaignFactory, UserFactory
 

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from fundraise import audit
 from fundraise.extensions import db
 from fundraise.jobs.notifications import notify_state_change
 from fundraise.models import Campaign, Notification
-from fundraise.services import accounts, audit
+from fundraise.services import accounts
 from fundraise.text_input import fits_one_line, fits_text, one_line
 from tests.factories import CampaignFactory, UserFactory
 from tests.web.test_donate import smtp_server  # noqa: F401  (a fixture)

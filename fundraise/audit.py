@@ -1,4 +1,5 @@
-"""Append to and verify the hash-chained audit log."""
+"""The audit log (infrastructure, below the services; the ledger uses it too): append events to the hash chain
+in the caller's transaction, and verify the chain."""
 
 from __future__ import annotations
 
