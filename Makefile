@@ -8,7 +8,7 @@ export FLASK_APP := wsgi:app
 
 .DEFAULT_GOAL := help
 
-help: ## List the targets
+help: ## List the targets and what each does
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/activate: pyproject.toml
@@ -17,43 +17,44 @@ $(BIN)/activate: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/activate
 
-venv: $(BIN)/activate ## Create the virtual environment with every dependency
+venv: $(BIN)/activate ## Create .venv and install Aidbridge with its dev tools (again when pyproject.toml changes)
 
-translations: $(BIN)/activate ## Compile the zh_CN/en message catalogues
+translations: $(BIN)/activate ## Compile the Chinese and English message catalogues (.po to .mo)
 	$(BIN)/pybabel -q compile -d fundraise/translations
 
-extract: $(BIN)/activate ## Extract translatable text and update the catalogues
+extract: $(BIN)/activate ## Extract translatable text into messages.pot and merge it into both catalogues
 	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o fundraise/translations/messages.pot .
 	$(BIN)/pybabel -q update -N -i fundraise/translations/messages.pot -d fundraise/translations
 
-demo: translations ## Run Aidbridge at http://127.0.0.1:5000 with demo data (SQLite, jobs inline, sandbox payments)
+demo: translations ## Migrate, load reference and demo data, serve at http://127.0.0.1:5000 (SQLite in instance/, jobs inline, sandbox payments; HOST=, PORT=)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask reference load
 	$(BIN)/flask demo seed
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-test: translations ## Run the tests (SQLite unless TEST_DATABASE_URL/REDIS_URL are set)
+test: translations ## Compile the catalogues and run pytest, migration drift check included (SQLite; PostgreSQL and rq tests need TEST_DATABASE_URL and REDIS_URL; PYTEST_ARGS=)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(BIN)/activate ## ruff, the formatter check, mypy (strict on the pure packages), migration drift
+lint: $(BIN)/activate ## ruff check, ruff format --check, mypy (strict, see pyproject.toml) on verification/, matching/, fundraise/, and the import contracts (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy verification matching
+	$(BIN)/mypy verification matching fundraise
+	$(BIN)/lint-imports
 
-migration: $(BIN)/activate ## Autogenerate a migration after changing models: make migration m="what changed"
+migration: $(BIN)/activate ## Autogenerate a migration from the models against a scratch SQLite database: make migration m="what changed"
 	@mkdir -p instance
 	scratch=$$(mktemp -u $(CURDIR)/instance/migration-XXXX.sqlite3) && \
 	  DATABASE_URL=sqlite:///$$scratch $(BIN)/flask db upgrade && \
 	  DATABASE_URL=sqlite:///$$scratch $(BIN)/flask db migrate -m "$(m)"; \
 	  status=$$?; rm -f $$scratch*; exit $$status
 
-schema: $(BIN)/activate ## Rebuild the initial migration from the models (only until the first release)
+schema: $(BIN)/activate ## Regenerate migrations/versions/0001_initial_schema.py from the models (only until the first release)
 	rm -f migrations/versions/0001_initial_schema.py
 	$(MAKE) migration m="initial schema"
 	f=$$(ls migrations/versions/*_initial_schema.py) && rev=$$(grep -m1 '^revision' $$f | cut -d"'" -f2) && \
 	  sed -i "s/$$rev/0001/g" $$f && mv $$f migrations/versions/0001_initial_schema.py
 
-clean: ## Remove the demo database and uploads
+clean: ## Delete the demo database (instance/aidbridge.sqlite3*) and uploads (instance/uploads)
 	rm -rf instance/aidbridge.sqlite3* instance/uploads
 
 .PHONY: help venv translations extract demo test lint migration schema clean

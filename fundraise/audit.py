@@ -137,7 +137,8 @@ def _plain(values: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     if all(type(value) in _FLAT for value in values.values()):
         return values  # already what a round trip would give (the common case, and batch work's)
-    return json.loads(json.dumps(values, default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return plain
 
 
 # Values a JSON round trip gives back unchanged (float is left out: its text form may not round-trip).

@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
         # Only the last `proxies` entries of X-Forwarded-* were written by our own proxies; anything before
         # them came from the visitor and is ignored. Without a trusted proxy the headers are never read, so a
         # visitor cannot pick the address the sign-in limit counts them under.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
 

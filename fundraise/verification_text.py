@@ -265,7 +265,7 @@ class _Shown(dict[str, Any]):
 
 def _day(value: str) -> str:
     try:
-        return format_date(date.fromisoformat(value), "medium")
+        return str(format_date(date.fromisoformat(value), "medium"))
     except ValueError:
         return value
 

@@ -102,7 +102,7 @@ def operation(summary: str, **details: Any) -> Callable[[F], F]:
     described = Operation(summary=summary, **details)
 
     def decorate(view: F) -> F:
-        view.openapi = described  # type: ignore[attr-defined]
+        view.openapi = described  # type: ignore[attr-defined]  # a function attribute, read by the document builder
         return view
 
     return decorate

@@ -124,7 +124,7 @@ def _load_query(schema: Schema) -> dict[str, Any]:
 
 
 def _caller() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
 
 
 def _campaign_to_change(campaign_id: int) -> Campaign:
@@ -311,7 +311,7 @@ def upload_document(campaign_id: int) -> Any:
     try:
         form = schemas.DocumentUpload(exclude=("file",)).load(request.form.to_dict())
     except ValidationError as error:
-        errors.update(error.messages)  # type: ignore[arg-type]
+        errors.update(error.messages)  # type: ignore[arg-type]  # a schema's load() raises a dict of field messages
         form = {}
     upload = request.files.get("file")
     sent = sum(1 for _name, storage in request.files.items(multi=True) if storage.filename)

@@ -306,7 +306,7 @@ def import_records() -> Any:
     try:
         form = RecordsImportUpload(exclude=("file",)).load(request.form.to_dict())
     except ValidationError as error:
-        errors.update(error.messages)  # type: ignore[arg-type]
+        errors.update(error.messages)  # type: ignore[arg-type]  # a schema's load() raises a dict of field messages
         form = {}
     upload = request.files.get("file")
     if upload is None or not upload.filename:

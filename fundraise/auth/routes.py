@@ -160,8 +160,7 @@ def language(code: str) -> Any:
     if code in current_app.config["LANGUAGES"]:
         session["locale"] = code
         if current_user.is_authenticated:
-            current_user.locale = code
-            db.session.commit()
+            accounts.set_locale(current_user._get_current_object(), code)
     return redirect(next_from_request(url_for("public.home")))
 
 

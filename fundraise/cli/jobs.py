@@ -60,4 +60,4 @@ def worker(burst: bool) -> None:
     """Run an rq worker inside the app (needs REDIS_URL and JOBS_MODE=rq, the production setting)."""
     from fundraise.jobs.worker import run_worker
 
-    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is

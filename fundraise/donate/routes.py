@@ -103,7 +103,6 @@ def give(campaign_id: int) -> Any:
                 _field_errors(form, error)
             except DomainError as error:
                 # Closed meanwhile (target reached), or the provider could not be reached: nothing to pay.
-                db.session.rollback()
                 flash(error.message, "error")
                 return _give_page(campaign, form, presenters.donation_panel(campaign, recent=0), error.status)
             else:
@@ -368,7 +367,6 @@ def staff_refund(donation_id: int) -> Any:
             donation, int(amount_fen), current_user._get_current_object(), form.reason.data or ""
         )
     except DomainError as error:
-        db.session.rollback()
         details = [m for messages in error.fields.values() for m in messages if m != error.message]
         flash(" ".join([f"{_('Donation #%(id)d', id=donation_id)}:", error.message, *details]), "error")
         return redirect(back)
@@ -413,7 +411,6 @@ def staff_refund_all(campaign_id: int) -> Any:
                     campaign, current_user._get_current_object(), form.reason.data or ""
                 )
             except DomainError as error:
-                db.session.rollback()
                 flash(error.message, "error")
                 return redirect(url_for("donate.staff_refund_all", campaign_id=campaign.id))
             total = sum(r.amount_fen for r in result.requested)

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from fundraise.access import roles
@@ -36,19 +36,12 @@ from fundraise.family.forms import (
     disease_catalogue,
 )
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, Notification, Role, User
-from fundraise.models.columns import utcnow
 from fundraise.notifications import render_notification
 from fundraise.services import campaigns as campaign_service
-from fundraise.services.campaigns import available_transitions, create_draft, is_applicant_side, update_draft
-from fundraise.services.documents import (
-    Upload,
-    check_files_per_request,
-    prepare_for,
-    read_upload,
-    remove,
-    store,
-    upload_dir,
-)
+from fundraise.services import inbox
+from fundraise.services.campaigns import available_transitions, create_draft, is_applicant_side
+from fundraise.services.documents import Upload, check_files_per_request, read_upload, remove
+from fundraise.services.filing import save_step
 from fundraise.services.updates import can_post_update, post_update
 
 bp = Blueprint("family", __name__, url_prefix="/family")
@@ -116,7 +109,7 @@ MONEY_FIELDS = campaign_service.MONEY_FIELDS
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
 
 
 def _home() -> str:
@@ -210,26 +203,6 @@ def _read_uploads(form: Any, kinds: tuple[str, ...]) -> tuple[list[tuple[str, Up
             apply_field_errors(form, error)
             ok = False
     return files, ok
-
-
-def save_step(campaign: Campaign, actor: User, data: dict[str, Any], files: list[tuple[str, Upload]]) -> None:
-    """Store a step's fields and files in one commit, or nothing. The files are checked and re-encoded first,
-    with no transaction open (no lock is held while images decode); then they are added without committing,
-    and update_draft() validates every field and commits both together."""
-    prepared = prepare_for(campaign, actor, files) if files else []
-    documents: list[Document] = []
-    try:
-        if prepared:
-            documents = store(campaign, actor, prepared, commit=False)
-        if data:
-            update_draft(campaign, actor, data)
-        else:
-            db.session.commit()
-    except Exception:
-        db.session.rollback()
-        for document in documents:
-            (upload_dir() / document.stored_name).unlink(missing_ok=True)
-        raise
 
 
 # --- form <-> campaign -------------------------------------------------------------------------------
@@ -425,12 +398,7 @@ def my_notifications(limit: int = 20) -> list[dict[str, Any]]:
 @roles(Role.FAMILY, Role.SOCIAL_WORKER)
 def mark_notifications_read() -> Any:
     if ConfirmForm().validate_on_submit():
-        db.session.execute(
-            update(Notification)
-            .where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
-            .values(read_at=utcnow())
-        )
-        db.session.commit()
+        inbox.mark_all_read(_me())
     return redirect(_home())
 
 
@@ -538,8 +506,8 @@ def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, lis
 
 
 def _refused(campaign: Campaign, error: DomainError) -> Any:
-    """An action the campaign's state does not allow: say so on the campaign's page, change nothing."""
-    db.session.rollback()
+    """An action the campaign's state does not allow: say so on the campaign's page (the service changed
+    nothing)."""
     flash(error.message, "error")
     return _render_review(campaign, error.status)
 
@@ -559,7 +527,6 @@ def submit(campaign_id: int) -> Any:
     try:
         campaign_service.transition(campaign, "submit", actor=_me())
     except ValidationFailed as error:
-        db.session.rollback()
         flash(error.message, "error")
         return _render_review(campaign, 422, missing=error.fields)
     except IllegalTransition as error:
@@ -608,7 +575,6 @@ def cancel(campaign_id: int) -> Any:
             try:
                 campaign_service.transition(campaign, "cancel", actor=_me(), reason=form.reason.data or "")
             except ValidationFailed as error:
-                db.session.rollback()
                 apply_field_errors(form, error)
             except IllegalTransition as error:
                 return _refused(campaign, error)

@@ -11,7 +11,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from fundraise import audit
 from fundraise.access import roles
 from fundraise.auth.forms import ConfirmForm
 from fundraise.auth.routes import apply_field_errors
@@ -20,8 +19,8 @@ from fundraise.extensions import db
 from fundraise.family.routes import my_notifications, step_url
 from fundraise.hospital.forms import FamilyAccountForm
 from fundraise.models import Campaign, CampaignState, Role, User
-from fundraise.services import accounts
-from fundraise.services.campaigns import confirm_stay, create_draft, get_campaign
+from fundraise.services.campaigns import confirm_stay, get_campaign
+from fundraise.services.filing import open_case_for_family
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")
 
@@ -30,7 +29,7 @@ TEMPORARY_PASSWORD_BYTES = 9
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
 
 
 @bp.route("/")
@@ -94,13 +93,17 @@ def new_family() -> Any:
                 form.name.errors = [_("No account uses this e-mail yet. Enter a name to open one.")]
             else:
                 try:
-                    if family is None:
-                        family, password = _open_family_account(email, form.name.data or "", form.phone.data)
-                    campaign = create_draft(
-                        family, {"hospital_code": current_user.hospital.code}, filed_by=_me()
+                    new_password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES) if family is None else None
+                    family, campaign = open_case_for_family(
+                        _me(),
+                        family,
+                        email=email,
+                        name=form.name.data or "",
+                        phone=form.phone.data,
+                        password=new_password or "",
                     )
+                    password = new_password
                 except ValidationFailed as error:
-                    db.session.rollback()
                     apply_field_errors(form, error)
                 else:
                     response = make_response(
@@ -117,18 +120,3 @@ def new_family() -> Any:
                     return response
         return render_template("hospital/new_family.html", form=form), 422
     return render_template("hospital/new_family.html", form=form)
-
-
-def _open_family_account(email: str, name: str, phone: str | None) -> tuple[User, str]:
-    password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
-    family = accounts.register(email, name, password, Role.FAMILY)
-    family.phone = (phone or "").strip() or None
-    audit.record(
-        "user.opened_for_family",
-        "user",
-        family.id,
-        actor=_me(),
-        after={"hospital_id": current_user.hospital_id},
-    )
-    db.session.commit()
-    return family, password

@@ -21,6 +21,7 @@ from fundraise.extensions import db
 from fundraise.jobs.queue import queue
 from fundraise.models import OutboxMessage
 from fundraise.models.columns import utcnow
+from fundraise.unit_of_work import discard, transactional, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +64,29 @@ def relay(limit: int = 500) -> int:
     """Hand pending messages to their runner; returns how many were relayed."""
     relayed = 0
     # Jobs run inline may enqueue more jobs; keep going until the outbox is empty (bounded).
+    inline = current_app.config["JOBS_MODE"] != "rq"
     for _round in range(10):
-        query = select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
-        if db.session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(db.session.scalars(query.limit(limit)))
-        if not ids:
-            db.session.commit()
-            break
-        if current_app.config["JOBS_MODE"] == "rq":
-            _enqueue_to_rq(ids)
-            db.session.commit()
-        else:
-            # Claimed before the commit releases the row locks: left 'pending', the same messages would be
-            # picked up by every other process or thread relaying meanwhile and run twice at once.
-            db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status="enqueued")
-                .execution_options(synchronize_session=False)
+        with unit_of_work():
+            query = (
+                select(OutboxMessage.id).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
             )
-            db.session.commit()
+            if db.session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(db.session.scalars(query.limit(limit)))
+            if ids and not inline:
+                _enqueue_to_rq(ids)
+            elif ids:
+                # Claimed before the commit releases the row locks: left 'pending', the same messages would
+                # be picked up by every other process or thread relaying meanwhile and run twice at once.
+                db.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .values(status="enqueued")
+                    .execution_options(synchronize_session=False)
+                )
+        if not ids:
+            break
+        if inline:
             for message_id in ids:
                 run_message(message_id, reraise=False)
         relayed += len(ids)
@@ -100,7 +103,7 @@ def _enqueue_to_rq(ids: list[int]) -> None:
             job_id=f"outbox-{message_id}",
             retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
         )
-        db.session.get(OutboxMessage, message_id).status = "enqueued"  # type: ignore[union-attr]
+        db.session.get_one(OutboxMessage, message_id).status = "enqueued"
 
 
 def run_message(message_id: int, *, reraise: bool) -> None:
@@ -110,34 +113,32 @@ def run_message(message_id: int, *, reraise: bool) -> None:
         return
     name, args = message.job, dict(message.args)
     try:
-        JOBS[name](**args)
+        JOBS[name](**args)  # its services commit their own units of work
     except Exception as error:
-        db.session.rollback()
-        message = db.session.get(OutboxMessage, message_id)
-        assert message is not None
-        message.status = "failed"
-        message.attempts += 1
-        message.last_error = "".join(traceback.format_exception_only(error)).strip()[:2000]
-        db.session.commit()
+        discard()  # whatever the failed job left open
+        with unit_of_work():
+            message = db.session.get_one(OutboxMessage, message_id, populate_existing=True)
+            message.status = "failed"
+            message.attempts += 1
+            message.last_error = "".join(traceback.format_exception_only(error)).strip()[:2000]
         log.exception("job %s (outbox %s) failed", name, message_id)
         if reraise:
             raise
         return
-    message = db.session.get(OutboxMessage, message_id)
-    assert message is not None
-    message.status = "done"
-    message.attempts += 1
-    message.finished_at = utcnow()
-    message.last_error = ""
-    db.session.commit()
+    with unit_of_work():
+        message = db.session.get_one(OutboxMessage, message_id, populate_existing=True)
+        message.status = "done"
+        message.attempts += 1
+        message.finished_at = utcnow()
+        message.last_error = ""
 
 
+@transactional
 def retry_failed() -> int:
     """Put failed messages back in the outbox (the command `flask jobs retry`)."""
     failed = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")))
     for message in failed:
         message.status = "pending"
-    db.session.commit()
     return len(failed)
 
 
@@ -153,7 +154,7 @@ def relay_if_committed() -> None:
             relay()
         except Exception:
             # The messages stay pending; `flask worker` relays them again, so the request still succeeds.
-            db.session.rollback()
+            discard()
             log.exception("outbox relay failed; messages stay pending")
 
 

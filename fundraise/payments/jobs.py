@@ -17,9 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import select
 
-from fundraise import audit
 from fundraise.jobs.outbox import job
 
 if TYPE_CHECKING:
@@ -40,51 +38,20 @@ DAILY_FUNCTION = "fundraise.payments.jobs.run_daily_reconcile"
 def fetch_refunds(event_id: str) -> None:
     """A stored event announced refunds without listing them: fetch them from the provider and apply them as
     an event of their own (stored under a derived id, so running twice applies nothing twice)."""
-    from fundraise.extensions import db
-    from fundraise.models import PaymentEvent
-    from fundraise.payments import get_provider
-    from fundraise.services.donations import handle_event
+    from fundraise.services.donations import apply_fetched_refunds
 
-    client = get_provider()
-    stored = db.session.scalar(
-        select(PaymentEvent).where(PaymentEvent.provider == client.name, PaymentEvent.event_id == event_id)
-    )
-    if stored is None:
-        return
-    announced = client.event_from_payload(stored.payload)
-    # Nothing is held while the provider is asked (on SQLite a transaction holds the write lock).
-    db.session.rollback()
-    if not announced.payment_id:
-        return
-    fetched = client.fetch_refunds_event(announced.payment_id, event_id)
-    if fetched is not None:
-        result = handle_event(fetched)
-        log.info("refunds fetched for event %s: %s", event_id, result)
+    result = apply_fetched_refunds(event_id)
+    log.info("refunds fetched for event %s: %s", event_id, result)
 
 
 @job("reconcile_payments")
 def reconcile_payments(since: str | None = None) -> None:
     """Compare the provider's payments with the ledger, post fees the provider reported, and write the result
     to the audit log (and the log at warning level when anything differs). Safe to run twice."""
-    from fundraise.extensions import db
     from fundraise.payments import get_provider
-    from fundraise.services.reconciliation import reconcile, summarize
+    from fundraise.services.reconciliation import reconcile_and_record, summarize
 
-    report = reconcile(get_provider(), datetime.fromisoformat(since) if since else None, post_fees=True)
-    audit.record(
-        "payments.reconciled",
-        "reconciliation",
-        report.provider,
-        actor=None,
-        after={
-            "since": report.since.isoformat(),
-            "provider_payments": report.provider_payments,
-            "donations": report.donations,
-            "fees_posted": report.fees_posted,
-            "differences": [str(d) for d in report.differences[:200]],
-        },
-    )
-    db.session.commit()
+    report = reconcile_and_record(get_provider(), datetime.fromisoformat(since) if since else None)
     for line in summarize(report):
         (log.warning if report.differences else log.info)("%s", line)
 
@@ -98,7 +65,7 @@ def scheduled_run(queue: Queue) -> tuple[Job, datetime] | None:
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]
+    registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]  # rq leaves its __init__ unannotated
     for job_id in registry.get_job_ids():
         if not job_id.startswith(_prefix(queue)):
             continue
@@ -156,12 +123,11 @@ def run_daily_reconcile() -> None:
     end the cycle), then put `reconcile_payments` in the outbox and relay it."""
 
     def work() -> None:
-        from fundraise.extensions import db
-        from fundraise.jobs.outbox import enqueue, relay
+        from fundraise.jobs.outbox import relay
+        from fundraise.services.reconciliation import queue_reconciliation
 
         schedule_daily_reconcile()
-        enqueue("reconcile_payments")
-        db.session.commit()
+        queue_reconciliation()
         relay()
 
     _in_app_context(work)
@@ -174,7 +140,7 @@ def _prefix(queue: Queue) -> str:
 def _in_app_context(work: Callable[[], None]) -> None:
     """Run inside the worker's app context, or a new app's when rq runs this outside one."""
     try:
-        current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+        current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is  # noqa: SLF001
     except RuntimeError:
         from fundraise import create_app
 

@@ -65,10 +65,8 @@ def webhook(provider_name: str) -> Any:
     try:
         result = receive_webhook(client, raw, dict(request.headers))
     except InvalidSignature as error:
-        db.session.rollback()
         return problem(400, "Invalid signature", str(error))
     except MalformedEvent as error:
-        db.session.rollback()
         return problem(400, "Malformed event", str(error))
     return jsonify({"received": True, "result": result})
 
@@ -107,9 +105,7 @@ def checkout(payment_id: str) -> Any:
             else:
                 abort(400)
         except ProviderError:
-            db.session.rollback()
             abort(409)
-        db.session.commit()
         log.info("sandbox %s %s: %s", action, payment_id, result)
         return redirect(safe_target(payment.return_url, url_for(".checkout", payment_id=payment_id)))
     return render_template(

@@ -40,6 +40,7 @@ from fundraise.payments.provider import (
     ProviderPayment,
     RefundInfo,
 )
+from fundraise.unit_of_work import transactional
 
 SIGNATURE_HEADER = "Aidbridge-Sandbox-Signature"
 EVENT_KINDS = {
@@ -58,6 +59,9 @@ Receiver = Callable[["SandboxProvider", bytes, Mapping[str, str]], str]
 
 
 class SandboxProvider:
+    """Each of its actions is a unit of work of its own: the sandbox's record of the payment (the provider's
+    side) and the event it delivers (our side, a nested unit) are stored together."""
+
     name = "sandbox"
 
     def __init__(self, *, secret: bytes, fee_bps: int = 0, tolerance: int = 300) -> None:
@@ -72,6 +76,7 @@ class SandboxProvider:
 
     # --- the provider port -------------------------------------------------------------------------------
 
+    @transactional
     def create_payment(self, donation: Donation, return_url: str) -> CreatedPayment:
         payment = db.session.scalar(
             select(SandboxPayment).where(SandboxPayment.idempotency_key == donation.idempotency_key)
@@ -90,8 +95,9 @@ class SandboxProvider:
             db.session.flush()
         return CreatedPayment(payment.id, url_for("sandbox.checkout", payment_id=payment.id))
 
+    @transactional
     def refund(self, provider_payment_id: str, amount_fen: int, idempotency_key: str) -> str:
-        existing = db.session.scalar(
+        existing: SandboxRefund | None = db.session.scalar(
             select(SandboxRefund).where(SandboxRefund.idempotency_key == idempotency_key)
         )
         if existing is not None:
@@ -217,6 +223,7 @@ class SandboxProvider:
     def payment(self, payment_id: str) -> SandboxPayment | None:
         return db.session.get(SandboxPayment, payment_id)
 
+    @transactional
     def pay(self, payment_id: str) -> str:
         """The donor pressed "Pay (succeeds)". A second press changes nothing and sends nothing."""
         payment = self._payment(payment_id)
@@ -228,6 +235,7 @@ class SandboxProvider:
         db.session.flush()
         return self.deliver(self.event("payment.succeeded", payment))
 
+    @transactional
     def decline(self, payment_id: str) -> str:
         """The donor pressed "Decline (fails)". The donor may still pay afterwards, as with a second card."""
         payment = self._payment(payment_id)
@@ -239,6 +247,7 @@ class SandboxProvider:
             self.event("payment.failed", payment, failure_reason="sandbox: declined by the donor")
         )
 
+    @transactional
     def open_dispute(self, payment_id: str, amount_fen: int | None = None) -> tuple[str, str]:
         """A bank disputes the payment and the money is withdrawn (demo and tests)."""
         payment = self._payment(payment_id)
@@ -255,6 +264,7 @@ class SandboxProvider:
         )
         return dispute_id, result
 
+    @transactional
     def close_dispute(self, payment_id: str, dispute_id: str, amount_fen: int, *, won: bool) -> str:
         payment = self._payment(payment_id)
         payment.disputed = not won
@@ -312,7 +322,7 @@ class SandboxProvider:
         query = select(SandboxPayment).where(SandboxPayment.id == payment_id)
         if db.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update()
-        payment = db.session.scalar(query)
+        payment: SandboxPayment | None = db.session.scalar(query)
         if payment is None:
             raise ProviderError("sandbox: no such payment")
         return payment

@@ -79,7 +79,7 @@ class StripeProvider:
     # --- calls to Stripe ---------------------------------------------------------------------------------
 
     def create_payment(self, donation: Donation, return_url: str) -> CreatedPayment:
-        params: dict[str, Any] = {
+        params: stripe.params.PaymentIntentCreateParams = {
             "amount": donation.amount_fen,
             "currency": "cny",
             "metadata": {"campaign_id": str(donation.campaign_id), "donation_id": str(donation.id)},
@@ -89,7 +89,7 @@ class StripeProvider:
             params["allowed_payment_method_types"] = self.payment_method_types
         try:
             intent = self.client.v1.payment_intents.create(
-                params=params,  # type: ignore[arg-type]
+                params=params,
                 options={"idempotency_key": donation.idempotency_key},
             )
         except stripe.StripeError as error:
@@ -127,14 +127,14 @@ class StripeProvider:
     def list_payments(self, since: datetime) -> Iterator[ProviderPayment]:
         """Charges created at or after `since`, one record per PaymentIntent (a retried payment has several
         charges; the succeeded one stands for it). `created[gt]` is used, not `gte`, so localstripe serves it."""
-        params: dict[str, Any] = {
+        params: stripe.params.ChargeListParams = {
             "created": {"gt": int(since.timestamp()) - 1},
             "limit": 100,
             "expand": ["data.balance_transaction"],
         }
         by_intent: dict[str, ProviderPayment] = {}
         try:
-            for charge in self.client.v1.charges.list(params=params).auto_paging_iter():  # type: ignore[arg-type]
+            for charge in self.client.v1.charges.list(params=params).auto_paging_iter():
                 payment = _payment_from_charge(charge.to_dict())
                 held = by_intent.get(payment.provider_payment_id)
                 if held is None or (held.status != "succeeded" and payment.status == "succeeded"):

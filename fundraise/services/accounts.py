@@ -22,6 +22,7 @@ from fundraise.jobs.outbox import enqueue
 from fundraise.models import ApiToken, Charity, Hospital, LoginSession, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.text_input import text_problem
+from fundraise.unit_of_work import transactional, unit_of_work
 
 _hasher = PasswordHasher()
 # Hashing a throwaway password when the e-mail is unknown keeps the time of a failed login the same either way.
@@ -56,6 +57,7 @@ def _check_new_account(email: str, name: str, password: str) -> str:
     return email
 
 
+@transactional
 def register(email: str, name: str, password: str, role: str, *, locale: str | None = None) -> User:
     """Self-registration: families and donors only; staff accounts are created by an admin."""
     if role not in SELF_REGISTERED_ROLES:
@@ -67,10 +69,10 @@ def register(email: str, name: str, password: str, role: str, *, locale: str | N
     db.session.add(user)
     db.session.flush()
     audit.record("user.register", "user", user.id, actor=user, after={"role": role})
-    db.session.commit()
     return user
 
 
+@transactional
 def create_account(
     email: str,
     name: str,
@@ -110,7 +112,6 @@ def create_account(
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", "user", user.id, actor=actor, after={"role": role})
-    db.session.commit()
     return user
 
 
@@ -146,8 +147,10 @@ class SignIn:
 def authenticate(email: str, password: str) -> User | None:
     """The active account these credentials open, or None. Failures count towards the account's lock;
     raises AccountLocked while it is locked (or when this failure locks it)."""
-    user = _check_credentials(email, password, utcnow())
-    db.session.commit()
+    with unit_of_work():  # the failure's count (and a lock with its notice) stands, though we refuse
+        user, locked_until = _check_credentials(email, password, utcnow())
+    if locked_until is not None:
+        raise AccountLocked(locked_until)
     return user
 
 
@@ -155,45 +158,43 @@ def sign_in(email: str, password: str, *, remember: bool, user_agent: str = "") 
     """Check the credentials and start a session for this browser, in one unit of work; None when they are
     wrong (the same answer for an unknown e-mail). Raises AccountLocked as `authenticate` does."""
     now = utcnow()
-    user = _check_credentials(email, password, now)
-    if user is None:
-        db.session.commit()  # the failure just counted
+    with unit_of_work():
+        user, locked_until = _check_credentials(email, password, now)
+        key = _start_session(user, remember=remember, user_agent=user_agent, now=now) if user else None
+    if locked_until is not None:
+        raise AccountLocked(locked_until)
+    if user is None or key is None:
         return None
-    key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
-    db.session.commit()
     return SignIn(user, key, remember)
 
 
+@transactional
 def start_login_session(user: User, *, remember: bool = False, user_agent: str = "") -> str:
     """A session for an account that has just proved who it is some other way (it has just registered);
     returns its key."""
-    key = _start_session(user, remember=remember, user_agent=user_agent, now=utcnow())
-    db.session.commit()
-    return key
+    return _start_session(user, remember=remember, user_agent=user_agent, now=utcnow())
 
 
-def _check_credentials(email: str, password: str, now: datetime) -> User | None:
-    """The account if the password is right; counts a failure otherwise (uncommitted: the caller commits)."""
+def _check_credentials(email: str, password: str, now: datetime) -> tuple[User | None, datetime | None]:
+    """(the account if the password is right, the time a lock ends if it is locked); a wrong password counts
+    a failure in the caller's unit of work, which must stand even though the caller refuses."""
     user: User | None = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is not None and user.active and _locked(user, now):
         assert user.locked_until is not None
-        raise AccountLocked(user.locked_until)
+        return None, user.locked_until
     if not _password_matches(user, password):
         if user is not None and user.active:
-            locked_until = _count_failure(user, now)
-            if locked_until is not None:
-                db.session.commit()  # the lock, its audit event and the owner's notice stand
-                raise AccountLocked(locked_until)
-        return None
+            return None, _count_failure(user, now)
+        return None, None
     if user is None or not user.active:
-        return None
+        return None, None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.failed_login_window_started_at = None
     user.locked_until = None
     user.last_login_at = now
-    return user
+    return user, None
 
 
 def _password_matches(user: User | None, password: str) -> bool:
@@ -323,6 +324,7 @@ def active_sessions(user: User) -> list[LoginSession]:
     )
 
 
+@transactional
 def end_session(key: str | None) -> None:
     """Sign out: the session this key names stops working, in this browser and wherever its cookies went."""
     row = session_for_key(key)
@@ -331,15 +333,13 @@ def end_session(key: str | None) -> None:
     row.ended_at = utcnow()
     row.ended_reason = "signed_out"
     audit.record("session.end", "login_session", row.id, actor=row.user, after={"reason": "signed_out"})
-    db.session.commit()
 
 
+@transactional
 def end_other_sessions(user: User, current_key: str | None) -> int:
     """Sign out of every other browser and device; returns how many sessions ended."""
     current = session_for_key(current_key)
-    ended = _end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
-    db.session.commit()
-    return ended
+    return _end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
 
 
 def _end_sessions(user: User, reason: str, *, keep: int | None, actor: User) -> int:
@@ -373,12 +373,19 @@ def change_password(
         assert user.locked_until is not None
         raise AccountLocked(user.locked_until)
     if not _password_matches(user, current_password):
-        locked_until = _count_failure(user, now)
-        db.session.commit()
+        with unit_of_work():  # the failure counts, though the change is refused
+            locked_until = _count_failure(user, now)
         if locked_until is not None:
             raise AccountLocked(locked_until)
         message = _("This is not your current password.")
         raise ValidationFailed(message, fields={"current_password": [message]})
+    with unit_of_work():
+        return _set_password(user, new_password, current_key=current_key, user_agent=user_agent, now=now)
+
+
+def _set_password(
+    user: User, new_password: str, *, current_key: str | None, user_agent: str, now: datetime
+) -> SignIn:
     if len(new_password) < MIN_PASSWORD_LENGTH:
         message = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
         raise ValidationFailed(message, fields={"new_password": [message]})
@@ -390,7 +397,6 @@ def change_password(
     audit.record("user.password_change", "user", user.id, actor=user)
     _end_sessions(user, "password_changed", keep=None, actor=user)
     key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
-    db.session.commit()
     return SignIn(user, key, remember)
 
 
@@ -425,6 +431,7 @@ def device_label(user_agent: str) -> str:
     return " · ".join(part for part in (browser, system) if part)
 
 
+@transactional
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token; the plaintext is returned once and never stored."""
     name = name.strip()
@@ -437,10 +444,10 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     db.session.add(token)
     db.session.flush()
     audit.record("token.create", "api_token", token.id, actor=user, after={"name": name})
-    db.session.commit()
     return token, plaintext
 
 
+@transactional
 def revoke_token(user: User, token_id: int) -> None:
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
@@ -448,9 +455,9 @@ def revoke_token(user: User, token_id: int) -> None:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record("token.revoke", "api_token", token.id, actor=user)
-        db.session.commit()
 
 
+@transactional
 def user_for_token(plaintext: str) -> User | None:
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
@@ -460,7 +467,6 @@ def user_for_token(plaintext: str) -> User | None:
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     token.last_used_at = utcnow()
-    db.session.commit()
     return token.user
 
 
@@ -468,6 +474,7 @@ def _token_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
+@transactional
 def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
     """Deactivate (no more sign-in, API tokens refused) or reactivate an account; audited, commits.
 
@@ -494,5 +501,10 @@ def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
     if not active:
         # Signed out everywhere: reactivating the account later does not bring old sessions back.
         _end_sessions(user, "deactivated", keep=None, actor=actor)
-    db.session.commit()
     return user
+
+
+@transactional
+def set_locale(user: User, locale: str) -> None:
+    """The language the account reads pages and e-mails in."""
+    user.locale = locale

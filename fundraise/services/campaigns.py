@@ -20,6 +20,7 @@ from fundraise.jobs.outbox import enqueue, enqueue_many
 from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.text_input import text_problem
+from fundraise.unit_of_work import transactional
 from verification.diseases import DiseaseRange as DiseaseRangeData
 from verification.diseases import find_category, normalize_icd10
 from verification.identity import IdNumberError, ResidentId, consistency_errors, parse_resident_id
@@ -241,6 +242,7 @@ def available_transitions(campaign: Campaign, user: User | None) -> list[Transit
     return [t for t in TRANSITIONS.values() if campaign.state in t.sources and t.allowed(user, campaign)]
 
 
+@transactional
 def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str = "") -> Campaign:
     """Move a campaign along one named transition and commit, or refuse with a clear error (nothing written)."""
     from fundraise.states import state_label
@@ -280,7 +282,6 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
     enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event.id)
     if name == "submit":
         enqueue("start_verification", campaign_id=campaign.id)
-    db.session.commit()
     return campaign
 
 
@@ -335,7 +336,7 @@ def move_by_system(moves: Sequence[tuple[StateHolder, str, str]]) -> None:
     for campaign, name, reason in moves:
         rule = TRANSITIONS[name]
         # The rules' checks of a system caller (None) never look at the campaign itself.
-        if not rule.allowed(None, campaign) or campaign.state not in rule.sources:  # type: ignore[arg-type]
+        if not rule.allowed(None, campaign) or campaign.state not in rule.sources:  # type: ignore[arg-type]  # a StateHolder, not a Campaign: see above
             raise IllegalTransition(
                 _("Campaign %(id)s cannot be moved by %(action)s.", id=campaign.id, action=name)
             )
@@ -416,6 +417,7 @@ def _refuse_duplicate_patient(campaign: Campaign) -> None:
 # --- filing ----------------------------------------------------------------------------------------------
 
 
+@transactional
 def create_draft(applicant: User, data: dict[str, Any], *, filed_by: User | None = None) -> Campaign:
     """Start a campaign as a draft with whatever fields were given (each checked); commits."""
     if applicant.role != Role.FAMILY:
@@ -431,10 +433,10 @@ def create_draft(applicant: User, data: dict[str, Any], *, filed_by: User | None
     db.session.add(campaign)
     db.session.flush()
     audit.record("campaign.create", "campaign", campaign.id, actor=actor, after={"state": S.DRAFT})
-    db.session.commit()
     return campaign
 
 
+@transactional
 def update_draft(campaign: Campaign, actor: User, data: dict[str, Any]) -> Campaign:
     """Change a draft's fields; only drafts can be edited, so a verified case cannot be rewritten."""
     if not is_applicant_side(actor, campaign):
@@ -443,7 +445,6 @@ def update_draft(campaign: Campaign, actor: User, data: dict[str, Any]) -> Campa
         raise IllegalTransition(_("Only a draft can be edited. This campaign has been submitted."))
     _apply_fields(campaign, data, actor)
     audit.record("campaign.edit", "campaign", campaign.id, actor=actor, after={"fields": sorted(data)})
-    db.session.commit()
     return campaign
 
 
@@ -608,6 +609,7 @@ def disease_for_code(code: str) -> DiseaseRange | None:
     return next(r for r in rows if r.code_from == found.code_from)
 
 
+@transactional
 def confirm_stay(campaign: Campaign, social_worker: User) -> Campaign:
     """A social worker of the campaign's hospital confirms the patient's stay and the cost estimate."""
     if social_worker.role != Role.SOCIAL_WORKER or social_worker.hospital_id != campaign.hospital_id:
@@ -630,10 +632,10 @@ def confirm_stay(campaign: Campaign, social_worker: User) -> Campaign:
         actor=social_worker,
         after={"hospital_id": campaign.hospital_id},
     )
-    db.session.commit()
     return campaign
 
 
+@transactional
 def reveal_id_number(campaign: Campaign, user: User) -> str:
     """The full ID number, for roles that need it; every reveal is audited."""
     if campaign.patient_id_ciphertext is None:
@@ -641,5 +643,4 @@ def reveal_id_number(campaign: Campaign, user: User) -> str:
     if not can_see_private(user, campaign):
         raise Forbidden(_("You may not see this ID number."))
     audit.record("campaign.reveal_id", "campaign", campaign.id, actor=user)
-    db.session.commit()
     return pii.decrypt_id(campaign.patient_id_ciphertext)

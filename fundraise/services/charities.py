@@ -11,6 +11,7 @@ from fundraise import audit
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Charity, Region, User
+from fundraise.unit_of_work import transactional
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 # GB 32100-2015, the unified social credit code: 18 characters from this alphabet (no I, O, S, V, Z), the
@@ -49,6 +50,7 @@ def staff_counts() -> dict[int, int]:
     return {charity_id: count for charity_id, count in rows if charity_id is not None}
 
 
+@transactional
 def create_charity(
     *, code: str, name_zh: str, name_en: str, credit_code: str, region_code: str, actor: User | None
 ) -> Charity:
@@ -88,5 +90,4 @@ def create_charity(
         actor=actor,
         after={"code": code, "credit_code": credit_code, "region_code": region_code},
     )
-    db.session.commit()
     return charity

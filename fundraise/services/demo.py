@@ -30,6 +30,7 @@ from fundraise.models import Campaign, CampaignUpdate, Hospital, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.services import accounts, campaigns, documents
 from fundraise.services.documents import Upload
+from fundraise.unit_of_work import unit_of_work
 from verification.identity import make_resident_id
 
 DEMO_FILE = PROJECT_ROOT / "config" / "demo" / "campaigns.json"
@@ -225,16 +226,16 @@ def _seed_campaign(
                 reason=report["reason"],
                 details=report["details"],
             )
-    for update in spec["updates"]:
-        db.session.add(
-            CampaignUpdate(
-                campaign_id=campaign.id,
-                author_id=actor.id,
-                body=update["body"],
-                created_at=utcnow() - timedelta(days=update["days_ago"]),
+    with unit_of_work():  # dated in the past, so written directly rather than through post_update
+        for update in spec["updates"]:
+            db.session.add(
+                CampaignUpdate(
+                    campaign_id=campaign.id,
+                    author_id=actor.id,
+                    body=update["body"],
+                    created_at=utcnow() - timedelta(days=update["days_ago"]),
+                )
             )
-        )
-    db.session.commit()
 
 
 def _fields(spec: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +397,6 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
                 return_url="http://127.0.0.1:5000/",
                 receipt_email="demo-donor@example.cn",
             )
-            get_provider().pay(donation.provider_payment_id)  # type: ignore[attr-defined]  # the demo runs on SandboxProvider
-        db.session.commit()
+            get_provider().pay(donation.provider_payment_id)  # type: ignore[attr-defined]  # the demo runs on SandboxProvider, which has pay()
         remaining -= amount
     relay()

@@ -9,6 +9,7 @@ and audit events in one transaction. `attach` does both, all or nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -30,6 +31,7 @@ from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationF
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, User
 from fundraise.services.campaigns import can_see_private, can_view, is_applicant_side
+from fundraise.unit_of_work import on_rollback, unit_of_work
 
 # What a file's first bytes must be; the name's extension is never trusted.
 SIGNATURES = {
@@ -419,14 +421,13 @@ def store(
     prepared: Sequence[PreparedFile],
     *,
     update_id: int | None = None,
-    commit: bool = True,
 ) -> list[Document]:
-    """Write prepared files and their rows and audit events; commit unless told not to. Permission, the draft
-    rule and the campaign's limits are checked again here, in the writing transaction and (on PostgreSQL)
-    with the campaign row locked, since the campaign may have changed while the files were prepared."""
-    written: list[Path] = []
+    """Write prepared files and their rows and audit events, as one unit of work (or part of the caller's).
+    Permission, the draft rule and the campaign's limits are checked again here, in the writing transaction
+    and (on PostgreSQL) with the campaign row locked, since the campaign may have changed while the files
+    were prepared. A file written is removed again if the unit is rolled back."""
     documents = []
-    try:
+    with unit_of_work():
         query = select(Campaign.state).where(Campaign.id == campaign.id)
         if db.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update()
@@ -439,7 +440,7 @@ def store(
             path = upload_dir() / stored_name
             with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
                 handle.write(file.data)
-            written.append(path)
+            on_rollback(functools.partial(path.unlink, missing_ok=True))
             document = Document(
                 campaign_id=campaign.id,
                 update_id=update_id,
@@ -462,13 +463,6 @@ def store(
                 actor=actor,
                 after={"document_id": document.id, "kind": document.kind, "sha256": document.sha256},
             )
-        if commit:
-            db.session.commit()
-    except Exception:
-        db.session.rollback()
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
     return documents
 
 
@@ -478,12 +472,11 @@ def attach(
     files: Sequence[tuple[str, Upload]],
     *,
     update_id: int | None = None,
-    commit: bool = True,
 ) -> list[Document]:
     """Add (kind, upload) pairs to a campaign, none unless all are good: checked and prepared with no
     transaction open, then stored. Evidence only on drafts."""
     prepared = prepare_for(campaign, actor, files)
-    return store(campaign, actor, prepared, update_id=update_id, commit=commit)
+    return store(campaign, actor, prepared, update_id=update_id)
 
 
 def remove(campaign: Campaign, actor: User, document_id: int) -> None:
@@ -495,16 +488,16 @@ def remove(campaign: Campaign, actor: User, document_id: int) -> None:
         raise Forbidden(_("You may not remove files from this campaign."))
     if campaign.state != CampaignState.DRAFT:
         raise IllegalTransition(_("Files can be removed only while the campaign is a draft."))
-    audit.record(
-        "document.remove",
-        "campaign",
-        campaign.id,
-        actor=actor,
-        before={"document_id": document.id, "kind": document.kind, "sha256": document.sha256},
-    )
-    db.session.delete(document)
-    db.session.commit()
-    (upload_dir() / document.stored_name).unlink(missing_ok=True)
+    with unit_of_work():
+        audit.record(
+            "document.remove",
+            "campaign",
+            campaign.id,
+            actor=actor,
+            before={"document_id": document.id, "kind": document.kind, "sha256": document.sha256},
+        )
+        db.session.delete(document)
+    (upload_dir() / document.stored_name).unlink(missing_ok=True)  # once the row is gone for good
 
 
 def open_for(document_id: int, user: User | None) -> tuple[Document, Path]:

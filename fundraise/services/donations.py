@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from fundraise import audit, ledger
+from fundraise.database import release_read_transaction
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -78,6 +79,7 @@ from fundraise.payments.provider import (
     RefundInfo,
 )
 from fundraise.text_input import text_problem
+from fundraise.unit_of_work import transactional, unit_of_work
 
 log = logging.getLogger(__name__)
 # An e-mail address's shape (something@domain.tld, no spaces); whether it exists is the mail server's business.
@@ -98,7 +100,7 @@ PROVIDER_REFUND_STATUS = {
     "failed": RefundStatus.FAILED,
     "canceled": RefundStatus.CANCELED,
 }
-DISPUTE_RANK = {
+DISPUTE_RANK: dict[str | None, int] = {
     None: 0,
     DisputeStatus.INQUIRY: 1,
     DisputeStatus.OPEN: 2,
@@ -239,32 +241,32 @@ def start_donation(
     if errors:
         raise ValidationFailed(_("Please correct the donation."), fields=errors)
 
-    client = provider()
-    donation = Donation(
-        campaign_id=campaign.id,
-        donor_id=donor.id if donor is not None else None,
-        display_name=display_name,
-        anonymous=anonymous,
-        message=message,
-        amount_fen=amount_fen,
-        surplus_choice=str(surplus_choice),
-        status=DonationStatus.CREATED,
-        provider=client.name,
-        idempotency_key=idempotency_key or f"donation-{uuid.uuid4().hex}",
-        receipt_email=receipt_email,
-    )
-    db.session.add(donation)
-    db.session.flush()
-    audit.record(
-        "donation.start",
-        "donation",
-        donation.id,
-        actor=donor,
-        after={"campaign_id": campaign.id, "amount_fen": amount_fen, "status": DonationStatus.CREATED},
-    )
-    # Stored before the provider is called: a crash after the call leaves a donation whose key makes the
-    # retry find the same payment, and whose metadata lets the provider's event find it.
-    db.session.commit()
+    # Stored before the provider is called (its own unit of work): a crash after the call leaves a donation
+    # whose key makes the retry find the same payment, and whose metadata lets the provider's event find it.
+    with unit_of_work():
+        client = provider()
+        donation = Donation(
+            campaign_id=campaign.id,
+            donor_id=donor.id if donor is not None else None,
+            display_name=display_name,
+            anonymous=anonymous,
+            message=message,
+            amount_fen=amount_fen,
+            surplus_choice=str(surplus_choice),
+            status=DonationStatus.CREATED,
+            provider=client.name,
+            idempotency_key=idempotency_key or f"donation-{uuid.uuid4().hex}",
+            receipt_email=receipt_email,
+        )
+        db.session.add(donation)
+        db.session.flush()
+        audit.record(
+            "donation.start",
+            "donation",
+            donation.id,
+            actor=donor,
+            after={"campaign_id": campaign.id, "amount_fen": amount_fen, "status": DonationStatus.CREATED},
+        )
     return donation, _payment_redirect(donation, return_url)
 
 
@@ -290,17 +292,16 @@ def _payment_redirect(donation: Donation, return_url: str | Callable[[Donation],
     try:
         created = provider().create_payment(donation, return_url)
     except ProviderError as error:
-        db.session.rollback()
-        donation = db.session.get(Donation, donation.id)  # type: ignore[assignment]
-        if donation.status == DonationStatus.CREATED and donation.provider_payment_id is None:
-            _set_status(donation, DonationStatus.FAILED, "the payment provider could not be reached")
-            db.session.commit()
+        with unit_of_work():
+            donation = db.session.get_one(Donation, donation.id, populate_existing=True)
+            if donation.status == DonationStatus.CREATED and donation.provider_payment_id is None:
+                _set_status(donation, DonationStatus.FAILED, "the payment provider could not be reached")
         raise ProviderError(
             _("The payment service is not available right now. Please try again later.")
         ) from error
-    if donation.provider_payment_id is None:
-        donation.provider_payment_id = created.provider_payment_id
-    db.session.commit()
+    with unit_of_work():
+        if donation.provider_payment_id is None:
+            donation.provider_payment_id = created.provider_payment_id
     return created.redirect_url
 
 
@@ -318,32 +319,30 @@ def receive_webhook(client: PaymentProvider, raw_body: bytes, headers: Mapping[s
     return handle_event(event)
 
 
+@transactional
 def handle_event(event: ProviderEvent) -> str:
-    """Apply one verified provider event in one database transaction and commit. Idempotent by event id."""
+    """Apply one verified provider event as one unit of work. Idempotent by event id.
+
+    The event is stored first; what it causes (postings, state changes, closing a campaign at its target) is a
+    nested unit, so a deterministic refusal (an impossible amount, a key reused for another kind) undoes all
+    of that and leaves the event stored as failed, logged and acknowledged: retrying would not help, and
+    reconciliation shows the gap. Anything else (the database gone) rolls the whole unit back, event too, so
+    the provider's retry finds nothing stored."""
     stored = _claim_event(event)
     if stored is None:
         return "duplicate"
     handler = HANDLERS.get(event.kind)
-    work = _Work()
     try:
-        result = handler(event, stored, work) if handler else f"ignored: {event.type} is not acted on"
+        with unit_of_work():
+            work = _Work()
+            result = handler(event, stored, work) if handler else f"ignored: {event.type} is not acted on"
+            for campaign_id in work.crossed_target:
+                _close_on_target(campaign_id)
     except (DomainError, ledger.LedgerError) as error:
-        # A deterministic refusal (an impossible amount, a key reused for another kind): retrying will not
-        # help, so the event is stored as failed, logged, and acknowledged; reconciliation shows the gap.
-        db.session.rollback()
         log.error("payment event %s %s could not be applied: %s", event.event_id, event.type, error)
-        stored = _claim_event(event)
-        if stored is None:
-            return "duplicate"
         result = f"failed: {error}"[:255]
-        work = _Work()
     stored.result = result[:255]
     stored.processed_at = utcnow()
-    for campaign_id in work.crossed_target:
-        _close_on_target(
-            campaign_id
-        )  # commits (the transition service owns its commit) with everything above
-    db.session.commit()
     return result
 
 
@@ -713,7 +712,7 @@ def _reinstate(donation: Donation, withdrawal: LedgerTransaction, event: Provide
 
 
 def _set_dispute(donation: Donation, status: DisputeStatus, dispute_id: str) -> None:
-    if DISPUTE_RANK[status] <= DISPUTE_RANK[donation.dispute_status]:  # type: ignore[index]
+    if DISPUTE_RANK[status] <= DISPUTE_RANK[donation.dispute_status]:
         return
     audit.record(
         "donation.dispute",
@@ -804,6 +803,24 @@ HANDLERS = {
 }
 
 
+def apply_fetched_refunds(event_id: str) -> str:
+    """A stored event announced refunds without listing them: fetch them from the provider and apply them as
+    an event of their own (stored under a derived id, so running twice applies nothing twice)."""
+    client = provider()
+    stored = db.session.scalar(
+        select(PaymentEvent).where(PaymentEvent.provider == client.name, PaymentEvent.event_id == event_id)
+    )
+    if stored is None:
+        return "no such event"
+    announced = client.event_from_payload(stored.payload)
+    # Nothing is held while the provider is asked (on SQLite a transaction holds the write lock).
+    release_read_transaction()
+    if not announced.payment_id:
+        return "no payment named"
+    fetched = client.fetch_refunds_event(announced.payment_id, event_id)
+    return handle_event(fetched) if fetched is not None else "the provider lists its refunds in its events"
+
+
 def replay_event(event_id: str) -> str:
     """Apply a stored event again whose processing failed (after the cause was fixed). Its payload was verified
     when it arrived."""
@@ -849,72 +866,75 @@ def refund_donation(
         raise ValidationFailed(
             _("Enter the refund in whole fen."), fields={"amount_fen": [_("A positive whole number of fen.")]}
         )
-    # The checks below and the request they allow are one reservation: the fund's row lock (held until the
-    # commit that stores the request) makes a concurrent refund of the same campaign wait, then see this one.
-    fund = ledger.campaign_fund(donation.campaign_id)
-    ledger.lock_accounts([fund])
-    db.session.refresh(donation)
-    available = refundable_fen(donation)
-    if amount_fen > available:
-        raise ValidationFailed(
-            _("At most %(yuan)s yuan of this donation can still be refunded.", yuan=_yuan(available)),
-            fields={"amount_fen": [_("Too large.")]},
-        )
-    if not allow_shortfall:
-        asked = db.session.scalar(
-            select(func.coalesce(func.sum(DonationRefund.amount_fen), 0))
-            .join(Donation, DonationRefund.donation_id == Donation.id)
-            .where(
-                Donation.campaign_id == donation.campaign_id, DonationRefund.status == RefundStatus.REQUESTED
+    with unit_of_work():
+        # The checks below and the request they allow are one reservation: the fund's row lock (held until the
+        # commit that stores the request) makes a concurrent refund of the same campaign wait, then see this one.
+        fund = ledger.campaign_fund(donation.campaign_id)
+        ledger.lock_accounts([fund])
+        db.session.refresh(donation)
+        available = refundable_fen(donation)
+        if amount_fen > available:
+            raise ValidationFailed(
+                _("At most %(yuan)s yuan of this donation can still be refunded.", yuan=_yuan(available)),
+                fields={"amount_fen": [_("Too large.")]},
             )
-        )
-        if ledger.balance(fund) - int(asked or 0) < amount_fen:
-            raise IllegalTransition(
-                _(
-                    "The campaign fund no longer holds enough for this refund (money was paid out to the hospital)."
+        if not allow_shortfall:
+            asked = db.session.scalar(
+                select(func.coalesce(func.sum(DonationRefund.amount_fen), 0))
+                .join(Donation, DonationRefund.donation_id == Donation.id)
+                .where(
+                    Donation.campaign_id == donation.campaign_id,
+                    DonationRefund.status == RefundStatus.REQUESTED,
                 )
             )
-    row = DonationRefund(
-        donation_id=donation.id,
-        amount_fen=amount_fen,
-        status=RefundStatus.REQUESTED,
-        idempotency_key=f"refund-{uuid.uuid4().hex}",
-        requested_by_id=actor.id,
-        reason=(reason or "").strip()[:2000],
-    )
-    db.session.add(row)
-    db.session.flush()
-    audit.record(
-        "donation.refund_requested",
-        "donation",
-        donation.id,
-        actor=actor,
-        after={"refund_request": row.id, "amount_fen": amount_fen, "reason": row.reason},
-    )
-    db.session.commit()
+            if ledger.balance(fund) - int(asked or 0) < amount_fen:
+                raise IllegalTransition(
+                    _(
+                        "The campaign fund no longer holds enough for this refund (money was paid out to the hospital)."
+                    )
+                )
+        row = DonationRefund(
+            donation_id=donation.id,
+            amount_fen=amount_fen,
+            status=RefundStatus.REQUESTED,
+            idempotency_key=f"refund-{uuid.uuid4().hex}",
+            requested_by_id=actor.id,
+            reason=(reason or "").strip()[:2000],
+        )
+        db.session.add(row)
+        db.session.flush()
+        audit.record(
+            "donation.refund_requested",
+            "donation",
+            donation.id,
+            actor=actor,
+            after={"refund_request": row.id, "amount_fen": amount_fen, "reason": row.reason},
+        )
     row_id, payment_id, key = row.id, donation.provider_payment_id, row.idempotency_key
+    # The request is stored (its own unit) before the provider is asked; the answer is a second unit.
     try:
         refund_id = provider().refund(payment_id, amount_fen, key)
     except ProviderError as error:
-        db.session.rollback()
-        row = db.session.get(DonationRefund, row_id)  # type: ignore[assignment]
-        if row.status == RefundStatus.REQUESTED:
-            row.status = RefundStatus.FAILED
-            row.failure_reason = str(error.message)[:255]
-            row.settled_at = utcnow()
-            audit.record(
-                "donation.refund_failed",
-                "donation",
-                row.donation_id,
-                actor=actor,
-                after={"refund_request": row_id, "error": row.failure_reason},
-            )
-            db.session.commit()
+        with unit_of_work():
+            row = db.session.get_one(DonationRefund, row_id, populate_existing=True)
+            if row.status == RefundStatus.REQUESTED:
+                row.status = RefundStatus.FAILED
+                row.failure_reason = str(error.message)[:255]
+                row.settled_at = utcnow()
+                audit.record(
+                    "donation.refund_failed",
+                    "donation",
+                    row.donation_id,
+                    actor=actor,
+                    after={"refund_request": row_id, "error": row.failure_reason},
+                )
         raise
-    row = db.session.get(DonationRefund, row_id)  # type: ignore[assignment]
-    if row.provider_refund_id is None:  # the provider's event (in-process for the sandbox) may have set it
-        row.provider_refund_id = refund_id
-        db.session.commit()
+    with unit_of_work():
+        row = db.session.get_one(DonationRefund, row_id, populate_existing=True)
+        if (
+            row.provider_refund_id is None
+        ):  # the provider's event (in-process for the sandbox) may have set it
+            row.provider_refund_id = refund_id
     return row
 
 
@@ -936,10 +956,10 @@ def refund_all(campaign: Campaign, actor: User, reason: str) -> RefundAllResult:
     if not reason:
         raise ValidationFailed(_("Please give a reason."), fields={"reason": [_("A reason is required.")]})
     cancel = TRANSITIONS["cancel"]
-    if campaign.state in cancel.sources and cancel.allowed(actor, campaign):
-        transition(campaign, "cancel", actor=actor, reason=reason)
-    audit.record("campaign.refund_all", "campaign", campaign.id, actor=actor, after={"reason": reason})
-    db.session.commit()
+    with unit_of_work():
+        if campaign.state in cancel.sources and cancel.allowed(actor, campaign):
+            transition(campaign, "cancel", actor=actor, reason=reason)
+        audit.record("campaign.refund_all", "campaign", campaign.id, actor=actor, after={"reason": reason})
     donation_ids = list(
         db.session.scalars(
             select(Donation.id)
@@ -955,10 +975,9 @@ def refund_all(campaign: Campaign, actor: User, reason: str) -> RefundAllResult:
         amount = refundable_fen(donation)
         if amount <= 0:
             continue
-        try:
+        try:  # each refund is its own units of work: one that fails leaves the others standing
             requested.append(refund_donation(donation, amount, actor, reason, allow_shortfall=True))
         except DomainError as error:
-            db.session.rollback()
             failed.append((donation_id, error.message))
     return RefundAllResult(requested, failed)
 

@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from fundraise import ledger
+from fundraise import audit, ledger
 from fundraise.extensions import db
+from fundraise.jobs.outbox import enqueue
 from fundraise.models import AccountKind, Donation, DonationStatus, TransactionKind
 from fundraise.payments.provider import PaymentProvider, ProviderPayment
+from fundraise.unit_of_work import transactional, unit_of_work
 
 DEFAULT_WINDOW = timedelta(days=2)  # the daily job looks back two days, so a late event is still seen
 
@@ -59,42 +61,43 @@ def reconcile(client: PaymentProvider, since: datetime | None = None, *, post_fe
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     payments = list(client.list_payments(since))
-    differences: list[Difference] = []
-    fees_posted = 0
-    seen: set[str] = set()
-    for payment in payments:
-        seen.add(payment.provider_payment_id)
-        donation = db.session.scalar(
-            select(Donation).where(
-                Donation.provider == client.name, Donation.provider_payment_id == payment.provider_payment_id
-            )
-        )
-        found, posted = _compare(payment, donation, post_fees)
-        differences.extend(found)
-        fees_posted += posted
-    ours = list(
-        db.session.scalars(
-            select(Donation)
-            .where(
-                Donation.provider == client.name,
-                Donation.created_at >= since,
-                Donation.status == DonationStatus.SUCCEEDED,
-            )
-            .order_by(Donation.id)
-        )
-    )
-    for donation in ours:
-        if donation.provider_payment_id not in seen:
-            differences.append(
-                Difference(
-                    "missing_at_provider",
-                    donation.provider_payment_id,
-                    donation.id,
-                    f"succeeded for {donation.amount_fen} fen here; the provider lists no such payment",
+    # The provider was asked above, outside any transaction; comparing and posting fees is one unit.
+    with unit_of_work():
+        differences: list[Difference] = []
+        fees_posted = 0
+        seen: set[str] = set()
+        for payment in payments:
+            seen.add(payment.provider_payment_id)
+            donation = db.session.scalar(
+                select(Donation).where(
+                    Donation.provider == client.name,
+                    Donation.provider_payment_id == payment.provider_payment_id,
                 )
             )
-    if post_fees and fees_posted:
-        db.session.commit()
+            found, posted = _compare(payment, donation, post_fees)
+            differences.extend(found)
+            fees_posted += posted
+        ours = list(
+            db.session.scalars(
+                select(Donation)
+                .where(
+                    Donation.provider == client.name,
+                    Donation.created_at >= since,
+                    Donation.status == DonationStatus.SUCCEEDED,
+                )
+                .order_by(Donation.id)
+            )
+        )
+        for donation in ours:
+            if donation.provider_payment_id not in seen:
+                differences.append(
+                    Difference(
+                        "missing_at_provider",
+                        donation.provider_payment_id,
+                        donation.id,
+                        f"succeeded for {donation.amount_fen} fen here; the provider lists no such payment",
+                    )
+                )
     return Report(since, client.name, len(payments), len(ours), differences, fees_posted)
 
 
@@ -170,3 +173,30 @@ def summarize(report: Report) -> Iterable[str]:
     )
     for difference in report.differences:
         yield f"  {difference}"
+
+
+def reconcile_and_record(client: PaymentProvider, since: datetime | None = None) -> Report:
+    """The daily job's work: reconcile, post the fees the provider reported, and write the result to the audit
+    log (the fees and the record in one unit of work)."""
+    with unit_of_work():
+        report = reconcile(client, since, post_fees=True)
+        audit.record(
+            "payments.reconciled",
+            "reconciliation",
+            report.provider,
+            actor=None,
+            after={
+                "since": report.since.isoformat(),
+                "provider_payments": report.provider_payments,
+                "donations": report.donations,
+                "fees_posted": report.fees_posted,
+                "differences": [str(d) for d in report.differences[:200]],
+            },
+        )
+    return report
+
+
+@transactional
+def queue_reconciliation() -> None:
+    """Put a reconciliation in the outbox (relayed once this unit commits)."""
+    enqueue("reconcile_payments")

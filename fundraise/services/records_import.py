@@ -104,6 +104,7 @@ from fundraise.records.feeds import (
     mask_value,
     parse_row,
 )
+from fundraise.unit_of_work import unit_of_work
 
 FORMATS = ("csv", "json")
 MODELS: dict[RecordKind, Any] = {
@@ -189,6 +190,10 @@ def _jurisdiction_prefix(actor: User | None) -> str | None:
 
 
 # --- reading feeds ---------------------------------------------------------------------------------------
+
+
+class _Rejected(Exception):
+    """A fault was found: the attempt's unit of work is rolled back."""
 
 
 class _FileFault(Exception):
@@ -357,7 +362,7 @@ class _Writer:
         self.failure: BaseException | None = None
         if self.postgresql:
             self.connection: Any = db.session.connection().connection.dbapi_connection
-            self.app = current_app._get_current_object()  # type: ignore[attr-defined]
+            self.app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is
             self._prepare_staging()
             self.chunks: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=2)
             self.thread = threading.Thread(target=self._drain, name="records-import-writer", daemon=True)
@@ -560,82 +565,97 @@ def import_feed(
         faults.add(None, None, "", f"the file lacks required columns: {', '.join(feed.missing)}")
         feed = None
 
-    writer: _Writer | None = None
-    if feed is not None:
-        if db.session.get_bind().dialect.name == "postgresql":
-            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK_KEYS[kind]})
-        batch = ImportBatch(status=ImportStatus.IMPORTED, **batch_fields)
-        db.session.add(batch)
-        db.session.flush()
-        writer = _Writer(kind, batch.id)
-        region_field = JURISDICTION_FIELD[kind]
-        first_seen: dict[str, int] = {}
-        try:
-            for number, raw, row_faults in feed.rows:
-                rows_total = number
-                if progress is not None and number % CHUNK_ROWS == 0:
-                    progress(number)
-                for fault in row_faults:
-                    faults.add(
-                        number,
-                        fault.column,
-                        raw.get(fault.column or "") if raw else "",
-                        f"{fault.column or 'row'} {fault.message}",
+    # The attempt is one unit of work: a fault anywhere rolls back every row already written, and the
+    # rejected batch with its report is then recorded in a unit of its own.
+    try:
+        with unit_of_work():
+            writer: _Writer | None = None
+            if feed is not None:
+                if db.session.get_bind().dialect.name == "postgresql":
+                    db.session.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK_KEYS[kind]}
                     )
-                if raw is None:
-                    continue
-                values, row_faults = parse_row(kind, raw)
-                for fault in row_faults:
-                    faults.add(
-                        number,
-                        fault.column,
-                        raw.get(fault.column or ""),
-                        f"{fault.column or 'row'} {fault.message}",
-                    )
-                source_id = values.get("source_record_id")
-                if source_id is not None:
-                    earlier = first_seen.setdefault(source_id, number)
-                    if earlier != number:
-                        faults.add(
-                            number, SOURCE_ID_COLUMN, source_id, f"{SOURCE_ID_COLUMN} repeats row {earlier}"
-                        )
-                region = values.get(region_field)
-                if prefix and region is not None and not region.startswith(prefix):
-                    faults.add(
-                        number,
-                        region_field,
-                        region,
-                        f"{region_field} is outside your jurisdiction ({prefix})",
-                    )
-                if faults.count == 0:
-                    writer.add(values)
-            if faults.count == 0:
-                writer.finish()
-            else:
-                writer.abandon()
-        except BaseException:
-            writer.abandon()
-            db.session.rollback()
-            raise
-        ignored = list(feed.ignored)
-    if progress is not None:
-        progress(rows_total)
-
-    if faults.count:
-        db.session.rollback()
-        report = faults.report()
-        batch = ImportBatch(
-            status=ImportStatus.REJECTED,
-            rows_total=rows_total,
-            rows_rejected=len(faults.rows),
-            error_report=[error.as_dict() for error in report],
-            finished_at=utcnow(),
-            **batch_fields,
-        )
-        db.session.add(batch)
-        db.session.flush()
-        _audit(batch, actor, faults=faults.count)
-        db.session.commit()
+                batch = ImportBatch(status=ImportStatus.IMPORTED, **batch_fields)
+                db.session.add(batch)
+                db.session.flush()
+                writer = _Writer(kind, batch.id)
+                region_field = JURISDICTION_FIELD[kind]
+                first_seen: dict[str, int] = {}
+                try:
+                    for number, raw, row_faults in feed.rows:
+                        rows_total = number
+                        if progress is not None and number % CHUNK_ROWS == 0:
+                            progress(number)
+                        for fault in row_faults:
+                            faults.add(
+                                number,
+                                fault.column,
+                                raw.get(fault.column or "") if raw else "",
+                                f"{fault.column or 'row'} {fault.message}",
+                            )
+                        if raw is None:
+                            continue
+                        values, row_faults = parse_row(kind, raw)
+                        for fault in row_faults:
+                            faults.add(
+                                number,
+                                fault.column,
+                                raw.get(fault.column or ""),
+                                f"{fault.column or 'row'} {fault.message}",
+                            )
+                        source_id = values.get("source_record_id")
+                        if source_id is not None:
+                            earlier = first_seen.setdefault(source_id, number)
+                            if earlier != number:
+                                faults.add(
+                                    number,
+                                    SOURCE_ID_COLUMN,
+                                    source_id,
+                                    f"{SOURCE_ID_COLUMN} repeats row {earlier}",
+                                )
+                        region = values.get(region_field)
+                        if prefix and region is not None and not region.startswith(prefix):
+                            faults.add(
+                                number,
+                                region_field,
+                                region,
+                                f"{region_field} is outside your jurisdiction ({prefix})",
+                            )
+                        if faults.count == 0:
+                            writer.add(values)
+                    if faults.count == 0:
+                        writer.finish()
+                    else:
+                        writer.abandon()
+                except BaseException:
+                    writer.abandon()
+                    raise
+                ignored = list(feed.ignored)
+            if progress is not None:
+                progress(rows_total)
+            if faults.count:
+                raise _Rejected
+            assert writer is not None
+            batch.rows_total = rows_total
+            batch.rows_inserted = writer.inserted
+            batch.rows_updated = writer.updated
+            batch.rows_unchanged = writer.unchanged
+            batch.finished_at = utcnow()
+            _audit(batch, actor)
+    except _Rejected:
+        with unit_of_work():
+            report = faults.report()
+            batch = ImportBatch(
+                status=ImportStatus.REJECTED,
+                rows_total=rows_total,
+                rows_rejected=len(faults.rows),
+                error_report=[error.as_dict() for error in report],
+                finished_at=utcnow(),
+                **batch_fields,
+            )
+            db.session.add(batch)
+            db.session.flush()
+            _audit(batch, actor, faults=faults.count)
         return ImportResult(
             batch_id=batch.id,
             kind=kind,
@@ -648,15 +668,6 @@ def import_feed(
             errors=tuple(report),
             ignored_columns=tuple(ignored),
         )
-
-    assert writer is not None
-    batch.rows_total = rows_total
-    batch.rows_inserted = writer.inserted
-    batch.rows_updated = writer.updated
-    batch.rows_unchanged = writer.unchanged
-    batch.finished_at = utcnow()
-    _audit(batch, actor)
-    db.session.commit()
     result = ImportResult(
         batch_id=batch.id,
         kind=kind,

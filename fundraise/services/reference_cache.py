@@ -23,6 +23,7 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 from flask import current_app
 from sqlalchemy import select
@@ -210,19 +211,19 @@ def _lookup(kind: str, value: object) -> tuple[Snapshot, object | None]:
 def region(code: str | None) -> RegionRef | None:
     if not code:
         return None
-    return _lookup("regions", code)[1]  # type: ignore[return-value]
+    return cast("RegionRef | None", _lookup("regions", code)[1])
 
 
 def hospital(hospital_id: int | None) -> HospitalRef | None:
     if hospital_id is None:
         return None
-    return _lookup("hospitals", hospital_id)[1]  # type: ignore[return-value]
+    return cast("HospitalRef | None", _lookup("hospitals", hospital_id)[1])
 
 
 def disease(disease_id: int | None) -> DiseaseRef | None:
     if disease_id is None:
         return None
-    return _lookup("diseases", disease_id)[1]  # type: ignore[return-value]
+    return cast("DiseaseRef | None", _lookup("diseases", disease_id)[1])
 
 
 def region_full_name(code: str | None, locale: str) -> str:

@@ -15,6 +15,7 @@ from config.settings import REFERENCE_DIR
 from fundraise.extensions import db
 from fundraise.models import DiseaseRange, Hospital, Region
 from fundraise.services import reference_cache
+from fundraise.unit_of_work import unit_of_work
 
 LEVEL_ORDER = {"province": 0, "prefecture": 1, "county": 2}
 
@@ -36,16 +37,12 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def load_all(directory: Path = REFERENCE_DIR) -> LoadResult:
-    """Upsert every reference file in one transaction: a bad row leaves the database as it was."""
+    """Upsert every reference file in one unit of work: a bad row leaves the database as it was."""
     result = LoadResult()
-    try:
+    with unit_of_work():
         result.regions = _load_regions(directory / "regions.csv")
         result.hospitals = _load_hospitals(directory / "hospitals.csv")
         result.diseases = _load_diseases(directory / "diseases.csv")
-    except Exception:
-        db.session.rollback()
-        raise
-    db.session.commit()
     # This process's cached copy (names on the pages) is read again; other processes re-read theirs within
     # REFERENCE_CACHE_SECONDS (services.reference_cache).
     reference_cache.invalidate()

@@ -14,12 +14,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from fundraise import audit
-from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignReport, CampaignState, ReportStatus, User
 from fundraise.models.columns import utcnow
 from fundraise.services.campaigns import can_view, is_staff, transition
 from fundraise.text_input import text_problem
+from fundraise.unit_of_work import transactional
 
 S = CampaignState
 REASONS = {
@@ -45,6 +46,7 @@ def is_contact(text: str) -> bool:
     return bool(_PHONE.match(text)) and sum(ch.isdigit() for ch in text) >= 7
 
 
+@transactional
 def file_report(
     campaign: Campaign, reporter: User | None, *, reason: str, details: str, contact: str = ""
 ) -> CampaignReport:
@@ -85,7 +87,6 @@ def file_report(
         actor=reporter,
         after={"campaign_id": campaign.id, "reason": reason, "anonymous": reporter is None},
     )
-    db.session.commit()
     return report
 
 
@@ -153,29 +154,24 @@ def _close(report: CampaignReport, actor: User, status: ReportStatus, resolution
     )
 
 
+@transactional
 def dismiss_report(report: CampaignReport, actor: User, resolution: str) -> CampaignReport:
     """The report did not hold up; the campaign is left as it is. Commits."""
     resolution = _check_resolution(actor, report, resolution)
     _close(report, actor, ReportStatus.DISMISSED, resolution)
-    db.session.commit()
     return report
 
 
+@transactional
 def uphold_report(report: CampaignReport, actor: User, resolution: str) -> CampaignReport:
     """The report is credible: mark it upheld and suspend the campaign if it is verified or fundraising,
     with the resolution as the public reason. Both changes commit together or not at all."""
     resolution = _check_resolution(actor, report, resolution)
     _close(report, actor, ReportStatus.UPHELD, resolution)
     campaign = report.campaign
-    try:
-        if campaign.state in SUSPENDABLE:
-            # transition() audits the suspension and commits this whole unit of work, report included.
-            transition(campaign, "suspend", actor=actor, reason=resolution)
-        else:
-            db.session.commit()
-    except DomainError:
-        db.session.rollback()
-        raise
+    if campaign.state in SUSPENDABLE:
+        # The suspension (audited by the state machine) joins this unit of work with the report's change.
+        transition(campaign, "suspend", actor=actor, reason=resolution)
     return report
 
 

@@ -15,6 +15,7 @@ from fundraise.services import documents
 from fundraise.services.campaigns import is_applicant_side
 from fundraise.services.documents import Upload
 from fundraise.text_input import text_problem
+from fundraise.unit_of_work import unit_of_work
 
 # Updates are for campaigns the public can see: before verification there is nobody to tell.
 UPDATABLE_STATES = frozenset(
@@ -51,14 +52,14 @@ def post_update(campaign: Campaign, actor: User, body: str, uploads: list[Upload
         prepared = documents.prepare_for(campaign, actor, files) if files else []
 
     stored: list[Document] = []
-    try:
+    with unit_of_work():
         _check_may_post(campaign, actor)  # again: the campaign may have changed while the photos decoded
         update = CampaignUpdate(campaign_id=campaign.id, author_id=actor.id, body=body)
         db.session.add(update)
         db.session.flush()
         if prepared:
             with _photo_errors():
-                stored = documents.store(campaign, actor, prepared, update_id=update.id, commit=False)
+                stored = documents.store(campaign, actor, prepared, update_id=update.id)
         audit.record(
             "campaign.post_update",
             "campaign",
@@ -66,12 +67,6 @@ def post_update(campaign: Campaign, actor: User, body: str, uploads: list[Upload
             actor=actor,
             after={"update_id": update.id, "photos": [document.id for document in stored]},
         )
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        for document in stored:
-            (documents.upload_dir() / document.stored_name).unlink(missing_ok=True)
-        raise
     return update
 
 

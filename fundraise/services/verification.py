@@ -63,6 +63,7 @@ from fundraise.models import (
 from fundraise.models.columns import utcnow
 from fundraise.records.sources import DatabaseSource, RecordSource, RecordSourceUnavailable, configured_source
 from fundraise.services.campaigns import ACTIVE_STATES, move_by_system
+from fundraise.unit_of_work import transactional, unit_of_work
 from fundraise.verification_text import problem_summary, summary
 from verification.checks import CaseFacts, Records, verify_case
 from verification.policy import Policy, PolicyError, PolicyKey, load_policies, policy_for
@@ -172,7 +173,7 @@ def verify_campaigns(
                     progress(len(chunk))
         return outcomes
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is
     actor_id = actor.id if actor is not None else None
 
     def in_own_session(chunk: list[int]) -> list[Outcome]:
@@ -224,13 +225,9 @@ def _fewer_collections() -> Iterator[None]:
 def _verify_and_commit(
     chunk: Sequence[int], trigger: VerificationTrigger, actor: User | None, context: _Context
 ) -> list[Outcome]:
-    try:
-        outcomes = _verify_chunk(chunk, trigger, actor, context)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    return outcomes
+    # Each chunk of a batch is its own unit of work (thousands of cases per commit, not one for a million).
+    with unit_of_work():
+        return _verify_chunk(chunk, trigger, actor, context)
 
 
 def active_campaign_ids() -> list[int]:
@@ -257,6 +254,7 @@ def campaigns_of_persons(person_indexes: Collection[str]) -> list[int]:
 REVERIFY_JOB_SIZE = 500
 
 
+@transactional
 def enqueue_reverification(person_indexes: Collection[str]) -> int:
     """After a records import: enqueue re-verification of the affected active campaigns; commits. Returns how
     many campaigns were queued."""
@@ -267,7 +265,6 @@ def enqueue_reverification(person_indexes: Collection[str]) -> int:
             campaign_ids=ids[start : start + REVERIFY_JOB_SIZE],
             trigger=VerificationTrigger.RECORDS_IMPORT.value,
         )
-    db.session.commit()
     return len(ids)
 
 
@@ -586,7 +583,7 @@ def _facts(case: _Case, day: date, other_active: int, context: _Context) -> Case
         patient_region_code=case.patient_region_code or "",
         treatment_date=day,
         hospital_registered=hospital is not None,
-        hospital_tier=hospital[0] if hospital else "tertiary",  # type: ignore[arg-type]
+        hospital_tier=hospital[0] if hospital else "tertiary",  # type: ignore[arg-type]  # a str column; CHECK keeps it to the tiers
         hospital_region_code=hospital[1] if hospital else "",
         stay_confirmed=case.stay_confirmed_at is not None,
         # The filing form does not ask about referral/filing for out-of-region treatment (转诊备案), so none
@@ -689,6 +686,7 @@ def _changed_query() -> Any:
     )
 
 
+@transactional
 def acknowledge(report: VerificationReport, staff: User) -> None:
     """A staff member has seen a changed outcome; it leaves the list. Audited; commits."""
     if report.acknowledged_at is not None:
@@ -702,4 +700,3 @@ def acknowledge(report: VerificationReport, staff: User) -> None:
         actor=staff,
         after={"report_id": report.id, "decision": report.decision},
     )
-    db.session.commit()

@@ -129,7 +129,6 @@ def decide(campaign_id: int) -> Any:
         return _review_page(campaign, form, status=422)
     except DomainError as error:
         # Deciding twice, or a case that moved on meanwhile: nothing was written.
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("staff.review", campaign_id=campaign.id))
     if campaign.state == S.VERIFIED:
@@ -210,7 +209,6 @@ def resolve_report(report_id: int) -> Any:
         ]
         return _report_page(report_id, resolve_form=form, status=422)
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("staff.report", report_id=report_id))
     if report.status == "upheld":
@@ -236,7 +234,6 @@ def reinstate(report_id: int) -> Any:
         form.reason.errors = [m for messages in error.fields.values() for m in messages] or [error.message]
         return _report_page(report_id, reinstate_form=form, status=422)
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("staff.report", report_id=report_id))
     flash(_("The campaign is reinstated."), "success")

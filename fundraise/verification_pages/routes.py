@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
 
 
 # --- the family's report ---------------------------------------------------------------------------------
@@ -97,7 +97,6 @@ def verify_again(campaign_id: int) -> Any:
                 campaign_id, trigger=VerificationTrigger.MANUAL, actor=_me()
             )
         except DomainError as error:
-            db.session.rollback()
             flash(error.message, "error")
         else:
             if before is None or report.id != before.id:
@@ -154,7 +153,6 @@ def records() -> Any:
                         source_name=upload.filename or "upload",
                     )
                 except DomainError as error:
-                    db.session.rollback()
                     flash(error.message, "error")
                 else:
                     status = 200 if result.accepted else 422

@@ -81,12 +81,12 @@ class PageCache:
 
 def cache() -> PageCache:
     """The app's page cache (one per app, so per worker process)."""
-    found = current_app.extensions.get("page_cache")
+    found: PageCache | None = current_app.extensions.get("page_cache")
     if found is None:
         found = current_app.extensions.setdefault(
             "page_cache", PageCache(int(current_app.config.get("PAGE_CACHE_ENTRIES", DEFAULT_ENTRIES)))
         )
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def applies() -> bool:
