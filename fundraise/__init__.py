@@ -51,7 +51,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     from fundraise.errors import init_app as init_errors
     from fundraise.extensions import csrf, db, limiter, migrate
     from fundraise.jobs.outbox import init_app as init_outbox
-    from fundraise.services.verification import init_app as init_verification
+    from fundraise.services.policies import init_app as init_policies
     from fundraise.web.blueprints import init_app as init_web
 
     request_limits.init_app(app)
@@ -69,7 +69,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     development.init_app(app)
     init_outbox(app)
-    init_verification(app)
+    init_policies(app)
     init_errors(app)
     init_web(app)
     init_api(app)

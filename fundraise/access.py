@@ -2,6 +2,10 @@
 
 The rule is stored on the view function (`view.access`), so a test can check that no route was left
 without one, and walk every route as every role.
+
+Below the decorators, the rules of who may see and act for a campaign (the applicant side, staff, officers of
+the patient's region), which services check before they change anything: the home for the payout approver
+rules to come.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from flask import abort, redirect, request, url_for
 from flask_login import current_user
 
 from fundraise.errors import wants_json
-from fundraise.models import Role, User
+from fundraise.models import Campaign, Role, User
+from fundraise.states import PUBLIC_STATES
 
 F = TypeVar("F", bound=Callable[..., Any])
 STAFF_ROLES = frozenset({Role.CHARITY_STAFF, Role.ADMIN})
@@ -56,3 +61,40 @@ def roles(*allowed: Role) -> Callable[[F], F]:
 def current_user_or_none() -> User | None:
     """The signed-in account, or None for a visitor: what services take as the caller."""
     return current_user if current_user.is_authenticated else None
+
+
+# --- who may act -----------------------------------------------------------------------------------------
+
+
+def is_applicant_side(user: User | None, campaign: Campaign) -> bool:
+    """The family that owns the campaign, or a social worker of the campaign's hospital."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.id == campaign.applicant_id:
+        return True
+    return (
+        user.role == Role.SOCIAL_WORKER
+        and campaign.hospital_id is not None
+        and (user.hospital_id == campaign.hospital_id or user.id == campaign.filed_by_id)
+    )
+
+
+def is_staff(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.role in (Role.CHARITY_STAFF, Role.ADMIN)
+
+
+def in_jurisdiction(user: User | None, campaign: Campaign) -> bool:
+    if user is None or not user.is_authenticated or user.role != Role.CIVIL_AFFAIRS_OFFICER:
+        return False
+    prefix = user.jurisdiction_prefix or ""
+    return bool(campaign.patient_region_code and campaign.patient_region_code.startswith(prefix))
+
+
+def can_see_private(user: User | None, campaign: Campaign) -> bool:
+    """Evidence documents, full finances, the full ID number: the applicant side, staff, and officers of the
+    patient's region."""
+    return is_applicant_side(user, campaign) or is_staff(user) or in_jurisdiction(user, campaign)
+
+
+def can_view(user: User | None, campaign: Campaign) -> bool:
+    return campaign.state in PUBLIC_STATES or can_see_private(user, campaign)

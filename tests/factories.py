@@ -137,7 +137,7 @@ class CampaignFactory(_Base):
 
 
 def _disease_code_for(code: str) -> int:
-    from fundraise.services.campaigns import disease_for_code
+    from fundraise.services.filing import disease_for_code
 
     found = disease_for_code(code)
     assert found is not None, code

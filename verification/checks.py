@@ -14,16 +14,24 @@ from __future__ import annotations
 
 import datetime
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verification.coverage import Cascade, CoverageInput, YearToDate, compute_cascade
 from verification.identity import IdNumberError, ResidentId, consistency_errors, mask_id, parse_resident_id
-from verification.policy import AssistanceClass, HospitalTier, Policy, Scheme, class_strength
+from verification.policy import HospitalTier, Policy
+from verification.records import (
+    BasicEnrolment,
+    CivilAffairsStatus,
+    CriticalIllnessEntitlement,
+    Records,
+    active_enrolment,
+    active_entitlement,
+    records_snapshot,
+    valid_status,
+)
 from verification.report import (
     CapReason,
     CheckResult,
-    JsonValue,
     Params,
     VerificationReport,
     decide,
@@ -33,15 +41,9 @@ from verification.report import (
 
 __all__ = [
     "PLATFORM_LIMIT_FEN",
-    "BasicEnrolment",
     "CaseFacts",
     "CheckResult",
-    "CivilAffairsStatus",
-    "CriticalIllnessEntitlement",
-    "Records",
     "VerificationReport",
-    "active_enrolment",
-    "active_entitlement",
     "cap_target",
     "check_civil_affairs",
     "check_cost",
@@ -55,10 +57,8 @@ __all__ = [
     "check_target",
     "coverage_input",
     "normalize_name",
-    "records_snapshot",
     "report_from_dict",
     "report_to_dict",
-    "valid_status",
     "verify_case",
 ]
 
@@ -77,56 +77,6 @@ HOUSEHOLD_SIZE_TOLERANCE = 0
 
 # ---------------------------------------------------------------------------------------------------------
 # Input
-
-
-@dataclass(frozen=True, slots=True)
-class BasicEnrolment:
-    """A basic medical insurance enrolment; `valid_to` None means still open."""
-
-    person_name: str
-    scheme: Scheme
-    pooling_region: str
-    valid_from: datetime.date
-    valid_to: datetime.date | None
-    ytd_reimbursed_fen: int
-    source_record_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class CriticalIllnessEntitlement:
-    """Cover by critical-illness insurance (or the employee large-expense cover)."""
-
-    person_name: str
-    pooling_region: str
-    valid_from: datetime.date
-    valid_to: datetime.date | None
-    ytd_reimbursed_fen: int
-    source_record_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class CivilAffairsStatus:
-    """A civil-affairs assistance status. `ytd_assistance_fen` is medical assistance already paid this year
-    (0 when the feed does not say)."""
-
-    person_name: str
-    assistance_class: AssistanceClass
-    valid_from: datetime.date
-    valid_to: datetime.date | None
-    household_size: int
-    monthly_household_income_fen: int
-    region_code: str
-    source_record_id: str
-    ytd_assistance_fen: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Records:
-    """Every record found for the patient's identity number (the shell looks them up by blind index)."""
-
-    enrolments: Sequence[BasicEnrolment] = ()
-    critical_illness: Sequence[CriticalIllnessEntitlement] = ()
-    civil_affairs: Sequence[CivilAffairsStatus] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,47 +130,6 @@ class CaseFacts:
                 raise ValueError(f"{name} must not be negative")
         if self.in_policy_cost_fen > self.total_cost_fen:
             raise ValueError("in_policy_cost_fen must not exceed total_cost_fen")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Record selection
-
-
-def _valid_on(valid_from: datetime.date, valid_to: datetime.date | None, day: datetime.date) -> bool:
-    return valid_from <= day and (valid_to is None or day <= valid_to)
-
-
-def active_enrolment(
-    enrolments: Sequence[BasicEnrolment], day: datetime.date, policy: Policy
-) -> BasicEnrolment | None:
-    """The enrolment active on `day`; with several, one in the policy's region, then employee, then newest."""
-    active = [e for e in enrolments if _valid_on(e.valid_from, e.valid_to, day)]
-    if not active:
-        return None
-    return max(
-        active,
-        key=lambda e: (
-            policy.covers(e.pooling_region),
-            e.scheme == "employee",
-            e.valid_from,
-            e.source_record_id,
-        ),
-    )
-
-
-def active_entitlement(
-    entitlements: Sequence[CriticalIllnessEntitlement], day: datetime.date
-) -> CriticalIllnessEntitlement | None:
-    active = [e for e in entitlements if _valid_on(e.valid_from, e.valid_to, day)]
-    return max(active, key=lambda e: (e.valid_from, e.source_record_id)) if active else None
-
-
-def valid_status(statuses: Sequence[CivilAffairsStatus], day: datetime.date) -> CivilAffairsStatus | None:
-    """The strongest civil-affairs status valid on `day`."""
-    valid = [s for s in statuses if _valid_on(s.valid_from, s.valid_to, day)]
-    if not valid:
-        return None
-    return max(valid, key=lambda s: (class_strength(s.assistance_class), s.valid_from, s.source_record_id))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -478,63 +387,6 @@ def check_target(facts: CaseFacts, gap_fen: int) -> CheckResult:
 
 # ---------------------------------------------------------------------------------------------------------
 # The whole case
-
-
-def _day(value: datetime.date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def records_snapshot(
-    records: Records,
-    enrolment: BasicEnrolment | None,
-    entitlement: CriticalIllnessEntitlement | None,
-    status: CivilAffairsStatus | None,
-) -> dict[str, JsonValue]:
-    """A JSON-ready copy of the records the checks looked at, and which of them the cascade used."""
-    return {
-        "enrolments": [
-            {
-                "source_record_id": r.source_record_id,
-                "person_name": r.person_name,
-                "scheme": r.scheme,
-                "pooling_region": r.pooling_region,
-                "valid_from": r.valid_from.isoformat(),
-                "valid_to": _day(r.valid_to),
-                "ytd_reimbursed_fen": r.ytd_reimbursed_fen,
-            }
-            for r in records.enrolments
-        ],
-        "critical_illness": [
-            {
-                "source_record_id": r.source_record_id,
-                "person_name": r.person_name,
-                "pooling_region": r.pooling_region,
-                "valid_from": r.valid_from.isoformat(),
-                "valid_to": _day(r.valid_to),
-                "ytd_reimbursed_fen": r.ytd_reimbursed_fen,
-            }
-            for r in records.critical_illness
-        ],
-        "civil_affairs": [
-            {
-                "source_record_id": r.source_record_id,
-                "person_name": r.person_name,
-                "assistance_class": r.assistance_class,
-                "valid_from": r.valid_from.isoformat(),
-                "valid_to": _day(r.valid_to),
-                "household_size": r.household_size,
-                "monthly_household_income_fen": r.monthly_household_income_fen,
-                "region_code": r.region_code,
-                "ytd_assistance_fen": r.ytd_assistance_fen,
-            }
-            for r in records.civil_affairs
-        ],
-        "used": {
-            "enrolment": enrolment.source_record_id if enrolment else None,
-            "critical_illness": entitlement.source_record_id if entitlement else None,
-            "civil_affairs": status.source_record_id if status else None,
-        },
-    }
 
 
 def coverage_input(

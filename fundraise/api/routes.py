@@ -1,7 +1,8 @@
 """API v1 views: each translates HTTP into a service call and the answer into JSON.
 
-Business rules stay in the services (`fundraise.services.campaigns`, `.documents`); domain errors become
-problem documents. Callers authenticate with a bearer token or the browser session; see `_csrf_for_sessions`.
+Business rules stay in the services (`fundraise.services.filing`, `.transitions`, `.documents`); domain
+errors become problem documents. Callers authenticate with a bearer token or the browser session; see
+`_csrf_for_sessions`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import BadRequest
 from werkzeug.http import HTTP_STATUS_CODES
 
-from fundraise.access import current_user_or_none, public, roles, signed_in
+from fundraise.access import current_user_or_none, is_applicant_side, is_staff, public, roles, signed_in
 from fundraise.api import schemas
 from fundraise.api.openapi import build_document, operation
 from fundraise.errors import DomainError, NotFound, ValidationFailed, problem
@@ -26,13 +27,14 @@ from fundraise.extensions import csrf, db
 from fundraise.models import Campaign, DiseaseRange, Hospital, Region, Role, User
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import documents as document_service
+from fundraise.services import filing, transitions
 from fundraise.states import PUBLIC_STATES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Transitions a caller may ask for; those only the system makes (the verification job) are not offered.
 CALLER_TRANSITIONS = sorted(
-    name for name in campaign_service.TRANSITIONS if name not in ("begin_verification", "flag_for_review")
+    name for name in transitions.TRANSITIONS if name not in ("begin_verification", "flag_for_review")
 )
 APPLICANT_ROLES = (Role.FAMILY, Role.SOCIAL_WORKER)
 
@@ -135,7 +137,7 @@ def _campaign_to_change(campaign_id: int) -> Campaign:
     """
     user = _caller()
     campaign = campaign_service.get_campaign(campaign_id, user)
-    if not (campaign_service.is_applicant_side(user, campaign) or campaign_service.is_staff(user)):
+    if not (is_applicant_side(user, campaign) or is_staff(user)):
         raise NotFound(_("We could not find that campaign."))
     return campaign
 
@@ -263,14 +265,14 @@ def create_campaign() -> Any:
             )
         if "hospital_code" not in data and user.hospital is not None:
             data["hospital_code"] = user.hospital.code
-        campaign = campaign_service.create_draft(family, data, filed_by=user)
+        campaign = filing.create_draft(family, data, filed_by=user)
     else:
         if family_email:
             raise ValidationFailed(
                 _("Please correct the marked fields."),
                 fields={"family_email": [_("Only a social worker files for another family.")]},
             )
-        campaign = campaign_service.create_draft(user, data)
+        campaign = filing.create_draft(user, data)
     return _detail_response(campaign, 201)
 
 
@@ -287,7 +289,7 @@ def create_campaign() -> Any:
 def update_campaign(campaign_id: int) -> Any:
     campaign = _campaign_to_change(campaign_id)
     data = _load_json(schemas.CampaignInput())
-    return _detail_response(campaign_service.update_draft(campaign, _caller(), data))
+    return _detail_response(filing.update_draft(campaign, _caller(), data))
 
 
 @bp.route("/campaigns/<int:campaign_id>/documents", methods=["POST"])
@@ -353,7 +355,7 @@ def upload_document(campaign_id: int) -> Any:
 )
 def submit_campaign(campaign_id: int) -> Any:
     campaign = _campaign_to_change(campaign_id)
-    return _detail_response(campaign_service.transition(campaign, "submit", actor=_caller()))
+    return _detail_response(transitions.transition(campaign, "submit", actor=_caller()))
 
 
 @bp.route("/campaigns/<int:campaign_id>/transitions/<name>", methods=["POST"])
@@ -379,7 +381,7 @@ def transition_campaign(campaign_id: int, name: str) -> Any:
         raise NotFound(_("There is no transition called %(name)s.", name=name))
     campaign = _campaign_to_change(campaign_id)
     data = _load_json(schemas.TransitionInput(), optional=True)
-    moved = campaign_service.transition(campaign, name, actor=_caller(), reason=data.get("reason", ""))
+    moved = transitions.transition(campaign, name, actor=_caller(), reason=data.get("reason", ""))
     return _detail_response(moved)
 
 

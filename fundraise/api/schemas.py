@@ -14,15 +14,12 @@ from typing import Any, ClassVar
 from flask import url_for
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from fundraise.access import can_see_private
 from fundraise.models import Campaign, DocumentKind, User
 from fundraise.money import format_yuan
 from fundraise.pii import mask_name
-from fundraise.services.campaigns import (
-    RELATIONSHIPS,
-    TEXT_LIMITS,
-    available_transitions,
-    can_see_private,
-)
+from fundraise.services.filing import RELATIONSHIPS, TEXT_LIMITS
+from fundraise.services.transitions import available_transitions
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
 
 # Kinds a client may upload to a campaign; update photos belong to progress updates, not to the campaign.

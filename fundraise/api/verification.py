@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.http import HTTP_STATUS_CODES
 
-from fundraise.access import current_user_or_none, public, roles
+from fundraise.access import can_see_private, current_user_or_none, public, roles
 from fundraise.api.openapi import operation
 from fundraise.api.routes import UnsupportedMediaType, bp
 from fundraise.api.schemas import Fen, Problem, Yuan
@@ -22,7 +22,8 @@ from fundraise.errors import NotFound, ValidationFailed
 from fundraise.models import ImportBatch, RecordKind, Role, VerificationReport
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import records_import as imports
-from fundraise.services import verification
+from fundraise.services import verification, verification_reports
+from fundraise.services.policies import loaded_policies
 from fundraise.states import PUBLIC_STATES
 from fundraise.verification_pages.presenters import public_breakdown
 from fundraise.verification_text import (
@@ -206,7 +207,7 @@ def _cascade(report: VerificationReport, asked_fen: int) -> dict[str, Any] | Non
 
 
 def _private(report: VerificationReport) -> dict[str, Any]:
-    core = verification.core_report(report)
+    core = verification_reports.core_report(report)
     return {
         "trigger": report.trigger,
         "problem": report.problem,
@@ -250,8 +251,8 @@ def _private(report: VerificationReport) -> dict[str, Any]:
 def campaign_verification(campaign_id: int) -> Any:
     user = current_user_or_none()
     campaign = campaign_service.get_campaign(campaign_id, user)
-    if campaign_service.can_see_private(user, campaign):
-        report = verification.latest_report(campaign.id)
+    if can_see_private(user, campaign):
+        report = verification_reports.latest_report(campaign.id)
         private = True
     else:
         view = public_breakdown(campaign) if campaign.state in PUBLIC_STATES else None
@@ -378,7 +379,7 @@ def get_import_batch(batch_id: int) -> Any:
     responses={200: ("Policies, by region and year.", PolicyList)},
 )
 def policies() -> Any:
-    loaded = verification.loaded_policies()
+    loaded = loaded_policies()
     items = [
         {"region_code": p.region_code, "region_name": p.region_name, "year": p.year, "version": p.version}
         for _key, p in sorted(loaded.items())

@@ -1,6 +1,6 @@
 """The filing forms, one per step, plus the small forms of the campaign actions.
 
-Field names are the service's keys (fundraise.services.campaigns._apply_fields), so a service's field errors
+Field names are the service's keys (fundraise.services.filing._apply_fields), so a service's field errors
 land on the input they are about. Uploads are named by document kind for the same reason.
 """
 
@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from fundraise.extensions import db
 from fundraise.i18n import locale_name
 from fundraise.models import DiseaseRange, DocumentKind, Hospital, Region
-from fundraise.services.campaigns import TEXT_LIMITS
+from fundraise.services.filing import TEXT_LIMITS
 from fundraise.web.fields import YuanField
 
 RELATIONSHIP_LABELS = {

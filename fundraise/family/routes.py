@@ -1,23 +1,21 @@
 """The family's pages: the dashboard, filing a campaign step by step, and the campaign's later actions.
 
 The filing steps and the campaign actions are shared with hospital social workers, who may file for a family
-of their hospital (services.campaigns.is_applicant_side decides); the dashboard and starting a campaign are
+of their hospital (fundraise.access.is_applicant_side decides); the dashboard and starting a campaign are
 the family's own. A campaign the caller may not act for answers 404, so its existence is not revealed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from fundraise.access import roles
+from fundraise.access import is_applicant_side, roles
 from fundraise.auth.forms import ConfirmForm
 from fundraise.auth.routes import apply_field_errors
 from fundraise.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
@@ -27,82 +25,38 @@ from fundraise.family.forms import (
     RELATIONSHIP_LABELS,
     SEX_LABELS,
     CancelForm,
-    CostsForm,
-    DiagnosisForm,
     DocumentsForm,
     PatientForm,
-    StoryForm,
     UpdateForm,
     disease_catalogue,
+)
+from fundraise.family.steps import (
+    FIELD_STEPS,
+    FORM_STEPS,
+    STEPS,
+    UPLOAD_FIELDS,
+    check_against_stored_id,
+    first_incomplete_step,
+    missing_list,
+    next_step,
+    step_data,
+    step_initial,
+    step_nav,
+    step_url,
 )
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, Notification, Role, User
 from fundraise.notifications import render_notification
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import inbox
-from fundraise.services.campaigns import available_transitions, create_draft, is_applicant_side
 from fundraise.services.documents import Upload, check_files_per_request, read_upload, remove
-from fundraise.services.filing import save_step
+from fundraise.services.filing import create_draft, missing_items, save_step
+from fundraise.services.transitions import available_transitions, transition
 from fundraise.services.updates import can_post_update, post_update
 
 bp = Blueprint("family", __name__, url_prefix="/family")
 
 S = CampaignState
 APPLICANT_ROLES = (Role.FAMILY, Role.SOCIAL_WORKER)
-
-
-@dataclass(frozen=True)
-class Step:
-    slug: str
-    title: Any
-
-
-STEPS = (
-    Step("patient", _l("Patient")),
-    Step("diagnosis", _l("Diagnosis and hospital")),
-    Step("costs", _l("Costs and finances")),
-    Step("story", _l("Story and photos")),
-    Step("documents", _l("Evidence documents")),
-    Step("review", _l("Review and submit")),
-)
-FORM_STEPS: dict[str, type[Any]] = {
-    "patient": PatientForm,
-    "diagnosis": DiagnosisForm,
-    "costs": CostsForm,
-    "story": StoryForm,
-}
-UPLOAD_FIELDS = {"story": (DocumentKind.PHOTO,), "documents": EVIDENCE_KINDS}
-
-# Where each item the service may report missing is filled in, and what it is called there.
-FIELD_STEPS = {
-    "patient_name": ("patient", _l("Patient's full name")),
-    "patient_id_number": ("patient", _l("Patient's national ID number")),
-    "patient_birth_date": ("patient", _l("Birth date")),
-    "patient_sex": ("patient", _l("Sex")),
-    "patient_region_code": ("patient", _l("Household registration")),
-    "relationship": ("patient", _l("Your relationship to the patient")),
-    "diagnosis_icd10": ("diagnosis", _l("Diagnosis code (ICD-10)")),
-    "diagnosis_text": ("diagnosis", _l("Diagnosis in words")),
-    "hospital_code": ("diagnosis", _l("Hospital")),
-    "admitted_on": ("diagnosis", _l("Admission date")),
-    "treatment_plan": ("diagnosis", _l("Treatment plan")),
-    "cost_total_fen": ("costs", _l("Estimated total cost")),
-    "cost_in_policy_fen": ("costs", _l("In-policy part of the cost")),
-    "target_fen": ("costs", _l("Amount you ask for")),
-    "household_income_fen": ("costs", _l("Household income")),
-    "household_size": ("costs", _l("People in the household")),
-    "owns_house": ("costs", _l("Whether the household owns a house")),
-    "owns_car": ("costs", _l("Whether the household owns a car")),
-    "savings_fen": ("costs", _l("Savings")),
-    "commercial_insurance_fen": ("costs", _l("Commercial insurance payout")),
-    "other_fundraising_fen": ("costs", _l("Money raised elsewhere")),
-    "title": ("story", _l("Title")),
-    "story": ("story", _l("Your story")),
-    "documents.diagnosis": ("documents", _l("Diagnosis certificate")),
-    "documents.cost_estimate": ("documents", _l("Cost estimate")),
-    "documents.identity": ("documents", _l("Identity documents")),
-    "documents.household": ("documents", _l("Household documents")),
-}
-MONEY_FIELDS = campaign_service.MONEY_FIELDS
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -124,60 +78,6 @@ def _campaign_for_applicant(campaign_id: int) -> Campaign:
     if not is_applicant_side(_me(), campaign):
         raise NotFound(_("We could not find that campaign."))
     return campaign
-
-
-def missing_list(fields: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """The service's field errors as a list of items with a link to the step that fixes each."""
-    items = []
-    for key, messages in fields.items():
-        step, label = FIELD_STEPS.get(key, ("review", key))
-        items.append({"key": key, "step": step, "label": label, "messages": messages})
-    order = [s.slug for s in STEPS]
-    return sorted(items, key=lambda item: order.index(item["step"]))
-
-
-def step_nav(campaign: Campaign | None, current: str) -> list[dict[str, Any]]:
-    incomplete = (
-        {FIELD_STEPS.get(key, ("review", ""))[0] for key in campaign_service.missing_items(campaign)}
-        if campaign
-        else set()
-    )
-    nav = []
-    for number, step in enumerate(STEPS, start=1):
-        if campaign is None:
-            url = url_for("family.new_campaign") if step.slug == "patient" else None
-        elif step.slug == "review":
-            url = url_for("family.review", campaign_id=campaign.id)
-        else:
-            url = url_for("family.edit_step", campaign_id=campaign.id, step=step.slug)
-        done = campaign is not None and step.slug != "review" and step.slug not in incomplete
-        nav.append(
-            {
-                "number": number,
-                "slug": step.slug,
-                "title": step.title,
-                "url": url,
-                "done": done,
-                "current": step.slug == current,
-            }
-        )
-    return nav
-
-
-def next_step(slug: str) -> str:
-    order = [s.slug for s in STEPS]
-    return order[min(order.index(slug) + 1, len(order) - 1)]
-
-
-def first_incomplete_step(campaign: Campaign) -> str:
-    missing = {FIELD_STEPS.get(key, ("review", ""))[0] for key in campaign_service.missing_items(campaign)}
-    return next((s.slug for s in STEPS if s.slug in missing), "review")
-
-
-def step_url(campaign: Campaign, slug: str) -> str:
-    if slug == "review":
-        return url_for("family.review", campaign_id=campaign.id)
-    return url_for("family.edit_step", campaign_id=campaign.id, step=slug)
 
 
 def _read_uploads(form: Any, kinds: tuple[str, ...]) -> tuple[list[tuple[str, Upload]], bool]:
@@ -205,109 +105,13 @@ def _read_uploads(form: Any, kinds: tuple[str, ...]) -> tuple[list[tuple[str, Up
     return files, ok
 
 
-# --- form <-> campaign -------------------------------------------------------------------------------
-
-
-def _initial(campaign: Campaign, step: str) -> dict[str, Any]:
-    if step == "patient":
-        return {
-            "patient_name": campaign.patient_name,
-            "patient_birth_date": campaign.patient_birth_date,
-            "patient_sex": campaign.patient_sex,
-            "patient_region_code": campaign.patient_region_code or "",
-            "relationship": campaign.relationship_to_patient or "",
-        }
-    if step == "diagnosis":
-        return {
-            "diagnosis_icd10": campaign.diagnosis_icd10 or "",
-            "diagnosis_text": campaign.diagnosis_text,
-            "hospital_code": campaign.hospital.code if campaign.hospital else "",
-            "admitted_on": campaign.admitted_on,
-            "treatment_plan": campaign.treatment_plan,
-        }
-    if step == "costs":
-        # A fresh draft holds zeros it was never told; show blank inputs until the step has been saved.
-        saved = campaign.household_size is not None or bool(campaign.cost_total_fen)
-        data: dict[str, Any] = {field: getattr(campaign, field) if saved else None for field in MONEY_FIELDS}
-        data.update(
-            household_size=campaign.household_size,
-            owns_house=_yes_no(campaign.owns_house),
-            house_note=campaign.house_note,
-            owns_car=_yes_no(campaign.owns_car),
-            car_note=campaign.car_note,
-            assistance_claimed=campaign.assistance_claimed,
-        )
-        return data
-    if step == "story":
-        return {"title": campaign.title, "story": campaign.story}
-    return {}
-
-
-def _yes_no(value: bool | None) -> str | None:
-    return None if value is None else ("yes" if value else "no")
-
-
-def _data(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]:
-    """The service's keys from a step's form; inputs left empty are not sent, so they keep their value."""
-    if step == "patient":
-        data: dict[str, Any] = {
-            "patient_name": form.patient_name.data or "",
-            "patient_birth_date": form.patient_birth_date.data,
-            "patient_sex": form.patient_sex.data or None,
-            "patient_region_code": form.patient_region_code.data or None,
-            "relationship": form.relationship.data or None,
-        }
-        id_number = (form.patient_id_number.data or "").strip()
-        if id_number:
-            data["patient_id_number"] = id_number
-        return data
-    if step == "diagnosis":
-        return {
-            "diagnosis_icd10": (form.diagnosis_icd10.data or "").strip() or None,
-            "diagnosis_text": form.diagnosis_text.data or "",
-            "hospital_code": form.hospital_code.data or None,
-            "admitted_on": form.admitted_on.data,
-            "treatment_plan": form.treatment_plan.data or "",
-        }
-    if step == "costs":
-        data = {field: form[field].data for field in MONEY_FIELDS if form[field].data is not None}
-        if form.household_size.data is not None:
-            data["household_size"] = form.household_size.data
-        for field in ("owns_house", "owns_car"):
-            if form[field].data in ("yes", "no"):
-                data[field] = form[field].data == "yes"
-        data["house_note"] = form.house_note.data or ""
-        data["car_note"] = form.car_note.data or ""
-        data["assistance_claimed"] = bool(form.assistance_claimed.data)
-        return data
-    if step == "story":
-        return {"title": form.title.data or "", "story": form.story.data or ""}
-    return {}
-
-
-def _check_against_stored_id(form: PatientForm, campaign: Campaign | None) -> bool:
-    """Birth date and sex come from the ID number. When the stored number is kept (input left empty), a
-    changed birth date or sex would contradict it, so it is refused here with a way out."""
-    if campaign is None or not campaign.patient_id_index or form.patient_id_number.data:
-        return True
-    ok = True
-    message = _("This does not match the stored ID number. To change it, enter the ID number again.")
-    if form.patient_birth_date.data and form.patient_birth_date.data != campaign.patient_birth_date:
-        form.patient_birth_date.errors = [*form.patient_birth_date.errors, message]
-        ok = False
-    if form.patient_sex.data and form.patient_sex.data != campaign.patient_sex:
-        form.patient_sex.errors = [*form.patient_sex.errors, message]
-        ok = False
-    return ok
-
-
 def _step_form(step: str, campaign: Campaign | None) -> Any:
     form_class = FORM_STEPS.get(step, DocumentsForm)
     kwargs: dict[str, Any] = {}
     if step == "diagnosis" and current_user.role == Role.SOCIAL_WORKER:
         kwargs["fixed_hospital"] = current_user.hospital
     if request.method == "GET" and campaign is not None:
-        kwargs["data"] = _initial(campaign, step)
+        kwargs["data"] = step_initial(campaign, step)
     form = form_class(**kwargs)
     if step == "diagnosis" and current_user.role == Role.SOCIAL_WORKER and request.method == "GET":
         form.hospital_code.data = current_user.hospital.code
@@ -412,7 +216,7 @@ def new_campaign() -> Any:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                campaign = create_draft(_me(), _data(form, "patient", None))
+                campaign = create_draft(_me(), step_data(form, "patient", None))
             except ValidationFailed as error:
                 apply_field_errors(form, error)
             else:
@@ -440,11 +244,11 @@ def edit_step(campaign_id: int, step: str) -> Any:
 
     valid = form.validate_on_submit()
     if step == "patient":
-        valid = _check_against_stored_id(form, campaign) and valid
+        valid = check_against_stored_id(form, campaign) and valid
     files, files_ok = _read_uploads(form, UPLOAD_FIELDS.get(step, ()))
     if valid and files_ok:
         try:
-            save_step(campaign, _me(), _data(form, step, campaign), files)
+            save_step(campaign, _me(), step_data(form, step, campaign), files)
         except ValidationFailed as error:
             apply_field_errors(form, error)
         except IllegalTransition as error:
@@ -486,7 +290,7 @@ def remove_document(campaign_id: int, document_id: int) -> Any:
 
 def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, list[str]] | None = None) -> Any:
     if missing is None:
-        missing = campaign_service.missing_items(campaign) if campaign.state == S.DRAFT else {}
+        missing = missing_items(campaign) if campaign.state == S.DRAFT else {}
     return (
         render_template(
             "family/review.html",
@@ -525,7 +329,7 @@ def submit(campaign_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        campaign_service.transition(campaign, "submit", actor=_me())
+        transition(campaign, "submit", actor=_me())
     except ValidationFailed as error:
         flash(error.message, "error")
         return _render_review(campaign, 422, missing=error.fields)
@@ -543,7 +347,7 @@ def _simple_transition(campaign_id: int, name: str, done: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        campaign_service.transition(campaign, name, actor=_me())
+        transition(campaign, name, actor=_me())
     except (IllegalTransition, ValidationFailed) as error:
         return _refused(campaign, error)
     flash(done, "success")
@@ -573,7 +377,7 @@ def cancel(campaign_id: int) -> Any:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                campaign_service.transition(campaign, "cancel", actor=_me(), reason=form.reason.data or "")
+                transition(campaign, "cancel", actor=_me(), reason=form.reason.data or "")
             except ValidationFailed as error:
                 apply_field_errors(form, error)
             except IllegalTransition as error:

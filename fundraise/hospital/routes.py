@@ -16,11 +16,12 @@ from fundraise.auth.forms import ConfirmForm
 from fundraise.auth.routes import apply_field_errors
 from fundraise.errors import IllegalTransition, ValidationFailed
 from fundraise.extensions import db
-from fundraise.family.routes import my_notifications, step_url
+from fundraise.family.routes import my_notifications
+from fundraise.family.steps import step_url
 from fundraise.hospital.forms import FamilyAccountForm
 from fundraise.models import Campaign, CampaignState, Role, User
-from fundraise.services.campaigns import confirm_stay, get_campaign
-from fundraise.services.filing import open_case_for_family
+from fundraise.services.campaigns import get_campaign
+from fundraise.services.filing import confirm_stay, open_case_for_family
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")
 

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
-from fundraise.access import current_user_or_none, public
+from fundraise.access import can_see_private, current_user_or_none, public
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
@@ -18,7 +18,7 @@ from fundraise.public import content_version
 from fundraise.public.forms import BrowseForm, ReportForm
 from fundraise.public.presenters import public_timeline, template_helpers
 from fundraise.services import reports, search
-from fundraise.services.campaigns import can_see_private, get_campaign
+from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign
 from fundraise.web import page_cache
 

@@ -4,7 +4,7 @@
 government service over the JSON contract in fundraise/records/CONTRACT.md. `configured_source()` picks one
 from the app's settings (RECORDS_SERVICE_URL set: HTTP; otherwise the database).
 
-The records come back as the verification core's own plain dataclasses (verification/checks.py: `Records`
+The records come back as the verification core's own plain dataclasses (verification/records.py: `Records`
 of `BasicEnrolment`, `CriticalIllnessEntitlement`, `CivilAffairsStatus`), each list ordered by valid_from
 then source id. Two things of the feeds do not carry over because the core has no use for them: an
 enrolment's `year` (its validity dates say when it applies) and critical-illness rows with
@@ -33,8 +33,8 @@ from fundraise.models.records import (
     RecordKind,
 )
 from fundraise.records.feeds import parse_row
-from verification.checks import BasicEnrolment, CivilAffairsStatus, CriticalIllnessEntitlement, Records
 from verification.identity import IdNumberError, parse_resident_id
+from verification.records import BasicEnrolment, CivilAffairsStatus, CriticalIllnessEntitlement, Records
 
 
 class RecordSourceUnavailable(Exception):

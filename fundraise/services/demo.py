@@ -28,7 +28,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import Campaign, CampaignUpdate, Hospital, Role, User
 from fundraise.models.columns import utcnow
-from fundraise.services import accounts, campaigns, documents
+from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.documents import Upload
 from fundraise.unit_of_work import unit_of_work
 from verification.identity import make_resident_id
@@ -165,7 +165,7 @@ def _seed_campaign(
     social_worker = social_workers.get(spec["hospital_code"])
     filed_by = social_worker if spec["filed_by"] == "social_worker" and social_worker else None
     actor = filed_by or family
-    campaign = campaigns.create_draft(family, _fields(spec), filed_by=filed_by)
+    campaign = filing.create_draft(family, _fields(spec), filed_by=filed_by)
     photos = [("photo", Upload(f"photo-{n}.jpg", _photo(spec, n))) for n in range(1, 3)]
     evidence = [
         (kind, Upload(f"{kind}.pdf", _pdf(spec, label)))
@@ -178,7 +178,7 @@ def _seed_campaign(
     ]
     documents.attach(campaign, actor, photos + evidence)
     if spec["stay_confirmed"] and social_worker is not None:
-        campaigns.confirm_stay(campaign, social_worker)
+        filing.confirm_stay(campaign, social_worker)
 
     for step in PATHS[spec["state"]]:
         if step in DECISIONS:
@@ -186,7 +186,7 @@ def _seed_campaign(
             # the demo wants is left as it is; one sent to review is decided by the reviewer.
             wanted = DECISIONS[step]
             if campaign.state == "needs_review" and wanted != "needs_review":
-                campaigns.transition(
+                transitions.transition(
                     campaign, step, actor=reviewer, reason=spec["decision_reason"] or "核验通过。"
                 )
             elif campaign.state != wanted:
@@ -195,7 +195,7 @@ def _seed_campaign(
                     f" ({campaign.decision_reason})"
                 )
         elif step == "submit":
-            campaigns.transition(campaign, "submit", actor=actor)
+            transitions.transition(campaign, "submit", actor=actor)
             relay()  # the verification job
         elif step == "suspend":
             for report in spec["reports"]:
@@ -206,15 +206,15 @@ def _seed_campaign(
                     reason=report["reason"],
                     details=report["details"],
                 )
-            campaigns.transition(campaign, "suspend", actor=reviewer, reason=spec["decision_reason"])
+            transitions.transition(campaign, "suspend", actor=reviewer, reason=spec["decision_reason"])
         elif step == "cancel":
-            campaigns.transition(
+            transitions.transition(
                 campaign, "cancel", actor=family, reason="家属已通过其他渠道解决费用，撤回求助。"
             )
         elif step == "close" and campaign.state == "closed":
             pass  # the gifts reached the target, and the system closed it
         else:
-            campaigns.transition(campaign, step, actor=family)
+            transitions.transition(campaign, step, actor=family)
             if step == "open_fundraising":
                 _give(campaign, spec)
     if spec["state"] != "suspended":

@@ -26,11 +26,11 @@ from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, Uni
 from sqlalchemy import func, select
 
 from fundraise import audit
+from fundraise.access import can_see_private, can_view, is_applicant_side
 from fundraise.database import release_read_transaction
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, User
-from fundraise.services.campaigns import can_see_private, can_view, is_applicant_side
 from fundraise.unit_of_work import on_rollback, unit_of_work
 
 # What a file's first bytes must be; the name's extension is never trusted.

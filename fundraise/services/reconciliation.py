@@ -152,7 +152,7 @@ def _compare(
 
 
 def _post_fee(donation: Donation, fee_fen: int) -> None:
-    from fundraise.services.donations import _withdraw
+    from fundraise.services.donations.custody import withdraw as _withdraw
 
     _withdraw(
         f"donation:{donation.id}:fee",

@@ -14,11 +14,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from fundraise import audit
+from fundraise.access import can_view, is_staff
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignReport, CampaignState, ReportStatus, User
 from fundraise.models.columns import utcnow
-from fundraise.services.campaigns import can_view, is_staff, transition
+from fundraise.services.transitions import transition
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import transactional
 

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from flask_babel import gettext as _
 
 from fundraise import audit
+from fundraise.access import is_applicant_side
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, CampaignUpdate, Document, DocumentKind, User
 from fundraise.services import documents
-from fundraise.services.campaigns import is_applicant_side
 from fundraise.services.documents import Upload
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import unit_of_work

@@ -24,13 +24,17 @@ Batches are processed in chunks of `CHUNK_SIZE` cases, each chunk one transactio
 previous reports are read with one query per table, the checks run in memory, and the reports, state changes,
 audit events and notifications are written in bulk. A single case is a chunk of one, so both paths are the
 same code.
+
+The benefit policies a run applies are loaded by `fundraise.services.policies`; re-verification after a records
+import is queued by `fundraise.services.reverification`; reports are read through
+`fundraise.services.verification_reports`.
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,17 +42,15 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from config.settings import PROJECT_ROOT
 from fundraise import audit, pii
 from fundraise.database import any_of, insert_rows, update_rows
-from fundraise.errors import ConfigurationError, IllegalTransition, NotFound
+from fundraise.errors import IllegalTransition, NotFound
 from fundraise.extensions import db
-from fundraise.jobs.outbox import enqueue
 from fundraise.models import (
     Campaign,
     CampaignState,
@@ -62,17 +64,18 @@ from fundraise.models import (
 )
 from fundraise.models.columns import utcnow
 from fundraise.records.sources import DatabaseSource, RecordSource, RecordSourceUnavailable, configured_source
-from fundraise.services.campaigns import ACTIVE_STATES, move_by_system
-from fundraise.unit_of_work import transactional, unit_of_work
+from fundraise.services.filing import ACTIVE_STATES
+from fundraise.services.policies import loaded_policies
+from fundraise.services.transitions import move_by_system
+from fundraise.unit_of_work import unit_of_work
 from fundraise.verification_text import problem_summary, summary
-from verification.checks import CaseFacts, Records, verify_case
-from verification.policy import Policy, PolicyError, PolicyKey, load_policies, policy_for
+from verification.checks import CaseFacts, verify_case
+from verification.policy import Policy, PolicyKey, policy_for
+from verification.records import Records
 from verification.report import VerificationReport as CoreReport
-from verification.report import report_from_dict, report_to_dict
+from verification.report import report_to_dict
 
 S = CampaignState
-DEFAULT_POLICY_DIR = PROJECT_ROOT / "config" / "policies"
-POLICIES_EXTENSION = "aidbridge_policies"
 # Cases not yet decided: a run moves them on.
 UNDECIDED = (S.SUBMITTED, S.VERIFYING)
 # Cases whose target may still be lowered: nobody has given money against it yet.
@@ -92,27 +95,6 @@ CHUNK_SIZE = 1000
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 
 Progress = Callable[[int], None]
-
-
-# --- policies --------------------------------------------------------------------------------------------
-
-
-def init_app(app: Flask) -> None:
-    """Load and validate every policy file once per app; a malformed one stops start-up, naming the file,
-    the key and the reason (POLICY_DIR, by default config/policies/)."""
-    directory = app.config.get("POLICY_DIR") or DEFAULT_POLICY_DIR
-    try:
-        app.extensions[POLICIES_EXTENSION] = load_policies(directory)
-    except PolicyError as error:
-        raise ConfigurationError(
-            f"refusing to start: the benefit policy file {error.source} is malformed:"
-            f" {error.key_path or '(top level)'}: {error.reason}"
-        ) from error
-
-
-def loaded_policies() -> Mapping[PolicyKey, Policy]:
-    policies: Mapping[PolicyKey, Policy] = current_app.extensions[POLICIES_EXTENSION]
-    return policies
 
 
 # --- running verification --------------------------------------------------------------------------------
@@ -235,39 +217,6 @@ def active_campaign_ids() -> list[int]:
     return list(db.session.scalars(select(Campaign.id).where(Campaign.state.in_(ACTIVE_STATES))))
 
 
-# Above this many persons, reading every active campaign's patient is cheaper than asking for each person.
-_PERSONS_PER_QUERY = 1000
-
-
-def campaigns_of_persons(person_indexes: Collection[str]) -> list[int]:
-    """The active campaigns whose patient is one of these persons (blind indexes)."""
-    active = select(Campaign.id, Campaign.patient_id_index).where(Campaign.state.in_(ACTIVE_STATES))
-    if len(person_indexes) <= _PERSONS_PER_QUERY:
-        rows = db.session.execute(active.where(Campaign.patient_id_index.in_(list(person_indexes))))
-        return sorted(campaign_id for campaign_id, _index in rows)
-    # A large import (up to millions of persons) against at most some 100,000 active campaigns.
-    wanted = person_indexes if isinstance(person_indexes, set | frozenset) else set(person_indexes)
-    return sorted(campaign_id for campaign_id, index in db.session.execute(active) if index in wanted)
-
-
-# Re-verification jobs carry this many campaign ids each: one import can touch a very large number of people.
-REVERIFY_JOB_SIZE = 500
-
-
-@transactional
-def enqueue_reverification(person_indexes: Collection[str]) -> int:
-    """After a records import: enqueue re-verification of the affected active campaigns; commits. Returns how
-    many campaigns were queued."""
-    ids = campaigns_of_persons(person_indexes)
-    for start in range(0, len(ids), REVERIFY_JOB_SIZE):
-        enqueue(
-            "reverify_campaigns",
-            campaign_ids=ids[start : start + REVERIFY_JOB_SIZE],
-            trigger=VerificationTrigger.RECORDS_IMPORT.value,
-        )
-    return len(ids)
-
-
 @dataclass
 class _Context:
     """What every chunk of a run shares: reference data, the policies and the record source."""
@@ -305,7 +254,7 @@ _WRITTEN = (
 class _Case:
     """A campaign as a run reads and changes it: plain values read in bulk and written back in bulk. (ORM
     objects would cost more to load and flush than the checks cost to run.) Has the attributes of `Campaign`
-    that the checks read and that `campaigns.move_by_system` changes."""
+    that the checks read and that `transitions.move_by_system` changes."""
 
     id: int
     state: str
@@ -636,67 +585,3 @@ def _cap_target(case: _Case, report: Mapping[str, Any]) -> list[audit.Event]:
             after={"target_fen": capped, "cap_reason": report["cap_reason"], "report_id": report["id"]},
         )
     ]
-
-
-# --- reading reports -------------------------------------------------------------------------------------
-
-
-def latest_report(campaign_id: int) -> VerificationReport | None:
-    return db.session.scalar(
-        select(VerificationReport)
-        .where(VerificationReport.campaign_id == campaign_id)
-        .order_by(VerificationReport.id.desc())
-        .limit(1)
-    )
-
-
-def report_history(campaign_id: int) -> list[VerificationReport]:
-    """Every report of a campaign, newest first."""
-    return list(
-        db.session.scalars(
-            select(VerificationReport)
-            .where(VerificationReport.campaign_id == campaign_id)
-            .order_by(VerificationReport.id.desc())
-        )
-    )
-
-
-def core_report(report: VerificationReport) -> CoreReport | None:
-    """The stored report as the core's dataclass (None when the checks could not run)."""
-    if report.report is None:
-        return None
-    return report_from_dict({**report.report, "records_snapshot": report.records_snapshot or {}})
-
-
-def changed_reports(limit: int = 200) -> list[VerificationReport]:
-    """Latest reports whose decision changed on a re-run and that no staff member has acknowledged yet."""
-    return list(db.session.scalars(_changed_query().order_by(VerificationReport.id.desc()).limit(limit)))
-
-
-def changed_count() -> int:
-    return db.session.scalar(select(func.count()).select_from(_changed_query().subquery())) or 0
-
-
-def _changed_query() -> Any:
-    newest = select(func.max(VerificationReport.id)).group_by(VerificationReport.campaign_id)
-    return select(VerificationReport).where(
-        VerificationReport.changed_outcome.is_(True),
-        VerificationReport.acknowledged_at.is_(None),
-        VerificationReport.id.in_(newest),
-    )
-
-
-@transactional
-def acknowledge(report: VerificationReport, staff: User) -> None:
-    """A staff member has seen a changed outcome; it leaves the list. Audited; commits."""
-    if report.acknowledged_at is not None:
-        return
-    report.acknowledged_at = utcnow()
-    report.acknowledged_by_id = staff.id
-    audit.record(
-        "campaign.verification_acknowledged",
-        "campaign",
-        report.campaign_id,
-        actor=staff,
-        after={"report_id": report.id, "decision": report.decision},
-    )

@@ -16,8 +16,9 @@ from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Role
 from fundraise.public.presenters import staff_timeline, template_helpers
 from fundraise.services import reports
-from fundraise.services.campaigns import reveal_id_number, transition
+from fundraise.services.filing import reveal_id_number
 from fundraise.services.search import Page, parse_page
+from fundraise.services.transitions import transition
 from fundraise.staff.forms import ConfirmForm, DecisionForm, ReinstateForm, ResolveReportForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")

@@ -16,7 +16,8 @@ from sqlalchemy.orm import load_only
 from fundraise.extensions import db
 from fundraise.models import Campaign, VerificationReport
 from fundraise.money import format_yuan
-from fundraise.services.verification import asked_target_fen, core_report, latest_report
+from fundraise.services.verification import asked_target_fen
+from fundraise.services.verification_reports import core_report, latest_report
 from fundraise.states import PUBLIC_STATES
 from fundraise.verification_text import (
     ASSISTANCE_CLASSES,

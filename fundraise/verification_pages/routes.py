@@ -14,13 +14,13 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from fundraise.access import roles
+from fundraise.access import is_applicant_side, roles
 from fundraise.errors import DomainError, NotFound
 from fundraise.extensions import db
 from fundraise.models import Role, User, VerificationReport, VerificationTrigger
 from fundraise.public.presenters import template_helpers
 from fundraise.services import campaigns as campaign_service
-from fundraise.services import records_import, verification
+from fundraise.services import records_import, verification, verification_reports
 from fundraise.verification_pages.forms import KIND_LABELS, RecordsImportForm
 from fundraise.verification_pages.presenters import (
     latest_view,
@@ -46,8 +46,8 @@ def init_app(app: Flask) -> None:
         verification_latest=latest_view,
         verification_public=public_breakdown,
         verification_snapshot=snapshot_cards,
-        verification_history=verification.report_history,
-        verification_changed_count=verification.changed_count,
+        verification_history=verification_reports.report_history,
+        verification_changed_count=verification_reports.changed_count,
         decision_label=lambda decision: DECISION_LABELS.get(decision, decision),
         decision_tone=lambda decision: DECISION_TONES.get(decision, "muted"),
         trigger_label=lambda trigger: TRIGGER_LABELS.get(trigger, trigger),
@@ -65,9 +65,9 @@ def _me() -> User:
 @roles(Role.FAMILY, Role.SOCIAL_WORKER)
 def family_report(campaign_id: int) -> Any:
     campaign = campaign_service.get_campaign(campaign_id, _me())
-    if not campaign_service.is_applicant_side(_me(), campaign):
+    if not is_applicant_side(_me(), campaign):
         raise NotFound(_("We could not find that campaign."))
-    reports = verification.report_history(campaign.id)
+    reports = verification_reports.report_history(campaign.id)
     view = report_view(reports[0], campaign) if reports else None
     response = Response(
         render_template("verification/family_report.html", campaign=campaign, view=view, history=reports)
@@ -82,7 +82,7 @@ def family_report(campaign_id: int) -> Any:
 @bp.route("/staff/verification/changed")
 @roles(*REVIEWERS)
 def changed() -> Any:
-    return render_template("verification/changed.html", reports=verification.changed_reports())
+    return render_template("verification/changed.html", reports=verification_reports.changed_reports())
 
 
 @bp.route("/staff/reviews/<int:campaign_id>/verify-again", methods=["POST"])
@@ -91,7 +91,7 @@ def verify_again(campaign_id: int) -> Any:
     from fundraise.auth.forms import ConfirmForm
 
     if ConfirmForm().validate_on_submit():
-        before = verification.latest_report(campaign_id)
+        before = verification_reports.latest_report(campaign_id)
         try:
             report = verification.verify_campaign(
                 campaign_id, trigger=VerificationTrigger.MANUAL, actor=_me()
@@ -115,7 +115,7 @@ def acknowledge(report_id: int) -> Any:
     if report is None:
         raise NotFound(_("No such report."))
     if ConfirmForm().validate_on_submit():
-        verification.acknowledge(report, _me())
+        verification_reports.acknowledge(report, _me())
         flash(_("Marked as seen. The case leaves the list of changed outcomes."), "info")
     return redirect(next_from_request(url_for("verification.changed")))
 

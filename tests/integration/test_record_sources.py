@@ -21,8 +21,8 @@ from fundraise.extensions import db
 from fundraise.records.sources import DatabaseSource, HttpSource, RecordSourceUnavailable, configured_source
 from fundraise.services.records_import import import_feed
 from tests.factories import UserFactory
-from verification.checks import CivilAffairsStatus, Records
 from verification.identity import make_resident_id
+from verification.records import CivilAffairsStatus, Records
 
 TOKEN = "s3cret-token"
 NUMBER = make_resident_id("341221", date(1980, 1, 2), "M", 5)

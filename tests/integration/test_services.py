@@ -20,7 +20,7 @@ from fundraise import audit
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue, job, relay
 from fundraise.models import AuditEvent, CampaignState, Notification, OutboxMessage
-from fundraise.services.campaigns import transition
+from fundraise.services.transitions import transition
 from tests.factories import CampaignFactory
 
 pytestmark = pytest.mark.services

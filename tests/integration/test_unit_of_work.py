@@ -65,7 +65,7 @@ def test_a_payment_event_that_fails_half_way_leaves_nothing_behind(app: Flask, m
     def broken(campaign_id: int) -> None:
         raise RuntimeError("connection lost while closing the campaign")
 
-    monkeypatch.setattr(donations, "_close_on_target", broken)
+    monkeypatch.setattr(donations.events, "_close_on_target", broken)
     with pytest.raises(RuntimeError):
         donations.receive_webhook(sandbox, body, headers)
 

@@ -421,8 +421,8 @@ def test_a_dispute_on_a_fund_already_paid_out_is_covered_by_the_platform_reserve
 def test_a_campaign_reaching_its_target_stops_taking_donations(client: FlaskClient, app: Flask) -> None:
     from fundraise.errors import DomainError
     from fundraise.models import AuditEvent
-    from fundraise.services.campaigns import TRANSITIONS
     from fundraise.services.donations import start_donation
+    from fundraise.services.transitions import TRANSITIONS
 
     d = donation(10_000, target=10_000)
     send(client, event("payment_intent.succeeded", intent(d)))

@@ -12,11 +12,7 @@ import pytest
 
 from verification.checks import (
     PLATFORM_LIMIT_FEN,
-    BasicEnrolment,
     CaseFacts,
-    CivilAffairsStatus,
-    CriticalIllnessEntitlement,
-    Records,
     VerificationReport,
     cap_target,
     normalize_name,
@@ -25,7 +21,8 @@ from verification.checks import (
     verify_case,
 )
 from verification.identity import make_resident_id, mask_id, parse_resident_id
-from verification.policy import load_policy
+from verification.policy_files import load_policy
+from verification.records import BasicEnrolment, CivilAffairsStatus, CriticalIllnessEntitlement, Records
 from verification.report import CHECK_MESSAGES, CheckResult
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policies" / "341200-2026.toml")

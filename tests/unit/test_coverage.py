@@ -25,8 +25,8 @@ from verification.policy import (
     Policy,
     Scheme,
     class_strength,
-    load_policies,
 )
+from verification.policy_files import load_policies
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "config" / "policies"
 POLICIES = load_policies(POLICY_DIR)

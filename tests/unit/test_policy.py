@@ -22,13 +22,11 @@ from verification.policy import (
     PolicyError,
     Tilt,
     class_order_violations,
-    load_policies,
-    load_policy,
     policy_for,
-    policy_from_data,
     region_prefix,
     resolve_critical_illness,
 )
+from verification.policy_files import load_policies, load_policy, policy_from_data
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "config" / "policies"
 FUYANG = POLICY_DIR / "341200-2026.toml"

@@ -14,8 +14,10 @@ PURE_MODULES = [
     "verification.identity",
     "verification.diseases",
     "verification.policy",
+    "verification.policy_files",
     "verification.coverage",
     "verification.report",
+    "verification.records",
     "verification.checks",
 ]
 FORBIDDEN = ("flask", "sqlalchemy", "fundraise")

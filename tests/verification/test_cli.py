@@ -74,6 +74,6 @@ def test_a_malformed_policy_file_stops_start_up_naming_file_key_and_reason(tmp_p
 
 
 def test_the_shipped_policies_load_at_start_up(app):
-    from fundraise.services.verification import loaded_policies
+    from fundraise.services.policies import loaded_policies
 
     assert ("341200", 2026) in loaded_policies()

@@ -13,13 +13,12 @@ from fundraise.errors import IllegalTransition
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import AuditEvent, Campaign, OutboxMessage, VerificationReport
-from fundraise.services.verification import (
+from fundraise.services.verification import verify_campaign, verify_campaigns
+from fundraise.services.verification_reports import (
     changed_count,
     changed_reports,
     core_report,
     report_history,
-    verify_campaign,
-    verify_campaigns,
 )
 from tests.verification.records import (
     civil_affairs_row,

@@ -10,7 +10,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import JOBS, enqueue, job, relay
 from fundraise.models import ApiToken, AuditEvent, Notification, OutboxMessage, Role
 from fundraise.services import accounts
-from fundraise.services.campaigns import transition
+from fundraise.services.transitions import transition
 from tests.factories import PASSWORD, CampaignFactory, UserFactory
 
 

@@ -19,7 +19,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import AuditEvent, Notification, OutboxMessage, User
 from fundraise.services import accounts
-from fundraise.services.campaigns import transition
+from fundraise.services.transitions import transition
 from tests.factories import PASSWORD, CampaignFactory, UserFactory
 from tests.races import THREADS, race
 

@@ -28,8 +28,8 @@ from fundraise.models import Campaign, CampaignUpdate, Donation, User
 from fundraise.payments import get_provider
 from fundraise.public import content_version
 from fundraise.services import donations, reference_cache, reports
-from fundraise.services.campaigns import transition
 from fundraise.services.reference_data import load_all
+from fundraise.services.transitions import transition
 from fundraise.services.updates import post_update
 from fundraise.web import page_cache
 from tests.factories import PASSWORD, CampaignFactory, DocumentFactory, user_of_role

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from fundraise import pii
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, Campaign, CampaignReport
-from fundraise.services.campaigns import disease_for_code, transition
 from fundraise.services.donations import raised_fen
+from fundraise.services.filing import disease_for_code
+from fundraise.services.transitions import transition
 from tests.factories import PASSWORD, CampaignFactory, DocumentFactory, UserFactory, user_of_role
 
 
@@ -227,7 +228,7 @@ def test_stay_confirmation_reason_and_timeline_without_actors(app: Flask, client
     reviewer = UserFactory(charity_staff=True, name="审核员赵")
     db.session.commit()
     from fundraise.jobs.outbox import relay
-    from fundraise.services.campaigns import confirm_stay
+    from fundraise.services.filing import confirm_stay
 
     transition(shown, "submit", actor=shown.applicant)
     relay()

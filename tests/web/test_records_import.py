@@ -24,6 +24,7 @@ from fundraise.models import (
     ImportStatus,
 )
 from fundraise.records.feeds import COLUMNS
+from fundraise.records.writer import RecordWriter
 from fundraise.services import records_import
 from fundraise.services.records_import import error_report_csv, import_feed
 from tests.factories import UserFactory
@@ -378,7 +379,7 @@ def test_a_fault_after_rows_already_written_rolls_them_all_back(admin, monkeypat
 def test_a_failing_write_raises_and_leaves_nothing_behind(admin, monkeypatch):
     monkeypatch.setattr(records_import, "CHUNK_ROWS", 2)
     monkeypatch.setattr(records_import, "POSTGRESQL_CHUNK_ROWS", 2)
-    real_write = records_import._Writer._write
+    real_write = RecordWriter._write
     writes = []
 
     def write_then_fail(self, chunk):
@@ -387,7 +388,7 @@ def test_a_failing_write_raises_and_leaves_nothing_behind(admin, monkeypatch):
             raise RuntimeError("disk full")
         real_write(self, chunk)
 
-    monkeypatch.setattr(records_import._Writer, "_write", write_then_fail)
+    monkeypatch.setattr(RecordWriter, "_write", write_then_fail)
     with pytest.raises(RuntimeError, match="disk full"):
         import_feed("civil_affairs", to_csv([civil_row(n) for n in range(8)]), "csv", admin)
     assert record_count(CivilAffairsRecord) == 0

@@ -27,7 +27,7 @@ def test_factory(app, login, client):
     db.session.commit()
     assert len(c.documents) == 3
     login(c.applicant)
-    from fundraise.services.campaigns import transition
+    from fundraise.services.transitions import transition
 
     transition(c, "submit", actor=c.applicant)
     assert c.state == "submitted"

@@ -14,7 +14,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import AuditEvent, Campaign, CampaignReport, User
 from fundraise.services import reports
-from fundraise.services.campaigns import transition
+from fundraise.services.transitions import transition
 from tests.factories import CampaignFactory, UserFactory, user_of_role
 from tests.web.test_public import signed_in, text
 

@@ -12,7 +12,7 @@ from flask import Flask
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignReport, ReportStatus
 from fundraise.services import accounts
-from fundraise.services.campaigns import DECISION_REASON_MIN, TRANSITIONS
+from fundraise.services.transitions import DECISION_REASON_MIN, TRANSITIONS
 from tests.factories import CampaignFactory, UserFactory
 
 GOOD_REASON = "查明举报不实，已恢复筹款。"  # 13 characters
