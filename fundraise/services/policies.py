@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask, current_app
-from verification.policy_files import load_policies
 
 from config.settings import PROJECT_ROOT
 from fundraise.errors import ConfigurationError
 from verification.policy import Policy, PolicyError, PolicyKey
+from verification.policy_files import load_policies
 
 DEFAULT_POLICY_DIR = PROJECT_ROOT / "config" / "policies"
 POLICIES_EXTENSION = "aidbridge_policies"
