@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/verify.py [--rows N] [--cases N] [--keep] [--no-record]
 
-On PostgreSQL (127.0.0.1, user postgres, through psql): creates the database aidbridge_bench_verify, builds the
+On PostgreSQL (127.0.0.1, user postgres): creates a database of its own (benchmarks/support.py), builds the
 schema with the migrations and loads the reference data. Then:
 
 1. writes and imports the two feeds with benchmarks/verify_import.py's generator, through the import service
@@ -42,16 +42,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from support import bench_database, postgres_version  # noqa: E402
 from verify_import import (  # noqa: E402  (benchmarks/ is not a package)
     REGIONS,
     id_number,
     process_cpu,
-    psql,
     write_basic_enrolment,
     write_civil_affairs,
 )
 
-DATABASE = "aidbridge_bench_verify"
 AIM_IMPORT_SECONDS_PER_MILLION = 60.0
 AIM_VERIFY_SECONDS_PER_100K = 60.0
 RESULTS = HERE / "RESULTS.md"
@@ -70,16 +69,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"`{platform.machine()}`, {cpu}, {os.cpu_count()} cores"
-
-
-def postgres_version() -> str:
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tAc", "SHOW server_version"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
 
 
 def eligible_people(cases: int, rows: int) -> list[int]:
@@ -240,12 +229,8 @@ def main() -> int:
     people = eligible_people(args.cases, args.rows)
     load_at_start = os.getloadavg()
 
-    psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DATABASE}")
-    url = f"postgresql://postgres@127.0.0.1/{DATABASE}"
-    os.environ["DATABASE_URL"] = url
-    try:
-        from flask_migrate import upgrade
+    with bench_database("verify", keep=args.keep) as url:
+        os.environ["DATABASE_URL"] = url
         from sqlalchemy import func, select, text
 
         from fundraise import create_app
@@ -258,7 +243,6 @@ def main() -> int:
         # Jobs stay in the outbox (rq mode without relaying): the measurement is the verification itself.
         app = create_app({"ENV_NAME": "development", "SQLALCHEMY_DATABASE_URI": url, "JOBS_MODE": "rq"})
         with app.app_context():
-            upgrade()
             load_all()
             imports = []
             with tempfile.TemporaryDirectory() as scratch:
@@ -349,9 +333,6 @@ def main() -> int:
             ]
             record(lines)
         return 0 if import_ok and verify_ok else 1
-    finally:
-        if not args.keep:
-            psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 if __name__ == "__main__":

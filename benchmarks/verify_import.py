@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/verify_import.py [--rows N] [--keep]
 
-Creates the database aidbridge_bench_import on 127.0.0.1 (user postgres, through psql), builds the schema
+Creates a PostgreSQL database of its own on 127.0.0.1 (user postgres; benchmarks/support.py), builds the schema
 with the migrations, writes two CSV feeds of N valid rows each (ID numbers from
 verification.identity.make_resident_id), imports each through the service
 (fundraise.services.records_import.import_feed, the code path of the CLI and the API) and prints rows/s,
@@ -17,27 +17,20 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from support import bench_database
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DATABASE = "aidbridge_bench_import"
-PG = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
 # Counties of Fuyang and Hefei (GB/T 2260), so the rows spread over real regions.
 REGIONS = ["341221", "341222", "341225", "341226", "341202", "341203", "341204", "341282", "340102", "340104"]
 CLASSES = ["tekun", "dibao", "dibao_edge", "monitored", "illness_impoverished"]
 AIM_SECONDS_PER_MILLION = 60.0
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        [*PG, "-c", sql], check=True, env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
-    )
 
 
 def process_cpu(pid: int) -> float:
@@ -135,12 +128,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DATABASE}")
-    url = f"postgresql://postgres@127.0.0.1/{DATABASE}"
-    os.environ["DATABASE_URL"] = url
-    try:
-        from flask_migrate import upgrade
+    with bench_database("verify_import", keep=args.keep) as url:
+        os.environ["DATABASE_URL"] = url
         from sqlalchemy import text
 
         from fundraise import create_app
@@ -149,7 +138,6 @@ def main() -> int:
 
         app = create_app({"ENV_NAME": "development", "SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
-            upgrade()
             results = []
             with tempfile.TemporaryDirectory() as scratch:
                 feeds = [
@@ -196,9 +184,6 @@ def main() -> int:
             )
             db.engine.dispose()
         return 0 if worst <= AIM_SECONDS_PER_MILLION else 1
-    finally:
-        if not args.keep:
-            psql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 if __name__ == "__main__":

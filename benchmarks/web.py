@@ -1,6 +1,6 @@
 """Web throughput: the campaign page and the browse page next to the trivial route, on one server, in one run.
 
-Builds a PostgreSQL database `aidbridge_bench` (dropped and recreated) with the migrations, the reference data
+Builds a PostgreSQL database of its own (benchmarks/support.py) with the migrations, the reference data
 and 1,000 fundraising campaigns (photos, evidence, updates and their audit history), serves the app with
 gunicorn (2 workers) on loopback, and measures each route in turn with wrk:
 
@@ -13,7 +13,7 @@ gunicorn (2 workers) on loopback, and measures each route in turn with wrk:
 Each route is warmed up, then measured in three interleaved rounds (a burst of other work on a shared machine
 falls on every route, not on one). It prints requests/sec, p50 and p99, each route's throughput as a share of the
 trivial route's and the app workers' CPU per request (steadier than throughput on a shared machine), appends a
-dated section to benchmarks/RESULTS.md, then stops gunicorn and drops the database. The aim: the campaign page
+dated section to benchmarks/RESULTS.md, then stops gunicorn and drops its database. The aim: the campaign page
 at >= 40% of the trivial route's throughput.
 
     .venv/bin/python benchmarks/web.py [--duration 15] [--campaigns 1000] [--no-record] [--keep-db]
@@ -42,16 +42,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from support import bench_database, postgres_version
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
-DB_NAME = "aidbridge_bench"
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKERS = 2
 WRK_THREADS, WRK_CONNECTIONS = 2, 16
 WARMUP_SECONDS = 3
@@ -59,45 +60,16 @@ AIM = 0.40  # campaign page throughput / trivial route throughput
 ROUNDS = 3  # interleaved measurement rounds per route
 
 
-# --- the database --------------------------------------------------------------------------------------
+# --- the app's environment ----------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{DB_NAME}"
-
-
-def admin_execute(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
-def postgres_version() -> str:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL) as connection:
-        row = connection.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "unknown"
-
-
-def recreate_database() -> None:
-    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database() -> None:
-    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def app_environment(upload_dir: Path) -> dict[str, str]:
+def app_environment(database_url: str, upload_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TEST_DATABASE_URL")}
     env.update(
         {
             "AIDBRIDGE_ENV": "development",
             "FLASK_APP": "wsgi:app",
-            "DATABASE_URL": database_url(),
+            "DATABASE_URL": database_url,
             "SECRET_KEY": secrets.token_urlsafe(32),
             "PII_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "UPLOAD_DIR": str(upload_dir),
@@ -716,7 +688,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15, help="seconds of measurement per route (max 120)")
     parser.add_argument("--campaigns", type=int, default=1000, help="fundraising campaigns to create")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
-    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database in place")
     args = parser.parse_args()
     seconds = max(1, min(args.duration, 120))
     if shutil.which("wrk") is None:
@@ -728,12 +700,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="aidbridge-bench-"))
     upload_dir = workdir / "uploads"
     upload_dir.mkdir()
-    env = app_environment(upload_dir)
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        print(f"== database {DB_NAME}", flush=True)
-        recreate_database()
-        flask(env, "db", "upgrade")
+    # Undone in reverse: gunicorn stops, then the database is dropped, then the scratch files go.
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        env = app_environment(cleanup.enter_context(bench_database("web", keep=args.keep_db)), upload_dir)
         flask(env, "reference", "load")
         print(f"== {args.campaigns:,} campaigns", flush=True)
         t0 = time.monotonic()
@@ -743,6 +713,7 @@ def main() -> int:
         print("== gunicorn", flush=True)
         port = free_port()
         server = start_gunicorn(env, port, workdir / "gunicorn.log")
+        cleanup.callback(stop_gunicorn, server)
         base = f"http://127.0.0.1:{port}"
         routes = [
             ("trivial", "/healthz"),
@@ -783,15 +754,6 @@ def main() -> int:
         if not args.no_record:
             record(results, args.campaigns, seconds, started, load)
         return 0
-    finally:
-        if server is not None:
-            stop_gunicorn(server)
-        if not args.keep_db:
-            try:
-                drop_database()
-            except Exception as error:
-                print(f"could not drop {DB_NAME}: {error}", file=sys.stderr)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Webhook throughput: Stripe payment events processed end to end per second, on PostgreSQL.
 
-Builds a PostgreSQL database `aidbridge_bench_webhooks` (dropped and recreated) with the migrations and the
+Builds a PostgreSQL database of its own (benchmarks/support.py) with the migrations and the
 reference data, then 50 fundraising campaigns and N donations (default 5,000) waiting for their payment. It
 serves the app with gunicorn (2 sync workers) on loopback with the Stripe provider and delivers one signed
 `payment_intent.succeeded` per donation (a third carry the processor's fee, so they post two ledger
@@ -13,7 +13,7 @@ Then it delivers the same events again (Stripe's retries, all duplicates) and me
 until the server is idle, stops it, and verifies the result: one stored event per event, every donation
 succeeded with exactly one capture and its fee, `ledger.verify()` and `check_donations()` clean, and
 `flask ledger check` exits 0. It prints a table and appends a dated section to benchmarks/RESULTS.md, then
-drops the database.
+drops its database.
 
     .venv/bin/python benchmarks/webhooks.py [--events 5000] [--senders 8] [--no-record] [--keep-db]
 
@@ -35,9 +35,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from support import bench_database, postgres_version
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -60,42 +63,12 @@ from tests.reliability.webhook_load import (  # noqa: E402  (after the path is s
 )
 
 RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
-DB_NAME = "aidbridge_bench_webhooks"
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CAMPAIGNS = 50
 WARMUP_EVENTS = 200  # delivered first, not measured: the workers' first requests load templates and caches
 SECRET = "whsec_benchmark_" + secrets.token_hex(8)
 
 
-# --- the database --------------------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{DB_NAME}"
-
-
-def admin_execute(*statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
-def postgres_version() -> str:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL) as connection:
-        row = connection.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "unknown"
-
-
-def recreate_database() -> None:
-    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}")
-
-
-def drop_database() -> None:
-    admin_execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+# --- the app ------------------------------------------------------------------------------------------
 
 
 def flask(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -172,7 +145,7 @@ def verify(env: dict[str, str], planned: list[PlannedDonation]) -> tuple[list[st
         expected = {"capture": len(planned), "fee": sum(1 for d in planned if d.fee_fen)}
         if kinds != expected:
             problems.append(f"ledger transactions {kinds}, expected {expected}")
-        transactions, violations = ledger.verify()
+        _transactions, violations = ledger.verify()
         problems += violations
         checked, violations = check_donations()
         problems += violations
@@ -337,7 +310,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5000, help="events measured (one per donation)")
     parser.add_argument("--senders", type=int, default=8, help="concurrent sender threads")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
-    parser.add_argument("--keep-db", action="store_true", help=f"leave the {DB_NAME} database in place")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database in place")
     args = parser.parse_args()
     events = max(1, min(args.events, 200_000))
 
@@ -345,23 +318,22 @@ def main() -> int:
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     workdir = Path(tempfile.mkdtemp(prefix="aidbridge-bench-webhooks-"))
     (workdir / "uploads").mkdir()
-    env = server_environment(
-        database_url(),
-        SECRET,
-        secrets.token_urlsafe(32),
-        base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        workdir / "uploads",
-    )
     log = workdir / "gunicorn.log"
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        print(f"== database {DB_NAME}", flush=True)
-        recreate_database()
-        for command in (("db", "upgrade"), ("reference", "load")):
-            done = flask(env, *command)
-            if done.returncode != 0:
-                print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
-                return 1
+    # Undone in reverse: gunicorn stops, then the database is dropped, then the scratch files go.
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        database_url = cleanup.enter_context(bench_database("webhooks", keep=args.keep_db))
+        env = server_environment(
+            database_url,
+            SECRET,
+            secrets.token_urlsafe(32),
+            base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            workdir / "uploads",
+        )
+        done = flask(env, "reference", "load")
+        if done.returncode != 0:
+            print(done.stdout[-2000:] + done.stderr[-2000:], file=sys.stderr)
+            return 1
         print(f"== {events + WARMUP_EVENTS:,} donations in {CAMPAIGNS} campaigns", flush=True)
         planned = seed(env, events + WARMUP_EVENTS)
         made = [Delivery(*succeeded_event(d)) for d in planned]
@@ -371,6 +343,7 @@ def main() -> int:
         print("== gunicorn", flush=True)
         port = free_port()
         server = start_gunicorn(env, port, log)
+        cleanup.callback(stop_gunicorn, server)
         print(
             f"== {WARMUP_EVENTS} warm-up events, then {events:,} events from {args.senders} senders",
             flush=True,
@@ -380,7 +353,7 @@ def main() -> int:
         print(f"  {first.per_second:,.0f} events/s", flush=True)
         print("== the same events again (duplicates)", flush=True)
         again = measure("again (duplicate)", *deliver_all(port, measured, args.senders, server))
-        wait_until_idle(database_url(), limit_seconds=120)
+        wait_until_idle(database_url, limit_seconds=120)
         stop_gunicorn(server)
         results = [first, again]
         print()
@@ -403,15 +376,6 @@ def main() -> int:
         if not args.no_record:
             record(results, events, args.senders, started, load, check_seconds)
         return 0
-    finally:
-        if server is not None:
-            stop_gunicorn(server)
-        if not args.keep_db:
-            try:
-                drop_database()
-            except Exception as error:  # noqa: BLE001
-                print(f"could not drop {DB_NAME}: {error}", file=sys.stderr)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

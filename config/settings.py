@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -20,7 +21,7 @@ class Config:
     # 32 bytes, urlsafe-base64; encrypts national ID numbers and keys their blind index.
     PII_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, object]] = {"pool_pre_ping": True}
     REDIS_URL: str | None = None
     # "inline" runs jobs in-process right after the commit that made their work visible; "rq" relays to Redis.
     JOBS_MODE = "inline"

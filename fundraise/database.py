@@ -91,9 +91,7 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     connection = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
     with (
         connection.cursor() as cursor,
-        cursor.copy(
-            f"COPY {table.name} (id, {', '.join(names)}) FROM STDIN"  # noqa: S608  (our own table and columns)
-        ) as copy,
+        cursor.copy(f"COPY {table.name} (id, {', '.join(names)}) FROM STDIN") as copy,
     ):
         for id_, row in zip(ids, rows, strict=True):
             values: list[Any] = [id_]
@@ -139,7 +137,7 @@ def update_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
             f" SELECT {columns} FROM {table.name} WITH NO DATA"
         )
         cursor.execute(f"TRUNCATE {staging}")
-        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # noqa: S608
+        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([row["id"], *(row[name] for name in names)])
         assignments = ", ".join(f"{name} = {staging}.{name}" for name in names)

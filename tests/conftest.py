@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Build the schema once per run by running the migrations, and load the reference data."""
     url = TEST_DATABASE_URL or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     app = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url})
@@ -60,7 +60,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         load_all()
         db.session.remove()
         db.engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

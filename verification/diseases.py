@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 _ICD10_SHAPE = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?")
 _CATEGORY_SLUG = re.compile(r"[a-z][a-z0-9_]*")
@@ -128,7 +129,7 @@ def disease_ranges_from_rows(rows: Iterable[Mapping[str, str | None]]) -> list[D
             raise ValueError(f"row {number}: {error}") from None
     ranges.sort(key=lambda disease_range: _start(disease_range.code_from))
     # Sorted by start, any overlap shows up between neighbours.
-    for earlier, later in zip(ranges, ranges[1:], strict=False):
+    for earlier, later in pairwise(ranges):
         if earlier.overlaps(later):
             raise ValueError(
                 f"ranges {earlier.code_from}..{earlier.code_to} and {later.code_from}..{later.code_to} overlap"

@@ -16,7 +16,7 @@ from verification.coverage import BandShare, Cascade, CascadeStep, display_param
 Status = Literal["pass", "fail", "needs_review"]
 Decision = Literal["verified", "needs_review", "rejected"]
 CapReason = Literal["gap", "platform_limit"]
-JsonValue: TypeAlias = str | int | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 Params = dict[str, str | int]
 
 STATUSES: tuple[Status, ...] = ("pass", "fail", "needs_review")

@@ -17,22 +17,10 @@ from fundraise.extensions import db
 from fundraise.i18n import locale_name
 from fundraise.models import Hospital, Role, User
 from fundraise.services import accounts, charities
+from fundraise.web.forms import apply_field_errors
 from fundraise.web.templating import ROLE_LABELS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _apply_field_errors(form: Any, error: ValidationFailed) -> None:
-    """Put a service's field errors next to the form's inputs; anything else becomes a message."""
-    for name, messages in error.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = list(field.errors) + list(messages)
-        else:
-            for message in messages:
-                flash(message, "error")
-    if not error.fields:
-        flash(error.message, "error")
 
 
 def _account_form() -> AccountForm:
@@ -63,7 +51,7 @@ def users() -> Any:
                 actor=current_user,
             )
         except ValidationFailed as error:
-            _apply_field_errors(form, error)
+            apply_field_errors(form, error)
         else:
             flash(
                 _("Account created for %(name)s (%(role)s).", name=user.name, role=_role(user.role)),
@@ -124,7 +112,7 @@ def charity_list() -> Any:
                 actor=current_user,
             )
         except ValidationFailed as error:
-            _apply_field_errors(form, error)
+            apply_field_errors(form, error)
         else:
             flash(_("Charity %(name)s registered.", name=charity.name(locale_name())), "success")
             return redirect(url_for("admin.charity_list"))

@@ -13,14 +13,16 @@ from flask import jsonify, request, session, url_for
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
-from fundraise.access import current_user_or_none, public, signed_in
+from fundraise.access import current_account, current_user_or_none, public, signed_in
+from fundraise.api.common import load_json, load_query, page_links
 from fundraise.api.openapi import operation
-from fundraise.api.routes import _caller, _load_json, _load_query, bp
-from fundraise.api.schemas import MAX_PAGE, MAX_PER_PAGE, Fen, StrictBoolean, Yuan
+from fundraise.api.routes import bp
+from fundraise.api.schemas import MAX_PER_PAGE, Fen, StrictBoolean, Yuan
 from fundraise.donate import presenters
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import limiter
 from fundraise.models import Donation, DonationStatus, SurplusChoice
+from fundraise.pagination import MAX_PAGE
 from fundraise.payments.links import donation_token
 from fundraise.pii import public_name
 from fundraise.services import donations as donation_service
@@ -185,19 +187,6 @@ def _absolute(url: str) -> str:
     return request.host_url.rstrip("/") + url if url.startswith("/") else url
 
 
-def _paged(endpoint: str, page: int, per_page: int, total: int, **values: Any) -> dict[str, Any]:
-    def link(number: int) -> str:
-        return url_for(endpoint, _external=True, page=number, per_page=per_page, **values)
-
-    return {
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "next": link(page + 1) if page * per_page < total else None,
-        "prev": link(page - 1) if page > 1 else None,
-    }
-
-
 @bp.route("/campaigns/<int:campaign_id>/donations", methods=["POST"])
 @public
 @limiter.limit("10 per minute; 60 per hour")
@@ -221,7 +210,7 @@ def _paged(endpoint: str, page: int, per_page: int, total: int, **values: Any) -
 def start_donation(campaign_id: int) -> Any:
     donor = current_user_or_none()
     campaign = get_campaign(campaign_id, donor)
-    data = _load_json(DonationStart())
+    data = load_json(DonationStart())
     email = (data.pop("email", None) or "").strip()
     if donor is None and not email:
         raise ValidationFailed(
@@ -265,9 +254,9 @@ def start_donation(campaign_id: int) -> Any:
     responses={200: ("One page of the caller's donations.", MyDonationPage)},
 )
 def my_donations() -> Any:
-    query = _load_query(PageQuery())
-    listing = presenters.donor_history(_caller().id, query["page"], query["per_page"])
-    body = _paged("api.my_donations", listing.number, listing.per_page, listing.total)
+    query = load_query(PageQuery())
+    listing = presenters.donor_history(current_account().id, query["page"], query["per_page"])
+    body = page_links("api.my_donations", listing.number, listing.per_page, listing.total)
     body["items"] = listing.items
     return MyDonationPage().dump(body)
 
@@ -284,9 +273,9 @@ def my_donations() -> Any:
 )
 def campaign_donations(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id, current_user_or_none())
-    query = _load_query(PageQuery())
+    query = load_query(PageQuery())
     listing = presenters.public_gifts(campaign.id, query["page"], query["per_page"])
-    body = _paged(
+    body = page_links(
         "api.campaign_donations", listing.number, listing.per_page, listing.total, campaign_id=campaign.id
     )
     body["items"] = listing.items
@@ -305,11 +294,11 @@ def campaign_donations(campaign_id: int) -> Any:
 )
 def campaign_ledger(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id, current_user_or_none())
-    query = _load_query(PageQuery())
+    query = load_query(PageQuery())
     statement = presenters.fund_statement(campaign.id)
     per_page, total = query["per_page"], len(statement.lines)
     page = min(query["page"], max(1, -(-total // per_page)))
-    body = _paged("api.campaign_ledger", page, per_page, total, campaign_id=campaign.id)
+    body = page_links("api.campaign_ledger", page, per_page, total, campaign_id=campaign.id)
     body.update(
         campaign_id=campaign.id,
         raised_fen=donation_service.raised_fen(campaign),

@@ -13,14 +13,27 @@ from flask import Blueprint, Response, current_app, jsonify, request, session, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
-from werkzeug.exceptions import BadRequest
 from werkzeug.http import HTTP_STATUS_CODES
 
-from fundraise.access import current_user_or_none, is_applicant_side, is_staff, public, roles, signed_in
+from fundraise.access import (
+    current_account,
+    current_user_or_none,
+    is_applicant_side,
+    is_staff,
+    public,
+    roles,
+    signed_in,
+)
 from fundraise.api import schemas
+from fundraise.api.common import (
+    UnsupportedMediaType,
+    load_json,
+    load_query,
+    page_links,
+)
 from fundraise.api.openapi import build_document, operation
 from fundraise.errors import DomainError, NotFound, ValidationFailed, problem
 from fundraise.extensions import csrf, db
@@ -37,14 +50,6 @@ CALLER_TRANSITIONS = sorted(
     name for name in transitions.TRANSITIONS if name not in ("begin_verification", "flag_for_review")
 )
 APPLICANT_ROLES = (Role.FAMILY, Role.SOCIAL_WORKER)
-
-
-class MalformedRequest(DomainError):
-    status = 400
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
 
 
 # --- request plumbing ------------------------------------------------------------------------------------
@@ -97,45 +102,13 @@ def _csrf_problem(error: CSRFError) -> Response:
     )
 
 
-def _invalid(error: ValidationError) -> ValidationFailed:
-    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-    return ValidationFailed(_("Please correct the marked fields."), fields=messages)
-
-
-def _load_json(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
-    """The request's JSON body, validated: 415 if it is not JSON, 400 if malformed, 422 if invalid."""
-    if optional and not request.get_data(cache=True):
-        return {}
-    if not request.is_json:
-        raise UnsupportedMediaType(_("Send the body as application/json."))
-    try:
-        payload = request.get_json()
-    except BadRequest as error:
-        raise MalformedRequest(_("The request body is not valid JSON.")) from error
-    try:
-        return dict(schema.load(payload))
-    except ValidationError as error:
-        raise _invalid(error) from error
-
-
-def _load_query(schema: Schema) -> dict[str, Any]:
-    try:
-        return dict(schema.load(request.args.to_dict()))
-    except ValidationError as error:
-        raise _invalid(error) from error
-
-
-def _caller() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
-
-
 def _campaign_to_change(campaign_id: int) -> Campaign:
     """A campaign the caller is about to change.
 
     Callers who are neither on its applicant side nor staff get 404, as they do for a draft they cannot see:
     there is nothing here for them to change, and a public campaign's page is GET /campaigns/{id}.
     """
-    user = _caller()
+    user = current_account()
     campaign = campaign_service.get_campaign(campaign_id, user)
     if not (is_applicant_side(user, campaign) or is_staff(user)):
         raise NotFound(_("We could not find that campaign."))
@@ -163,7 +136,7 @@ def _detail_response(campaign: Campaign, status: int = 200) -> Response:
     responses={200: ("One page of campaigns, newest change first.", schemas.CampaignPage)},
 )
 def list_campaigns() -> Any:
-    filters = _load_query(schemas.CampaignQuery())
+    filters = load_query(schemas.CampaignQuery())
     page, per_page = filters.pop("page"), filters.pop("per_page")
 
     states = [filters["state"]] if filters.get("state") else sorted(PUBLIC_STATES)
@@ -198,18 +171,8 @@ def list_campaigns() -> Any:
         .offset((page - 1) * per_page)
     ).all()
 
-    def link(number: int) -> str:
-        return url_for("api.list_campaigns", _external=True, **filters, page=number, per_page=per_page)
-
     return schemas.CampaignPage().dump(
-        {
-            "items": items,
-            "page": page,
-            "per_page": per_page,
-            "total": total,
-            "next": link(page + 1) if page * per_page < total else None,
-            "prev": link(page - 1) if page > 1 else None,
-        }
+        {"items": items, **page_links("api.list_campaigns", page, per_page, total, **filters)}
     )
 
 
@@ -244,8 +207,8 @@ def get_campaign(campaign_id: int) -> Any:
     responses={201: ("The new draft; `Location` is its URL.", schemas.CampaignDetail)},
 )
 def create_campaign() -> Any:
-    data = _load_json(schemas.CampaignCreate())
-    user = _caller()
+    data = load_json(schemas.CampaignCreate())
+    user = current_account()
     family_email = data.pop("family_email", None)
     if user.role == Role.SOCIAL_WORKER:
         if not family_email:
@@ -288,8 +251,8 @@ def create_campaign() -> Any:
 )
 def update_campaign(campaign_id: int) -> Any:
     campaign = _campaign_to_change(campaign_id)
-    data = _load_json(schemas.CampaignInput())
-    return _detail_response(filing.update_draft(campaign, _caller(), data))
+    data = load_json(schemas.CampaignInput())
+    return _detail_response(filing.update_draft(campaign, current_account(), data))
 
 
 @bp.route("/campaigns/<int:campaign_id>/documents", methods=["POST"])
@@ -328,7 +291,7 @@ def upload_document(campaign_id: int) -> Any:
         received = document_service.read_upload(
             cast(BinaryIO, upload.stream), upload.filename or "upload", "file"
         )
-        (document,) = document_service.attach(campaign, _caller(), [(form["kind"], received)])
+        (document,) = document_service.attach(campaign, current_account(), [(form["kind"], received)])
     except ValidationFailed as error:
         # The service names the field after the document kind; here there is one file, in `file`.
         raise ValidationFailed(
@@ -355,7 +318,7 @@ def upload_document(campaign_id: int) -> Any:
 )
 def submit_campaign(campaign_id: int) -> Any:
     campaign = _campaign_to_change(campaign_id)
-    return _detail_response(transitions.transition(campaign, "submit", actor=_caller()))
+    return _detail_response(transitions.transition(campaign, "submit", actor=current_account()))
 
 
 @bp.route("/campaigns/<int:campaign_id>/transitions/<name>", methods=["POST"])
@@ -380,8 +343,8 @@ def transition_campaign(campaign_id: int, name: str) -> Any:
     if name not in CALLER_TRANSITIONS:
         raise NotFound(_("There is no transition called %(name)s.", name=name))
     campaign = _campaign_to_change(campaign_id)
-    data = _load_json(schemas.TransitionInput(), optional=True)
-    moved = transitions.transition(campaign, name, actor=_caller(), reason=data.get("reason", ""))
+    data = load_json(schemas.TransitionInput(), optional=True)
+    moved = transitions.transition(campaign, name, actor=current_account(), reason=data.get("reason", ""))
     return _detail_response(moved)
 
 
@@ -392,7 +355,7 @@ def transition_campaign(campaign_id: int, name: str) -> Any:
 @signed_in
 @operation("The signed-in account", tag="account", responses={200: ("The caller's account.", schemas.Me)})
 def me() -> Any:
-    user = _caller()
+    user = current_account()
     body = schemas.Me(exclude=("authenticated_by",)).dump(user)
     body["authenticated_by"] = "session" if _authenticated_by_session() else "token"
     return body
@@ -410,7 +373,7 @@ def me() -> Any:
     responses={200: ("Regions, by code.", schemas.RegionList)},
 )
 def regions() -> Any:
-    filters = _load_query(schemas.RegionQuery())
+    filters = load_query(schemas.RegionQuery())
     query = select(Region).order_by(Region.code)
     if "level" in filters:
         query = query.where(Region.level == filters["level"])
@@ -428,7 +391,7 @@ def regions() -> Any:
     responses={200: ("Hospitals, by code.", schemas.HospitalList)},
 )
 def hospitals() -> Any:
-    filters = _load_query(schemas.HospitalQuery())
+    filters = load_query(schemas.HospitalQuery())
     query = select(Hospital).order_by(Hospital.code)
     if "region" in filters:
         query = query.where(Hospital.region_code.startswith(_region_prefix(filters["region"])))
@@ -445,7 +408,7 @@ def hospitals() -> Any:
     responses={200: ("Catalogue ranges, by first code.", schemas.DiseaseList)},
 )
 def diseases() -> Any:
-    filters = _load_query(schemas.DiseaseQuery())
+    filters = load_query(schemas.DiseaseQuery())
     query = select(DiseaseRange).order_by(DiseaseRange.code_from)
     if "category" in filters:
         query = query.where(DiseaseRange.category == filters["category"])

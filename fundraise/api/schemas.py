@@ -17,6 +17,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from fundraise.access import can_see_private
 from fundraise.models import Campaign, DocumentKind, User
 from fundraise.money import format_yuan
+from fundraise.pagination import MAX_PAGE
 from fundraise.pii import mask_name
 from fundraise.services.filing import RELATIONSHIPS, TEXT_LIMITS
 from fundraise.services.transitions import available_transitions
@@ -26,9 +27,6 @@ from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
 UPLOAD_KINDS = tuple(kind.value for kind in DocumentKind if kind != DocumentKind.UPDATE_PHOTO)
 REGION_LEVELS = ("province", "prefecture", "county")
 MAX_PER_PAGE = 100
-# Page numbers past this are refused (422) rather than turned into an OFFSET the database cannot hold; at
-# MAX_PER_PAGE a page that far back is a hundred million rows in.
-MAX_PAGE = 1_000_000
 
 
 # --- fields ----------------------------------------------------------------------------------------------
@@ -41,7 +39,7 @@ class Fen(fields.Integer):
     likely a yuan amount typed into the wrong field than fen.
     """
 
-    default_error_messages = {
+    default_error_messages = {  # noqa: RUF012 - marshmallow types it on Field as an instance attribute
         "invalid": "Amounts are whole numbers of fen (1 yuan = 100 fen), such as 15000000 for ¥150,000; "
         "not decimals or strings."
     }
@@ -76,7 +74,7 @@ class Yuan(fields.String):
 class StrictBoolean(fields.Boolean):
     """A JSON true or false; "yes", 1 and "false" are refused rather than guessed at."""
 
-    default_error_messages = {"invalid": "Not a boolean: send true or false."}
+    default_error_messages = {"invalid": "Not a boolean: send true or false."}  # noqa: RUF012 - as above
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):

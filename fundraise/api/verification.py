@@ -15,8 +15,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.http import HTTP_STATUS_CODES
 
 from fundraise.access import can_see_private, current_user_or_none, public, roles
+from fundraise.api.common import UnsupportedMediaType
 from fundraise.api.openapi import operation
-from fundraise.api.routes import UnsupportedMediaType, bp
+from fundraise.api.routes import bp
 from fundraise.api.schemas import Fen, Problem, Yuan
 from fundraise.errors import NotFound, ValidationFailed
 from fundraise.models import ImportBatch, RecordKind, Role, VerificationReport
@@ -321,7 +322,8 @@ def import_records() -> Any:
             errors["format"] = [_("Say whether the file is csv or json.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
-    assert upload is not None and fmt is not None
+    assert upload is not None
+    assert fmt is not None
     user = current_user_or_none()
     result = imports.import_feed(
         form["kind"], upload.read(), fmt, user, source_name=upload.filename or "upload"

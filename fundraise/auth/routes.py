@@ -18,6 +18,7 @@ from fundraise.extensions import db, limiter
 from fundraise.models import ApiToken, Notification, Role, User
 from fundraise.notifications import render_notification
 from fundraise.services import accounts
+from fundraise.web.forms import apply_field_errors
 from fundraise.web.redirects import next_from_request
 
 bp = Blueprint("auth", __name__)
@@ -34,17 +35,6 @@ def home_for(role: str) -> str:
         Role.ADMIN: url_for("staff.dashboard"),
         Role.CIVIL_AFFAIRS_OFFICER: url_for("staff.dashboard"),
     }.get(Role(role), url_for("public.browse"))
-
-
-def apply_field_errors(form: Any, error: ValidationFailed) -> None:
-    """Put a service's field errors onto the form's fields, so the page shows them next to the inputs."""
-    for name, messages in error.fields.items():
-        field = getattr(form, name.split(".")[0], None)
-        if field is not None:
-            field.errors = list(field.errors) + list(messages)
-        else:
-            for message in messages:
-                flash(message, "error")
 
 
 def _user_agent() -> str:
@@ -193,7 +183,7 @@ def _account_page(
         revoke_form=ConfirmForm(),
         sessions=accounts.active_sessions(current_user),
         current_session_id=current.id if current else None,
-        notices=[render_notification(notice) + (notice.created_at,) for notice in notices],
+        notices=[(*render_notification(notice), notice.created_at) for notice in notices],
     ), status
 
 

@@ -6,10 +6,9 @@ ledger's own statement of the campaign fund; nothing here decides anything about
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from math import ceil
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from flask_babel import format_date, to_user_timezone
 from flask_babel import lazy_gettext as _l
@@ -27,9 +26,9 @@ from fundraise.models import (
     SurplusChoice,
 )
 from fundraise.models.ledger import TransactionKind
+from fundraise.pagination import Page, last_page
 from fundraise.pii import public_name
 from fundraise.services.donations import raised_fen
-from fundraise.services.search import parse_page
 
 T = TypeVar("T")
 
@@ -120,38 +119,11 @@ def local_date(moment: datetime | None, fmt: str = "medium") -> str:
 # --- lists ------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Listing(Generic[T]):
-    """One page of a list, numbered from 1."""
-
-    items: list[T]
-    number: int
-    per_page: int
-    total: int
-    pages: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pages = max(1, ceil(self.total / self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-
-def page_number(value: Any) -> int:
-    """A page number from the query string (see services.search.parse_page); lists cap it at their last."""
-    return parse_page(value)
-
-
 def _clamp(number: int, total: int, per_page: int) -> int:
-    return min(number, max(1, ceil(total / per_page)))
+    return min(number, last_page(total, per_page))
 
 
-def public_gifts(campaign_id: int, page: int = 1, per_page: int = 20) -> Listing[Donation]:
+def public_gifts(campaign_id: int, page: int = 1, per_page: int = 20) -> Page[Donation]:
     """A campaign's received gifts, newest first (refunded ones included, marked as such)."""
     where = (Donation.campaign_id == campaign_id, Donation.status == DonationStatus.SUCCEEDED)
     total = db.session.scalar(select(func.count()).select_from(Donation).where(*where)) or 0
@@ -163,10 +135,10 @@ def public_gifts(campaign_id: int, page: int = 1, per_page: int = 20) -> Listing
         .limit(per_page)
         .offset((number - 1) * per_page)
     ).all()
-    return Listing(list(items), number, per_page, total)
+    return Page(list(items), number, per_page, total)
 
 
-def donor_history(donor_id: int, page: int = 1, per_page: int = 20) -> Listing[Donation]:
+def donor_history(donor_id: int, page: int = 1, per_page: int = 20) -> Page[Donation]:
     """Everything an account started giving, newest first, whatever became of it."""
     where = Donation.donor_id == donor_id
     total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
@@ -178,7 +150,7 @@ def donor_history(donor_id: int, page: int = 1, per_page: int = 20) -> Listing[D
         .limit(per_page)
         .offset((number - 1) * per_page)
     ).all()
-    return Listing(list(items), number, per_page, total)
+    return Page(list(items), number, per_page, total)
 
 
 def donor_count(campaign_id: int) -> int:

@@ -39,10 +39,12 @@ from fundraise.models import (
     Role,
 )
 from fundraise.money import format_yuan
+from fundraise.pagination import Page, last_page, parse_page
 from fundraise.payments.links import donation_token
 from fundraise.pii import public_name
 from fundraise.services import donations as donation_service
 from fundraise.services.campaigns import get_campaign
+from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("donate", __name__)
 STAFF = (Role.CHARITY_STAFF, Role.ADMIN)
@@ -100,7 +102,7 @@ def give(campaign_id: int) -> Any:
                     receipt_email="" if donor is not None else (form.email.data or ""),
                 )
             except ValidationFailed as error:
-                _field_errors(form, error)
+                apply_field_errors(form, error, aliases={"amount_fen": "custom_amount"})
             except DomainError as error:
                 # Closed meanwhile (target reached), or the provider could not be reached: nothing to pay.
                 flash(error.message, "error")
@@ -116,16 +118,6 @@ def _default_preset(remaining_fen: int) -> str | None:
     """The usual preset, or the largest one the remaining need allows, or none."""
     fits = [yuan * 100 for yuan in (DEFAULT_PRESET_YUAN, 100, 20) if yuan * 100 <= remaining_fen]
     return str(fits[0]) if fits else None
-
-
-def _field_errors(form: DonateForm, error: ValidationFailed) -> None:
-    fields = {"amount_fen": form.custom_amount}
-    for name, messages in error.fields.items():
-        field = fields.get(name) or getattr(form, name, None)
-        if field is None:
-            flash(error.message, "error")
-        else:
-            field.errors = list(field.errors or []) + list(messages)
 
 
 def _give_page(campaign: Campaign, form: DonateForm, panel: presenters.Panel, status: int = 200) -> Any:
@@ -216,7 +208,7 @@ def _masked_email(address: str) -> str:
 @signed_in
 def history() -> Any:
     listing = presenters.donor_history(
-        current_user.id, presenters.page_number(request.args.get("page")), HISTORY_PER_PAGE
+        current_user.id, parse_page(request.args.get("page")), HISTORY_PER_PAGE
     )
     campaigns = _campaigns_by_id({d.campaign_id for d in listing.items})
     return render_template("donate/history.html", listing=listing, campaigns=campaigns, thanks_url=thanks_url)
@@ -235,9 +227,7 @@ def _campaigns_by_id(ids: set[int]) -> dict[int, Campaign]:
 @public
 def gifts(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id, current_user_or_none())
-    listing = presenters.public_gifts(
-        campaign.id, presenters.page_number(request.args.get("page")), GIFTS_PER_PAGE
-    )
+    listing = presenters.public_gifts(campaign.id, parse_page(request.args.get("page")), GIFTS_PER_PAGE)
     return render_template(
         "donate/gifts.html", campaign=campaign, listing=listing, panel=presenters.donation_panel(campaign, 0)
     )
@@ -250,8 +240,8 @@ def fund_ledger(campaign_id: int) -> Any:
     statement = presenters.fund_statement(campaign.id)
     newest_first = list(reversed(statement.lines))
     total = len(newest_first)
-    number = min(presenters.page_number(request.args.get("page")), max(1, -(-total // LEDGER_PER_PAGE)))
-    listing = presenters.Listing(
+    number = min(parse_page(request.args.get("page")), last_page(total, LEDGER_PER_PAGE))
+    listing = Page(
         newest_first[(number - 1) * LEDGER_PER_PAGE : number * LEDGER_PER_PAGE],
         number,
         LEDGER_PER_PAGE,
@@ -289,7 +279,7 @@ def _upheld_reports(campaign_id: int) -> list[CampaignReport]:
 def _staff_page(campaign: Campaign, status: int = 200) -> Any:
     where = Donation.campaign_id == campaign.id
     total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
-    number = min(presenters.page_number(request.args.get("page")), max(1, -(-total // STAFF_PER_PAGE)))
+    number = min(parse_page(request.args.get("page")), last_page(total, STAFF_PER_PAGE))
     donations = list(
         db.session.scalars(
             select(Donation)
@@ -305,7 +295,7 @@ def _staff_page(campaign: Campaign, status: int = 200) -> Any:
             render_template(
                 "donate/staff_donations.html",
                 campaign=campaign,
-                listing=presenters.Listing(donations, number, STAFF_PER_PAGE, total),
+                listing=Page(donations, number, STAFF_PER_PAGE, total),
                 refundable={
                     d.id: donation_service.refundable_fen(d)
                     for d in donations

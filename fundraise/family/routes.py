@@ -15,9 +15,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from fundraise.access import is_applicant_side, roles
+from fundraise.access import current_account, is_applicant_side, roles
 from fundraise.auth.forms import ConfirmForm
-from fundraise.auth.routes import apply_field_errors
 from fundraise.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.family.forms import (
@@ -44,7 +43,7 @@ from fundraise.family.steps import (
     step_nav,
     step_url,
 )
-from fundraise.models import Campaign, CampaignState, Document, DocumentKind, Notification, Role, User
+from fundraise.models import Campaign, CampaignState, Document, DocumentKind, Notification, Role
 from fundraise.notifications import render_notification
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import inbox
@@ -52,6 +51,7 @@ from fundraise.services.documents import Upload, check_files_per_request, read_u
 from fundraise.services.filing import create_draft, missing_items, save_step
 from fundraise.services.transitions import available_transitions, transition
 from fundraise.services.updates import can_post_update, post_update
+from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("family", __name__, url_prefix="/family")
 
@@ -62,10 +62,6 @@ APPLICANT_ROLES = (Role.FAMILY, Role.SOCIAL_WORKER)
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
-
-
 def _home() -> str:
     if current_user.role == Role.SOCIAL_WORKER:
         return url_for("hospital.dashboard")
@@ -74,8 +70,8 @@ def _home() -> str:
 
 def _campaign_for_applicant(campaign_id: int) -> Campaign:
     """The campaign, if the caller is its family or a social worker of its hospital; 404 otherwise."""
-    campaign = campaign_service.get_campaign(campaign_id, _me())
-    if not is_applicant_side(_me(), campaign):
+    campaign = campaign_service.get_campaign(campaign_id, current_account())
+    if not is_applicant_side(current_account(), campaign):
         raise NotFound(_("We could not find that campaign."))
     return campaign
 
@@ -151,11 +147,11 @@ def dashboard() -> Any:
 
 def campaign_card(campaign: Campaign) -> dict[str, Any]:
     """What the dashboard says about a campaign: the next step and the actions open to the caller."""
-    names = {t.name for t in available_transitions(campaign, _me())}
+    names = {t.name for t in available_transitions(campaign, current_account())}
     card: dict[str, Any] = {
         "campaign": campaign,
         "actions": names,
-        "can_update": can_post_update(_me(), campaign),
+        "can_update": can_post_update(current_account(), campaign),
     }
     if campaign.state == S.DRAFT:
         step = first_incomplete_step(campaign)
@@ -202,7 +198,7 @@ def my_notifications(limit: int = 20) -> list[dict[str, Any]]:
 @roles(Role.FAMILY, Role.SOCIAL_WORKER)
 def mark_notifications_read() -> Any:
     if ConfirmForm().validate_on_submit():
-        inbox.mark_all_read(_me())
+        inbox.mark_all_read(current_account())
     return redirect(_home())
 
 
@@ -216,7 +212,7 @@ def new_campaign() -> Any:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                campaign = create_draft(_me(), step_data(form, "patient", None))
+                campaign = create_draft(current_account(), step_data(form, "patient", None))
             except ValidationFailed as error:
                 apply_field_errors(form, error)
             else:
@@ -248,7 +244,7 @@ def edit_step(campaign_id: int, step: str) -> Any:
     files, files_ok = _read_uploads(form, UPLOAD_FIELDS.get(step, ()))
     if valid and files_ok:
         try:
-            save_step(campaign, _me(), step_data(form, step, campaign), files)
+            save_step(campaign, current_account(), step_data(form, step, campaign), files)
         except ValidationFailed as error:
             apply_field_errors(form, error)
         except IllegalTransition as error:
@@ -278,7 +274,7 @@ def remove_document(campaign_id: int, document_id: int) -> Any:
     back = "story" if document.kind == DocumentKind.PHOTO else "documents"
     if ConfirmForm().validate_on_submit():
         try:
-            remove(campaign, _me(), document_id)
+            remove(campaign, current_account(), document_id)
         except IllegalTransition as error:
             return _refused(campaign, error)
         flash(_("The file was removed."), "info")
@@ -297,8 +293,8 @@ def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, lis
             campaign=campaign,
             nav=step_nav(campaign, "review") if campaign.state == S.DRAFT else [],
             missing=missing_list(missing),
-            actions={t.name for t in available_transitions(campaign, _me())},
-            can_update=can_post_update(_me(), campaign),
+            actions={t.name for t in available_transitions(campaign, current_account())},
+            can_update=can_post_update(current_account(), campaign),
             action_form=ConfirmForm(formdata=None),
             relationship_labels=RELATIONSHIP_LABELS,
             sex_labels=SEX_LABELS,
@@ -329,7 +325,7 @@ def submit(campaign_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        transition(campaign, "submit", actor=_me())
+        transition(campaign, "submit", actor=current_account())
     except ValidationFailed as error:
         flash(error.message, "error")
         return _render_review(campaign, 422, missing=error.fields)
@@ -347,7 +343,7 @@ def _simple_transition(campaign_id: int, name: str, done: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        transition(campaign, name, actor=_me())
+        transition(campaign, name, actor=current_account())
     except (IllegalTransition, ValidationFailed) as error:
         return _refused(campaign, error)
     flash(done, "success")
@@ -377,7 +373,7 @@ def cancel(campaign_id: int) -> Any:
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                transition(campaign, "cancel", actor=_me(), reason=form.reason.data or "")
+                transition(campaign, "cancel", actor=current_account(), reason=form.reason.data or "")
             except ValidationFailed as error:
                 apply_field_errors(form, error)
             except IllegalTransition as error:
@@ -386,7 +382,7 @@ def cancel(campaign_id: int) -> Any:
                 flash(_("The campaign was cancelled."), "info")
                 return redirect(_home())
         status = 422
-    allowed = any(t.name == "cancel" for t in available_transitions(campaign, _me()))
+    allowed = any(t.name == "cancel" for t in available_transitions(campaign, current_account()))
     return render_template("family/cancel.html", campaign=campaign, form=form, allowed=allowed), status
 
 
@@ -401,7 +397,9 @@ def updates(campaign_id: int) -> Any:
         files, files_ok = _read_uploads(form, ("photos",))
         if valid and files_ok:
             try:
-                post_update(campaign, _me(), form.body.data or "", [upload for _kind, upload in files])
+                post_update(
+                    campaign, current_account(), form.body.data or "", [upload for _kind, upload in files]
+                )
             except ValidationFailed as error:
                 apply_field_errors(form, error)
             except IllegalTransition as error:
@@ -412,7 +410,10 @@ def updates(campaign_id: int) -> Any:
         status = 422
     return (
         render_template(
-            "family/updates.html", campaign=campaign, form=form, can_update=can_post_update(_me(), campaign)
+            "family/updates.html",
+            campaign=campaign,
+            form=form,
+            can_update=can_post_update(current_account(), campaign),
         ),
         status,
     )

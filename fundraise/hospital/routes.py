@@ -11,9 +11,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from fundraise.access import roles
+from fundraise.access import current_account, roles
 from fundraise.auth.forms import ConfirmForm
-from fundraise.auth.routes import apply_field_errors
 from fundraise.errors import IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.family.routes import my_notifications
@@ -22,15 +21,12 @@ from fundraise.hospital.forms import FamilyAccountForm
 from fundraise.models import Campaign, CampaignState, Role, User
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.filing import confirm_stay, open_case_for_family
+from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")
 
 # Long enough to be safe, short enough to read out or write down for the family.
 TEMPORARY_PASSWORD_BYTES = 9
-
-
-def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
 
 
 @bp.route("/")
@@ -58,14 +54,14 @@ def ready_to_confirm(campaign: Campaign) -> bool:
 @bp.route("/campaigns/<int:campaign_id>/confirm-stay", methods=["POST"])
 @roles(Role.SOCIAL_WORKER)
 def confirm(campaign_id: int) -> Any:
-    campaign = get_campaign(campaign_id, _me())  # 404 for a draft the worker may not see
+    campaign = get_campaign(campaign_id, current_account())  # 404 for a draft the worker may not see
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for(".dashboard"))
     if campaign.hospital_id == current_user.hospital_id and not ready_to_confirm(campaign):
         flash(_("Confirm the stay once the admission date and the cost estimate are filed."), "error")
     else:
         try:
-            confirm_stay(campaign, _me())  # 403 for another hospital's patient
+            confirm_stay(campaign, current_account())  # 403 for another hospital's patient
         except IllegalTransition as error:
             flash(error.message, "error")
         else:
@@ -96,7 +92,7 @@ def new_family() -> Any:
                 try:
                     new_password = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES) if family is None else None
                     family, campaign = open_case_for_family(
-                        _me(),
+                        current_account(),
                         family,
                         email=email,
                         name=form.name.data or "",

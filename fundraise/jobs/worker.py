@@ -19,7 +19,7 @@ _worker_app: Flask | None = None
 def perform(message_id: int) -> None:
     """What rq runs: one outbox message, inside an app context (the worker's, or a new one)."""
     try:
-        current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is  # noqa: SLF001
+        current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is
     except RuntimeError:
         global _worker_app
         if _worker_app is None:

@@ -140,7 +140,7 @@ def _prefix(queue: Queue) -> str:
 def _in_app_context(work: Callable[[], None]) -> None:
     """Run inside the worker's app context, or a new app's when rq runs this outside one."""
     try:
-        current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is  # noqa: SLF001
+        current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is
     except RuntimeError:
         from fundraise import create_app
 

@@ -11,7 +11,7 @@ from wtforms import Form, SearchField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from fundraise.services.reports import CONTACT_MAX, DETAILS_MAX, DETAILS_MIN, REASONS, is_contact
+from fundraise.services.campaign_reports import CONTACT_MAX, DETAILS_MAX, DETAILS_MIN, REASONS, is_contact
 from fundraise.services.search import MAX_QUERY_LENGTH
 from fundraise.states import LABELS
 

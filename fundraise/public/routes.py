@@ -14,13 +14,15 @@ from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
 from fundraise.models import Campaign, CampaignState, CampaignUpdate
+from fundraise.pagination import parse_page
 from fundraise.public import content_version
 from fundraise.public.forms import BrowseForm, ReportForm
 from fundraise.public.presenters import public_timeline, template_helpers
-from fundraise.services import reports, search
+from fundraise.services import campaign_reports, search
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign
 from fundraise.web import page_cache
+from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("public", __name__)
 bp.context_processor(template_helpers)
@@ -89,7 +91,7 @@ def _render_browse() -> Rendered:
         args.get("q"), args.get("province"), args.get("category"), args.get("state")
     )
     page = search.search_public(
-        filters, search.parse_page(args.get("page")), current_app.config["CAMPAIGNS_PER_PAGE"]
+        filters, parse_page(args.get("page")), current_app.config["CAMPAIGNS_PER_PAGE"]
     )
     form = BrowseForm(
         data={
@@ -119,7 +121,7 @@ def report(campaign_id: int) -> Any:
     form = ReportForm()
     if form.validate_on_submit():
         try:
-            reports.file_report(
+            campaign_reports.file_report(
                 found,
                 user,
                 reason=form.reason.data or "",
@@ -127,7 +129,7 @@ def report(campaign_id: int) -> Any:
                 contact=form.contact.data or "",
             )
         except ValidationFailed as error:
-            _apply_field_errors(form, error)
+            apply_field_errors(form, error)
         else:
             flash(
                 _(
@@ -154,15 +156,6 @@ def _load_for_page(campaign_id: int) -> Campaign | None:
     )
 
 
-def _apply_field_errors(form: Any, error: ValidationFailed) -> None:
-    for name, messages in error.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = list(field.errors) + list(messages)
-        else:
-            flash(error.message, "error")
-
-
 def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) -> Any:
     viewer = current_user_or_none()
     return (
@@ -173,7 +166,7 @@ def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) 
             timeline=public_timeline(found),
             show_reason=found.state in REASON_SHOWN_IN and bool(found.decision_reason),
             report_form=report_form,
-            reasons=reports.REASONS,
+            reasons=campaign_reports.REASONS,
         ),
         status,
     )

@@ -160,7 +160,7 @@ def _import_records() -> None:
 def _seed_campaign(
     spec: dict[str, Any], family: User, social_workers: dict[str, User], reviewer: User
 ) -> None:
-    from fundraise.services.reports import file_report
+    from fundraise.services.campaign_reports import file_report
 
     social_worker = social_workers.get(spec["hospital_code"])
     filed_by = social_worker if spec["filed_by"] == "social_worker" and social_worker else None
@@ -373,7 +373,7 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
     from fundraise.payments import get_provider
     from fundraise.services.donations import start_donation
 
-    rng = random.Random(spec["key"])  # noqa: S311  (demo amounts, not secrets)
+    rng = random.Random(spec["key"])
     remaining = int(campaign.target_fen * spec["raised_share"])
     largest = current_app.config["DONATION_MAX_FEN"]
     gifts = rng.randint(6, 12)

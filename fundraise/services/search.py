@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from math import ceil
+from dataclasses import dataclass
 
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -11,6 +10,7 @@ from sqlalchemy.orm.interfaces import LoaderOption
 
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, DiseaseRange
+from fundraise.pagination import Page, last_page
 from fundraise.services import reference_cache
 from fundraise.states import PUBLIC_STATES
 
@@ -37,39 +37,6 @@ class BrowseFilters:
     province: str | None = None  # two digits, the first two of a region code
     category: str | None = None
     state: str | None = None
-
-
-@dataclass
-class Page:
-    items: list[Campaign]
-    number: int
-    per_page: int
-    total: int
-    pages: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pages = max(1, ceil(self.total / self.per_page)) if self.per_page else 1
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-
-# No list has a millionth page; a larger number would overflow the database's OFFSET arithmetic.
-MAX_PAGE = 1_000_000
-
-
-def parse_page(value: object) -> int:
-    """A page number from the query string: anything that is not a positive integer is page 1, a number past
-    MAX_PAGE is MAX_PAGE (each list then shows its last page)."""
-    text = str(value or "1").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 7:
-        return MAX_PAGE if text.isascii() and text.isdigit() else 1
-    return min(max(int(text), 1), MAX_PAGE)
 
 
 def clean_filters(
@@ -115,12 +82,11 @@ def public_campaigns_query(filters: BrowseFilters) -> Select[Campaign]:
     return query
 
 
-def search_public(filters: BrowseFilters, page: int, per_page: int) -> Page:
+def search_public(filters: BrowseFilters, page: int, per_page: int) -> Page[Campaign]:
     """One page of public campaigns matching the filters; a page past the end gives page 1."""
     query = public_campaigns_query(filters)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, ceil(total / per_page))
-    if page > pages:
+    if page > last_page(total, per_page):
         page = 1
     state_rank = case(
         {state.value: rank for rank, state in enumerate(PUBLIC_STATE_ORDER)}, value=Campaign.state

@@ -497,7 +497,8 @@ def _check(case: _Case, records: Records | None, other_active: int, context: _Co
         }
         return _Checked(values, None, problem)
 
-    assert policy is not None and records is not None
+    assert policy is not None
+    assert records is not None
     report = verify_case(_facts(case, day, other_active, context), records, policy)
     stored = report_to_dict(report)
     snapshot = stored.pop("records_snapshot")

@@ -8,7 +8,7 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from fundraise.services.reports import RESOLUTION_MAX, RESOLUTION_MIN
+from fundraise.services.campaign_reports import RESOLUTION_MAX, RESOLUTION_MIN
 from fundraise.services.transitions import DECISION_REASON_MIN, REASON_MAX
 
 # The state machine's rule for decision reasons (the API applies the same).

@@ -14,10 +14,10 @@ from fundraise.access import roles
 from fundraise.errors import DomainError, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Role
+from fundraise.pagination import Page, parse_page
 from fundraise.public.presenters import staff_timeline, template_helpers
-from fundraise.services import reports
+from fundraise.services import campaign_reports
 from fundraise.services.filing import reveal_id_number
-from fundraise.services.search import Page, parse_page
 from fundraise.services.transitions import transition
 from fundraise.staff.forms import ConfirmForm, DecisionForm, ReinstateForm, ResolveReportForm
 
@@ -41,7 +41,7 @@ def dashboard() -> Any:
         by_state = _state_counts(None)
         counts = {
             "needs_review": by_state.get(S.NEEDS_REVIEW, 0),
-            "open_reports": reports.open_report_count(),
+            "open_reports": campaign_reports.open_report_count(),
             "suspended": by_state.get(S.SUSPENDED, 0),
             "fundraising": by_state.get(S.FUNDRAISING, 0),
         }
@@ -97,7 +97,7 @@ def _review_page(
                 reveal_form=ConfirmForm(formdata=None),
                 revealed_id=revealed_id,
                 timeline=staff_timeline(campaign),
-                open_reports=reports.open_report_count(campaign.id),
+                open_reports=campaign_reports.open_report_count(campaign.id),
             ),
             status,
         )
@@ -159,7 +159,9 @@ def reveal_id(campaign_id: int) -> Any:
 @bp.route("/reports")
 @roles(*REVIEWERS)
 def report_queue() -> Any:
-    return render_template("staff/reports.html", queue=reports.open_reports(), reasons=reports.REASONS)
+    return render_template(
+        "staff/reports.html", queue=campaign_reports.open_reports(), reasons=campaign_reports.REASONS
+    )
 
 
 def _report_page(
@@ -168,17 +170,17 @@ def _report_page(
     reinstate_form: ReinstateForm | None = None,
     status: int = 200,
 ) -> Any:
-    report = reports.get_report(report_id)
+    report = campaign_reports.get_report(report_id)
     campaign = report.campaign
-    others = [r for r in reports.reports_for(campaign.id) if r.id != report.id]
-    open_count = reports.open_report_count(campaign.id)
+    others = [r for r in campaign_reports.reports_for(campaign.id) if r.id != report.id]
+    open_count = campaign_reports.open_report_count(campaign.id)
     return (
         render_template(
             "staff/report.html",
             report=report,
             campaign=campaign,
             others=others,
-            reasons=reports.REASONS,
+            reasons=campaign_reports.REASONS,
             resolve_form=resolve_form or ResolveReportForm(formdata=None),
             reinstate_form=reinstate_form or ReinstateForm(formdata=None),
             can_reinstate=campaign.state == S.SUSPENDED and open_count == 0,
@@ -197,11 +199,13 @@ def report(report_id: int) -> Any:
 @bp.route("/reports/<int:report_id>/resolve", methods=["POST"])
 @roles(*REVIEWERS)
 def resolve_report(report_id: int) -> Any:
-    report = reports.get_report(report_id)
+    report = campaign_reports.get_report(report_id)
     form = ResolveReportForm()
     if not form.validate_on_submit():
         return _report_page(report_id, resolve_form=form, status=422)
-    resolve = reports.uphold_report if form.outcome.data == "uphold" else reports.dismiss_report
+    resolve = (
+        campaign_reports.uphold_report if form.outcome.data == "uphold" else campaign_reports.dismiss_report
+    )
     try:
         resolve(report, current_user, form.resolution.data or "")
     except ValidationFailed as error:
@@ -225,12 +229,12 @@ def resolve_report(report_id: int) -> Any:
 @bp.route("/reports/<int:report_id>/reinstate", methods=["POST"])
 @roles(*REVIEWERS)
 def reinstate(report_id: int) -> Any:
-    report = reports.get_report(report_id)
+    report = campaign_reports.get_report(report_id)
     form = ReinstateForm()
     if not form.validate_on_submit():
         return _report_page(report_id, reinstate_form=form, status=422)
     try:
-        reports.reinstate_campaign(report.campaign, current_user, form.reason.data or "")
+        campaign_reports.reinstate_campaign(report.campaign, current_user, form.reason.data or "")
     except ValidationFailed as error:
         form.reason.errors = [m for messages in error.fields.values() for m in messages] or [error.message]
         return _report_page(report_id, reinstate_form=form, status=422)
@@ -257,7 +261,9 @@ def region() -> Any:
     else:
         state = None
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = Page(items=[], number=parse_page(request.args.get("page")), per_page=REGION_PAGE_SIZE, total=total)
+    page: Page[Campaign] = Page(
+        items=[], number=parse_page(request.args.get("page")), per_page=REGION_PAGE_SIZE, total=total
+    )
     if page.number > page.pages:
         page.number = 1
     page.items = list(

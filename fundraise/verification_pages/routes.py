@@ -12,12 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
-from fundraise.access import is_applicant_side, roles
+from fundraise.access import current_account, is_applicant_side, roles
 from fundraise.errors import DomainError, NotFound
 from fundraise.extensions import db
-from fundraise.models import Role, User, VerificationReport, VerificationTrigger
+from fundraise.models import Role, VerificationReport, VerificationTrigger
 from fundraise.public.presenters import template_helpers
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import records_import, verification, verification_reports
@@ -54,18 +53,14 @@ def init_app(app: Flask) -> None:
     )
 
 
-def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]  # flask_login is untyped: current_user is Any
-
-
 # --- the family's report ---------------------------------------------------------------------------------
 
 
 @bp.route("/family/campaigns/<int:campaign_id>/verification")
 @roles(Role.FAMILY, Role.SOCIAL_WORKER)
 def family_report(campaign_id: int) -> Any:
-    campaign = campaign_service.get_campaign(campaign_id, _me())
-    if not is_applicant_side(_me(), campaign):
+    campaign = campaign_service.get_campaign(campaign_id, current_account())
+    if not is_applicant_side(current_account(), campaign):
         raise NotFound(_("We could not find that campaign."))
     reports = verification_reports.report_history(campaign.id)
     view = report_view(reports[0], campaign) if reports else None
@@ -94,7 +89,7 @@ def verify_again(campaign_id: int) -> Any:
         before = verification_reports.latest_report(campaign_id)
         try:
             report = verification.verify_campaign(
-                campaign_id, trigger=VerificationTrigger.MANUAL, actor=_me()
+                campaign_id, trigger=VerificationTrigger.MANUAL, actor=current_account()
             )
         except DomainError as error:
             flash(error.message, "error")
@@ -115,7 +110,7 @@ def acknowledge(report_id: int) -> Any:
     if report is None:
         raise NotFound(_("No such report."))
     if ConfirmForm().validate_on_submit():
-        verification_reports.acknowledge(report, _me())
+        verification_reports.acknowledge(report, current_account())
         flash(_("Marked as seen. The case leaves the list of changed outcomes."), "info")
     return redirect(next_from_request(url_for("verification.changed")))
 
@@ -149,7 +144,7 @@ def records() -> Any:
                         form.kind.data or "",
                         upload.read(),
                         fmt,
-                        _me(),
+                        current_account(),
                         source_name=upload.filename or "upload",
                     )
                 except DomainError as error:
@@ -162,7 +157,7 @@ def records() -> Any:
             form=form,
             result=result,
             shown_errors=SHOWN_ERRORS,
-            batches=records_import.recent_batches(_me()),
+            batches=records_import.recent_batches(current_account()),
             kind_labels={kind.value: label for kind, label in KIND_LABELS.items()},
         ),
         status,
@@ -172,7 +167,7 @@ def records() -> Any:
 @bp.route("/staff/records/batches/<int:batch_id>/errors.csv")
 @roles(*IMPORTERS)
 def batch_errors(batch_id: int) -> Any:
-    batch = records_import.batch_for(batch_id, _me())
+    batch = records_import.batch_for(batch_id, current_account())
     # A BOM so spreadsheet programs read the UTF-8 (names, messages) correctly.
     body = "\ufeff" + records_import.error_report_csv(batch)
     return Response(

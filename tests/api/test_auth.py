@@ -36,7 +36,8 @@ def test_me_with_the_browser_session(api, login):
     user = login(UserFactory(donor=True))
     db.session.commit()
     body = api("GET", "/me").get_json()
-    assert body["email"] == user.email and body["authenticated_by"] == "session"
+    assert body["email"] == user.email
+    assert body["authenticated_by"] == "session"
 
 
 def test_a_donor_may_not_create_a_campaign(api, token_for):
@@ -77,7 +78,8 @@ def test_tokens_are_not_accepted_outside_the_api(client, token_for):
     family = UserFactory()
     db.session.commit()
     response = client.get("/family/", headers={"Authorization": f"Bearer {token_for(family)}"})
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
 
 
 def test_bearer_callers_get_no_cookie(api, token_for):

@@ -51,10 +51,14 @@ def test_a_guest_starts_a_donation_and_pays_where_told(api: Any, client: FlaskCl
     body = response.get_json()
     assert body["status"] == "created"
     donation = db.session.get(Donation, body["donation_id"])
-    assert donation.amount_fen == 5_000 and donation.receipt_email == "guest@example.cn"
-    assert donation.donor_id is None and donation.surplus_choice == "refund" and not donation.anonymous
+    assert donation.amount_fen == 5_000
+    assert donation.receipt_email == "guest@example.cn"
+    assert donation.donor_id is None
+    assert donation.surplus_choice == "refund"
+    assert not donation.anonymous
     pay_url = urlsplit(body["pay_url"])
-    assert pay_url.scheme == "http" and pay_url.path == f"/sandbox/checkout/{donation.provider_payment_id}"
+    assert pay_url.scheme == "http"
+    assert pay_url.path == f"/sandbox/checkout/{donation.provider_payment_id}"
     receipt = urlsplit(body["receipt_url"])
     assert f"{receipt.path}?{receipt.query}" == f"/donations/{donation.id}?t={donation_token(donation.id)}"
 
@@ -79,25 +83,30 @@ def test_a_token_caller_gives_as_their_account_and_lists_their_donations(api: An
     )
     assert started.status_code == 201, started.get_data(as_text=True)
     first = pay(started.get_json()["donation_id"])
-    assert first.donor_id == donor.id and first.anonymous and first.display_name == "李四"
+    assert first.donor_id == donor.id
+    assert first.anonymous
+    assert first.display_name == "李四"
     api("POST", f"/campaigns/{other.id}/donations", token=token, json={"amount_fen": 300})
     service.start_donation(other, someone, 999)  # someone else's
 
     mine = api("GET", "/me/donations", token=token)
     assert mine.status_code == 200
     body = mine.get_json()
-    assert body["total"] == 2 and body["next"] is None
+    assert body["total"] == 2
+    assert body["next"] is None
     newest, oldest = body["items"]
-    assert (
-        newest["amount_fen"] == 300 and newest["status"] == "created" and newest["campaign_title"] == "别的"
-    )
-    assert (
-        oldest["amount_fen"] == 2_000 and oldest["amount_yuan"] == "¥20" and oldest["status"] == "succeeded"
-    )
-    assert oldest["receipt_number"] == first.receipt_number and oldest["surplus_choice"] == "relief_pool"
+    assert newest["amount_fen"] == 300
+    assert newest["status"] == "created"
+    assert newest["campaign_title"] == "别的"
+    assert oldest["amount_fen"] == 2_000
+    assert oldest["amount_yuan"] == "¥20"
+    assert oldest["status"] == "succeeded"
+    assert oldest["receipt_number"] == first.receipt_number
+    assert oldest["surplus_choice"] == "relief_pool"
     assert oldest["receipt_url"].endswith(f"/donations/{first.id}?t={donation_token(first.id)}")
     paged = api("GET", "/me/donations?per_page=1&page=2", token=token).get_json()
-    assert [item["amount_fen"] for item in paged["items"]] == [2_000] and paged["prev"]
+    assert [item["amount_fen"] for item in paged["items"]] == [2_000]
+    assert paged["prev"]
 
 
 def test_my_donations_needs_a_caller(api: Any) -> None:
@@ -114,7 +123,8 @@ def test_the_same_idempotency_key_returns_the_same_donation(api: Any) -> None:
         "POST", f"/campaigns/{campaign.id}/donations", json=body, headers={"Idempotency-Key": "abc-12345"}
     )
     assert first.status_code == again.status_code == 201
-    assert first.get_json() == again.get_json() and donation_count() == 1
+    assert first.get_json() == again.get_json()
+    assert donation_count() == 1
     changed = api(
         "POST",
         f"/campaigns/{campaign.id}/donations",
@@ -177,7 +187,7 @@ def test_another_callers_idempotency_key_never_returns_their_donation(
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"amount_fen": 0}, "amount_fen"),
         ({"amount_fen": -100}, "amount_fen"),
@@ -262,7 +272,8 @@ def test_the_public_list_is_masked_and_newest_first(api: Any) -> None:
         pay(donation.id)
     service.start_donation(campaign, None, 4_000, display_name="未付款")  # never paid: not listed
     body = api("GET", f"/campaigns/{campaign.id}/donations?per_page=2").get_json()
-    assert body["total"] == 3 and body["next"]
+    assert body["total"] == 3
+    assert body["next"]
     assert [(g["name"], g["amount_fen"], g["message"]) for g in body["items"]] == [
         (None, 3_000, "m3000"),
         (None, 2_000, "m2000"),
@@ -270,7 +281,10 @@ def test_the_public_list_is_masked_and_newest_first(api: Any) -> None:
     rest = api("GET", f"/campaigns/{campaign.id}/donations?per_page=2&page=2").get_json()
     assert [(g["name"], g["amount_yuan"]) for g in rest["items"]] == [("王*", "¥10")]
     flat = str(body) + str(rest)
-    assert "王五" not in flat and "赵" not in flat and "未付款" not in flat and "@" not in flat
+    assert "王五" not in flat
+    assert "赵" not in flat
+    assert "未付款" not in flat
+    assert "@" not in flat
     assert_problem(api("GET", f"/campaigns/{campaign.id}/donations?per_page=1000"), 422)
 
 
@@ -294,16 +308,22 @@ def test_the_public_ledger_balances(api: Any) -> None:
         running += line["amount_fen"]
         assert line["balance_fen"] == running
     assert body["balance_fen"] == running == ledger.balance(ledger.campaign_fund(campaign.id))
-    assert body["money_in_fen"] == 15_000 and body["money_out_fen"] == 15_000 - running
-    assert body["raised_fen"] == 14_000 and body["raised_yuan"] == "¥140"
+    assert body["money_in_fen"] == 15_000
+    assert body["money_out_fen"] == 15_000 - running
+    assert body["raised_fen"] == 14_000
+    assert body["raised_yuan"] == "¥140"
     assert body["items"][0]["label"] == "Donation received"
-    assert "王" not in str(body) and "w@example.cn" not in str(body)
+    assert "王" not in str(body)
+    assert "w@example.cn" not in str(body)
     page = api("GET", f"/campaigns/{campaign.id}/ledger?per_page=2&page=3").get_json()
-    assert [line["kind"] for line in page["items"]] == ["refund"] and page["next"] is None
+    assert [line["kind"] for line in page["items"]] == ["refund"]
+    assert page["next"] is None
 
 
 def test_an_empty_ledger(api: Any) -> None:
     campaign = fundraising()
     body = api("GET", f"/campaigns/{campaign.id}/ledger").get_json()
-    assert body["items"] == [] and body["balance_fen"] == 0 and body["total"] == 0
+    assert body["items"] == []
+    assert body["balance_fen"] == 0
+    assert body["total"] == 0
     assert_problem(api("GET", "/campaigns/99999/ledger"), 404)

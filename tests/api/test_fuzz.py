@@ -27,9 +27,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fundraise.api.openapi import API_PREFIX
-from fundraise.api.schemas import MAX_PAGE
 from fundraise.extensions import db
 from fundraise.models import Campaign, User
+from fundraise.pagination import MAX_PAGE
 from tests.api.conformance import DocumentedResponses, conforming_client
 from tests.api.helpers import PDF_BYTES, assert_problem, bearer
 from tests.factories import CampaignFactory, UserFactory

@@ -71,7 +71,8 @@ def test_every_reference_resolves(api):
 def test_schemas_document_money_and_input_rules(api):
     schemas = _document(api)["components"]["schemas"]
     money = schemas["CampaignInput"]["properties"]["target_fen"]
-    assert money["type"] == "integer" and money["minimum"] == 0
+    assert money["type"] == "integer"
+    assert money["minimum"] == 0
     assert schemas["CampaignInput"]["additionalProperties"] is False  # unknown fields are refused
     assert schemas["CampaignDetail"]["properties"]["target_yuan"]["type"] == "string"
     assert "private" in schemas["CampaignDetail"]["properties"]
@@ -92,7 +93,8 @@ def test_id_parameters_state_the_range_a_route_accepts(app, api):
     assert ids
     for parameter in ids:
         schema = parameter["schema"]
-        assert schema["type"] == "integer" and schema["minimum"] == 0
+        assert schema["type"] == "integer"
+        assert schema["minimum"] == 0
         assert schema.get("maximum", MAX_ID) >= MAX_ID
 
 
@@ -103,4 +105,5 @@ def test_problem_documents_and_refused_feeds_are_documented(api):
     assert refused == {"$ref": "#/components/schemas/ImportRefused"}
     assert {"batch_id", "row_errors"} <= set(document["components"]["schemas"]["ImportRefused"]["properties"])
     batch = document["components"]["schemas"]["ImportBatch"]
-    assert batch["properties"]["errors"]["type"] == "array" and "errors" in batch["required"]
+    assert batch["properties"]["errors"]["type"] == "array"
+    assert "errors" in batch["required"]

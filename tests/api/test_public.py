@@ -36,7 +36,8 @@ def test_summary_shows_money_in_fen_and_yuan(api):
     assert item["hospital"]["code"] == "AH-PROV"
     assert item["disease"]["category"] == "leukemia"
     assert item["patient_region"]["code"] == "341221"
-    assert "household_income_fen" not in item and "private" not in item
+    assert "household_income_fen" not in item
+    assert "private" not in item
 
 
 def test_filters_region_category_state_and_text(api):
@@ -82,7 +83,9 @@ def test_pagination_counts_and_links(api):
     db.session.commit()
 
     first = api("GET", "/campaigns?per_page=2&region=34").get_json()
-    assert first["total"] == 5 and first["page"] == 1 and len(first["items"]) == 2
+    assert first["total"] == 5
+    assert first["page"] == 1
+    assert len(first["items"]) == 2
     assert first["prev"] is None
     seen = [item["id"] for item in first["items"]]
     following = first["next"]
@@ -92,7 +95,8 @@ def test_pagination_counts_and_links(api):
         page = api("GET", parts.path.removeprefix("/api/v1") + "?" + parts.query).get_json()
         seen += [item["id"] for item in page["items"]]
         following = page["next"]
-    assert page["page"] == 3 and len(page["items"]) == 1
+    assert page["page"] == 3
+    assert len(page["items"]) == 1
     assert len(seen) == len(set(seen)) == 5
 
 
@@ -106,13 +110,15 @@ def test_detail_of_a_public_campaign_has_no_private_part(api):
     assert response.status_code == 200
     body = response.get_json()
     assert body["title"] == campaign.title
-    assert body["cost_total_fen"] == 40_000_000 and body["cost_total_yuan"] == "¥400,000"
+    assert body["cost_total_fen"] == 40_000_000
+    assert body["cost_total_yuan"] == "¥400,000"
     assert body["cost_in_policy_yuan"] == "¥300,000"
     assert len(body["photos"]) == 1
     assert "private" not in body
     text = response.get_data(as_text=True)
     assert campaign.patient_id_masked not in text
-    assert "household_income" not in text and "诊断证明" not in text
+    assert "household_income" not in text
+    assert "诊断证明" not in text
     assert body["transitions"] == []
 
 
@@ -170,7 +176,8 @@ def test_reference_regions(api):
 def test_reference_hospitals_and_diseases(api):
     hospitals = api("GET", "/reference/hospitals?region=34").get_json()["items"]
     codes = {h["code"] for h in hospitals}
-    assert "AH-PROV" in codes and "BJ-FUWAI" not in codes
+    assert "AH-PROV" in codes
+    assert "BJ-FUWAI" not in codes
     assert all("bank_account_number" not in h for h in hospitals)
 
     diseases = api("GET", "/reference/diseases?category=leukemia").get_json()["items"]
@@ -187,12 +194,14 @@ def test_the_patient_name_is_masked_as_on_the_page_for_everyone_but_the_private_
     officer = UserFactory(officer=True)
     db.session.commit()
     page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
-    assert "<dd>王**</dd>" in page and "王浩宇" not in page
+    assert "<dd>王**</dd>" in page
+    assert "王浩宇" not in page
 
     for token in (None, token_for(donor)):
         detail = api("GET", f"/campaigns/{campaign.id}", token=token)
         assert detail.get_json()["patient_name"] == "王**"
-        assert "王浩宇" not in detail.get_data(as_text=True) and "private" not in detail.get_json()
+        assert "王浩宇" not in detail.get_data(as_text=True)
+        assert "private" not in detail.get_json()
         listed = api("GET", "/campaigns", token=token)
         assert [item["patient_name"] for item in listed.get_json()["items"]] == ["王**"]
         assert "王浩宇" not in listed.get_data(as_text=True)

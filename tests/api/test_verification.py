@@ -34,7 +34,8 @@ def test_submit_through_the_api_and_read_the_report(api, token_for):
     full = api("GET", f"/campaigns/{campaign.id}/verification", token=family)
     assert full.status_code == 200
     body = full.get_json()
-    assert body["decision"] == "verified" and body["policy_version"] == "341200-2026.1-illustrative"
+    assert body["decision"] == "verified"
+    assert body["policy_version"] == "341200-2026.1-illustrative"
     cascade = body["cascade"]
     assert cascade["total_cost_fen"] == 40_000_000
     assert (
@@ -72,7 +73,8 @@ def test_a_case_under_review_is_not_public(api, token_for):
     staff = api(
         "GET", f"/campaigns/{campaign.id}/verification", token=token_for(UserFactory(charity_staff=True))
     )
-    assert staff.status_code == 200 and staff.get_json()["decision"] == "needs_review"
+    assert staff.status_code == 200
+    assert staff.get_json()["decision"] == "needs_review"
 
 
 def test_no_report_yet_is_404(api, token_for):
@@ -106,7 +108,8 @@ def test_an_officer_imports_records_and_reads_the_batch(api, token_for):
     assert created.headers["Location"].endswith(f"/api/v1/records/imports/{body['id']}")
     assert body["errors"] == []  # an array, as documented, not null
     batch = api("GET", f"/records/imports/{body['id']}", token=officer)
-    assert batch.status_code == 200 and batch.get_json()["rows_inserted"] == 1
+    assert batch.status_code == 200
+    assert batch.get_json()["rows_inserted"] == 1
     assert batch.get_json()["errors"] == []
 
     # JSON feeds too; the format is taken from the file name.
@@ -116,7 +119,8 @@ def test_an_officer_imports_records_and_reads_the_batch(api, token_for):
         )
     ]
     as_json = upload(api, officer, json.dumps(rows).encode(), name="feed.json")
-    assert as_json.status_code == 201 and as_json.get_json()["file_format"] == "json"
+    assert as_json.status_code == 201
+    assert as_json.get_json()["file_format"] == "json"
 
 
 def test_a_refused_feed_is_422_with_row_errors_and_writes_nothing(api, token_for):
@@ -139,7 +143,8 @@ def test_a_refused_feed_is_422_with_row_errors_and_writes_nothing(api, token_for
     ]
     assert db.session.scalar(select(func.count(CivilAffairsRecord.id))) == 0
     batch = api("GET", f"/records/imports/{body['batch_id']}", token=admin).get_json()
-    assert batch["status"] == "rejected" and len(batch["errors"]) == 2
+    assert batch["status"] == "rejected"
+    assert len(batch["errors"]) == 2
 
 
 def test_import_form_errors_and_who_may_import(api, token_for):

@@ -58,7 +58,8 @@ def test_a_guest_gives_50_yuan_and_sees_the_receipt(app, live_server, browser, a
     # The campaign page: raised of target, donors, the Give button, the recent gifts with masked names.
     page.goto(f"{live_server}/campaigns/{campaign_id}")
     panel = page.locator(".donate-panel")
-    assert panel.get_by_text("¥300").is_visible() and panel.get_by_text("2 donors").is_visible()
+    assert panel.get_by_text("¥300").is_visible()
+    assert panel.get_by_text("2 donors").is_visible()
     assert page.locator(".gift-list").get_by_text("L*****").is_visible()
     assert "Li Wei" not in page.content()
     shoot(page, artifacts, "donor-0-campaign")
@@ -98,11 +99,14 @@ def test_a_guest_gives_50_yuan_and_sees_the_receipt(app, live_server, browser, a
     receipt = page.locator("dl.receipt")
     db.session.expire_all()
     donation = db.session.scalars(select(Donation).order_by(Donation.id.desc())).first()
-    assert donation is not None and donation.status == "succeeded" and donation.amount_fen == 5_000
+    assert donation is not None
+    assert donation.status == "succeeded"
+    assert donation.amount_fen == 5_000
     assert receipt.get_by_text(donation.receipt_number).is_visible()
     assert receipt.get_by_text("¥50", exact=True).is_visible()
     assert page.get_by_text("paid only to the hospital", exact=False).first.is_visible()
-    assert donation.surplus_choice == "relief_pool" and donation.receipt_email == "zhang.san@example.cn"
+    assert donation.surplus_choice == "relief_pool"
+    assert donation.receipt_email == "zhang.san@example.cn"
     db.session.close()
     shoot(page, artifacts, "donor-4-receipt")
 

@@ -159,7 +159,9 @@ def test_family_files_a_campaign_in_the_browser(app, live_server, browser, artif
     db.session.expire_all()
     campaign = db.session.scalars(select(Campaign)).one()
     assert campaign.state == "needs_review"
-    assert campaign.target_fen == 150_000_00 and len(campaign.photos) == 2 and len(campaign.evidence) == 4
+    assert campaign.target_fen == 150_000_00
+    assert len(campaign.photos) == 2
+    assert len(campaign.evidence) == 4
     context.close()
 
 

@@ -98,7 +98,8 @@ class TestRqOutbox:
             CampaignState.NEEDS_REVIEW,
         }
         statuses = db.session.scalars(select(OutboxMessage.status)).all()
-        assert statuses and set(statuses) == {"done"}, statuses
+        assert statuses
+        assert set(statuses) == {"done"}, statuses
         assert len(FailedJobRegistry(queue=queue())) == 0
 
 
@@ -139,7 +140,9 @@ def test_failed_job_is_listed_by_jobs_status(app: Flask, runner: Any) -> None:
 
     db.session.expire_all()
     stored = db.session.get(OutboxMessage, message_id)
-    assert stored is not None and stored.status == "failed" and stored.attempts == 1
+    assert stored is not None
+    assert stored.status == "failed"
+    assert stored.attempts == 1
 
     result = runner.invoke(args=["jobs", "status"])
     assert result.exit_code == 0, result.output

@@ -30,20 +30,30 @@ def test_a_unit_commits_once_at_its_end_or_not_at_all(app: Flask) -> None:
         CharityFactory()
     assert _charities() == 1
     undone: list[str] = []
-    with pytest.raises(RuntimeError), unit_of_work():
-        CharityFactory()
-        on_rollback(lambda: undone.append("file removed"))
-        raise RuntimeError("half-way")
+
+    def fail_half_way() -> None:
+        with unit_of_work():
+            CharityFactory()
+            on_rollback(lambda: undone.append("file removed"))
+            raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        fail_half_way()
     db.session.expire_all()
-    assert _charities() == 1 and undone == ["file removed"]
+    assert _charities() == 1
+    assert undone == ["file removed"]
 
 
 def test_a_nested_unit_that_fails_is_undone_and_the_outer_decides(app: Flask) -> None:
-    with unit_of_work():
-        CharityFactory()
-        with pytest.raises(RuntimeError), unit_of_work():
+    def refuse_inside() -> None:
+        with unit_of_work():
             CharityFactory()
             raise RuntimeError("inner refused")
+
+    with unit_of_work():
+        CharityFactory()
+        with pytest.raises(RuntimeError, match="inner refused"):
+            refuse_inside()
         CharityFactory()
     db.session.expire_all()
     assert _charities() == 2
@@ -80,7 +90,8 @@ def test_a_payment_event_that_fails_half_way_leaves_nothing_behind(app: Flask, m
     db.session.expire_all()
     assert db.session.get(Donation, donation_id).status == "succeeded"  # type: ignore[union-attr]
     assert db.session.get(Campaign, campaign_id).state == "closed"  # type: ignore[union-attr]
-    assert ledger.verify()[1] == [] and donations.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert donations.check_donations()[1] == []
 
 
 def test_nothing_in_fundraise_commits_or_rolls_back_but_the_unit_of_work() -> None:

@@ -73,7 +73,7 @@ def test_a_key_reused_for_another_kind_is_refused(app: Flask) -> None:
 
 
 @pytest.mark.parametrize(
-    "amounts, message",
+    ("amounts", "message"),
     [
         ((-100, 99), "sum to zero"),
         ((-100,), "at least two"),

@@ -160,7 +160,8 @@ def test_random_donation_histories_keep_the_ledger_true(
     db.session.expire_all()
     for gift in model.gifts:
         donation = db.session.get(Donation, gift.donation_id)
-        assert donation is not None and donation.status == "succeeded"
+        assert donation is not None
+        assert donation.status == "succeeded"
         assert donation.refunded_fen == gift.refunded
         assert donation.disputed_fen == gift.withdrawn
         assert donation.dispute_status == gift.dispute_state

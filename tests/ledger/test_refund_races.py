@@ -27,7 +27,8 @@ def _paid(campaign: Campaign, amount_fen: int) -> int:
 def _refund(donation_id: int, amount_fen: int | None, staff_id: int) -> object:
     donation = db.session.get(Donation, donation_id)
     staff = db.session.get(User, staff_id)
-    assert donation is not None and staff is not None
+    assert donation is not None
+    assert staff is not None
     return service.refund_donation(donation, amount_fen or donation.amount_fen, staff, "race")
 
 
@@ -50,7 +51,8 @@ def test_two_refunds_at_once_never_exceed_what_the_fund_holds(app: Flask) -> Non
     assert ledger.balance(ledger.campaign_fund(campaign.id)) == 9_880
     reserve = ledger.find_account(AccountKind.PLATFORM_RESERVE, 0)
     assert reserve is None or ledger.balance(reserve) == 0
-    assert ledger.verify()[1] == [] and service.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert service.check_donations()[1] == []
 
 
 def test_simultaneous_full_refunds_of_one_donation_make_one_request(app: Flask) -> None:
@@ -71,4 +73,5 @@ def test_simultaneous_full_refunds_of_one_donation_make_one_request(app: Flask) 
     assert requests == 1
     db.session.expire_all()
     assert db.session.get(Donation, donation_id).refunded_fen == 10_000
-    assert ledger.verify()[1] == [] and service.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert service.check_donations()[1] == []

@@ -39,30 +39,35 @@ def test_a_guest_donates_through_the_sandbox_checkout(client: FlaskClient) -> No
     donation, redirect_url = service.start_donation(
         campaign, None, 20_000, anonymous=True, message="早日康复", display_name="李四"
     )
-    assert donation.status == "created" and donation.provider == "sandbox"
+    assert donation.status == "created"
+    assert donation.provider == "sandbox"
     assert path(redirect_url) == f"/sandbox/checkout/{donation.provider_payment_id}"
 
     page = client.get(path(redirect_url))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "SANDBOX — no real money" in html
-    assert "Pay (succeeds)" in html and "Decline (fails)" in html
+    assert "Pay (succeeds)" in html
+    assert "Decline (fails)" in html
 
     paid = client.post(path(redirect_url), data={"action": "pay"})
     assert paid.status_code == 302
     db.session.expire_all()
     assert donation.status == "succeeded"
-    assert donation.receipt_number and donation.receipt_number.startswith("AB")
+    assert donation.receipt_number
+    assert donation.receipt_number.startswith("AB")
     fee = 20_000 * 60 // 10_000
     assert ledger.balance(ledger.campaign_fund(campaign.id)) == 20_000 - fee
     assert ledger.balance(ledger.account(AccountKind.PROCESSOR_FEES)) == fee
     assert service.raised_fen(campaign) == 20_000
-    assert ledger.verify()[1] == [] and service.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert service.check_donations()[1] == []
 
     thanks = client.get(path(paid.headers["Location"]))
     assert thanks.status_code == 200
     html = thanks.get_data(as_text=True)
-    assert donation.receipt_number in html and "SANDBOX — no real money" in html
+    assert donation.receipt_number in html
+    assert "SANDBOX — no real money" in html
 
     # A second press (double click) sends nothing and posts nothing.
     client.post(path(redirect_url), data={"action": "pay"})
@@ -110,7 +115,7 @@ def test_unknown_checkout_and_donation_pages_are_404(client: FlaskClient) -> Non
 
 
 @pytest.mark.parametrize(
-    "amount, error",
+    ("amount", "error"),
     [
         (99, ValidationFailed),
         (50_000 * 100 + 1, ValidationFailed),
@@ -166,8 +171,10 @@ def test_start_donation_with_a_client_key_is_idempotent(app: Flask) -> None:
     db.session.commit()
     first, url1 = service.start_donation(campaign, donor, 1_000, idempotency_key="client-key-1")
     again, url2 = service.start_donation(campaign, donor, 1_000, idempotency_key="client-key-1")
-    assert again.id == first.id and url1 == url2
-    assert first.display_name == donor.name and first.donor_id == donor.id
+    assert again.id == first.id
+    assert url1 == url2
+    assert first.display_name == donor.name
+    assert first.donor_id == donor.id
     assert db.session.scalar(select(func.count()).select_from(SandboxPayment)) == 1
     with pytest.raises(ValidationFailed):
         service.start_donation(campaign, donor, 2_000, idempotency_key="client-key-1")
@@ -184,7 +191,9 @@ def test_staff_refund_in_part_and_in_full(app: Flask) -> None:
     with pytest.raises(Forbidden):
         service.refund_donation(donation, 1_000, donor)
     first = service.refund_donation(donation, 3_000, staff, "the donor asked")
-    assert first.status == "succeeded" and first.provider_refund_id and first.requested_by_id == staff.id
+    assert first.status == "succeeded"
+    assert first.provider_refund_id
+    assert first.requested_by_id == staff.id
     fee = 10_000 * 60 // 10_000
     with pytest.raises(IllegalTransition):  # the fund holds 10,000 − fee − 3,000: not the full 7,000
         service.refund_donation(donation, 7_000, staff, "rest")
@@ -194,7 +203,8 @@ def test_staff_refund_in_part_and_in_full(app: Flask) -> None:
     assert ledger.balance(ledger.campaign_fund(campaign.id)) == 0
     with pytest.raises(ValidationFailed):
         service.refund_donation(donation, fee + 1, staff, "more than is left")
-    assert ledger.verify()[1] == [] and service.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert service.check_donations()[1] == []
     assert reconcile(get_provider()).clean
 
 
@@ -228,7 +238,8 @@ def test_refund_all_for_confirmed_fraud(app: Flask) -> None:
     assert all(d.refunded_fen == d.amount_fen for d in gifts)
     assert ledger.balance(ledger.campaign_fund(campaign.id)) == 0
     assert ledger.balance(ledger.account(AccountKind.PLATFORM_RESERVE)) < 0
-    assert ledger.verify()[1] == [] and service.check_donations()[1] == []
+    assert ledger.verify()[1] == []
+    assert service.check_donations()[1] == []
 
 
 def test_reconciliation_lists_every_difference(app: Flask, runner: Any) -> None:
@@ -266,7 +277,8 @@ def test_reconciliation_lists_every_difference(app: Flask, runner: Any) -> None:
     ]
     result = runner.invoke(args=["payments", "reconcile", "--since", "2020-01-01"])
     assert result.exit_code == 1
-    assert "4 differences" in result.output and "missing_at_provider" in result.output
+    assert "4 differences" in result.output
+    assert "missing_at_provider" in result.output
 
 
 def test_reconcile_job_writes_its_report_to_the_audit_log(app: Flask) -> None:
@@ -276,7 +288,8 @@ def test_reconcile_job_writes_its_report_to_the_audit_log(app: Flask) -> None:
     assert "reconcile_payments" in JOBS
     JOBS["reconcile_payments"]()
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payments.reconciled"))
-    assert event is not None and event.after["differences"] == []
+    assert event is not None
+    assert event.after["differences"] == []
 
 
 def test_ledger_check_command_on_real_history(app: Flask, runner: Any) -> None:

@@ -176,7 +176,8 @@ def test_create_payment_sends_fen_metadata_methods_and_the_donations_key(
     [request] = posts(contract, "/v1/payment_intents")
     assert request["key"] == donation.idempotency_key
     assert request["auth"] == "Bearer sk_test_contract"
-    assert request["form"]["amount"] == "8800" and request["form"]["currency"] == "cny"
+    assert request["form"]["amount"] == "8800"
+    assert request["form"]["currency"] == "cny"
     assert request["form"]["metadata[donation_id]"] == str(donation.id)
     assert request["form"]["metadata[campaign_id]"] == str(campaign.id)
     assert [request["form"][f"allowed_payment_method_types[{i}]"] for i in range(3)] == [
@@ -215,7 +216,9 @@ def test_a_provider_failure_is_a_clear_error_and_no_payment(app: Flask, contract
         service.start_donation(campaign, None, 1_000)
     assert failed.value.status == 502
     donation = db.session.scalar(db.select(Donation))
-    assert donation is not None and donation.status == "failed" and donation.provider_payment_id is None
+    assert donation is not None
+    assert donation.status == "failed"
+    assert donation.provider_payment_id is None
     assert ledger.find_transaction(f"donation:{donation.id}:captured") is None
 
 
@@ -285,11 +288,13 @@ def test_listing_follows_the_cursor_groups_retries_and_reads_fees(
         p.provider_payment_id: p for p in get_provider().list_payments(datetime.now(UTC) - timedelta(hours=1))
     }
     assert sorted(listed) == ["pi_a", "pi_b", "pi_c"]
-    assert listed["pi_a"].status == "succeeded" and listed["pi_a"].fee_fen == 36
+    assert listed["pi_a"].status == "succeeded"
+    assert listed["pi_a"].fee_fen == 36
     assert listed["pi_b"].refunded_fen == 500
     assert listed["pi_c"].status == "pending"
     gets = [r for r in contract.requests if r["path"] == "/v1/charges"]
-    assert len(gets) == 2 and gets[1]["query"]["starting_after"] == "ch_2"
+    assert len(gets) == 2
+    assert gets[1]["query"]["starting_after"] == "ch_2"
     assert "created[gt]" in gets[0]["query"]
 
 

@@ -111,7 +111,8 @@ def test_create_confirm_list_and_refund_through_localstripe(app: Flask) -> None:
     db.session.commit()
     donation, redirect_url = service.start_donation(campaign, None, 12_345, message="加油")
     payment_id = donation.provider_payment_id
-    assert payment_id and payment_id.startswith("pi_")
+    assert payment_id
+    assert payment_id.startswith("pi_")
     assert urlsplit(redirect_url).path == f"/donate/{donation.id}/pay"
 
     intent = stripe_client().v1.payment_intents.retrieve(payment_id)
@@ -150,14 +151,17 @@ def test_create_confirm_list_and_refund_through_localstripe(app: Flask) -> None:
     refund_row = service.refund_donation(
         db.session.get(Donation, donation.id), 2_000, staff, "the donor asked"
     )
-    assert refund_row.provider_refund_id and refund_row.provider_refund_id.startswith("re_")
+    assert refund_row.provider_refund_id
+    assert refund_row.provider_refund_id.startswith("re_")
     assert refund_row.status == "requested"  # the ledger waits for the provider's event
     refund = stripe_client().v1.refunds.retrieve(refund_row.provider_refund_id)
-    assert refund.amount == 2_000 and refund.metadata["aidbridge_refund_key"] == refund_row.idempotency_key
+    assert refund.amount == 2_000
+    assert refund.metadata["aidbridge_refund_key"] == refund_row.idempotency_key
     listed = {p.provider_payment_id: p for p in get_provider().list_payments(since)}
     assert listed[payment_id].refunded_fen == 2_000
     differences = reconcile(get_provider(), since).differences
-    assert [d.kind for d in differences] == ["amount_mismatch"] and "refunded" in differences[0].detail
+    assert [d.kind for d in differences] == ["amount_mismatch"]
+    assert "refunded" in differences[0].detail
 
     body, headers = signed_event("refund.created", refund.to_dict())
     assert app.test_client().post("/payments/webhooks/stripe", data=body, headers=headers).status_code == 200
@@ -234,7 +238,8 @@ def test_a_refund_made_in_stripes_dashboard_posts_from_charge_refunded_alone(app
 
     db.session.expire_all()
     stored = db.session.get(Donation, donation_id)
-    assert stored is not None and stored.refunded_fen == 3_000
+    assert stored is not None
+    assert stored.refunded_fen == 3_000
     refunds = db.session.query(DonationRefund).filter_by(donation_id=donation_id).all()
     assert [(r.provider_refund_id, r.amount_fen, r.status) for r in refunds] == [
         (made.id, 3_000, "succeeded")

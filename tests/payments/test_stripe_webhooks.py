@@ -135,7 +135,9 @@ def test_a_signed_success_records_the_donation_once(client: FlaskClient) -> None
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json == {"received": True, "result": "recorded"}
     db.session.expire_all()
-    assert d.status == "succeeded" and d.receipt_number and d.confirmed_at
+    assert d.status == "succeeded"
+    assert d.receipt_number
+    assert d.confirmed_at
     assert transactions(d) == {f"donation:{d.id}:captured": 10_000}
     assert fund(d) == 10_000
     consistent()
@@ -240,7 +242,8 @@ def test_processing_then_success_and_failure_then_retry(client: FlaskClient) -> 
         event("payment_intent.payment_failed", intent(retried, status="requires_payment_method", **error)),
     )
     db.session.expire_all()
-    assert retried.status == "failed" and retried.failure_reason == "Your card was declined."
+    assert retried.status == "failed"
+    assert retried.failure_reason == "Your card was declined."
     assert transactions(retried) == {}
     send(client, event("payment_intent.succeeded", intent(retried)))  # the donor tried another card
     db.session.expire_all()
@@ -278,7 +281,8 @@ def test_the_metadata_finds_a_donation_whose_payment_id_was_not_saved(client: Fl
     obj["id"] = payment_id
     assert send(client, event("payment_intent.succeeded", obj)).json["result"] == "recorded"
     db.session.expire_all()
-    assert d.provider_payment_id == payment_id and d.status == "succeeded"
+    assert d.provider_payment_id == payment_id
+    assert d.status == "succeeded"
 
 
 def test_partial_then_full_refund(client: FlaskClient) -> None:
@@ -311,7 +315,8 @@ def test_partial_then_full_refund(client: FlaskClient) -> None:
     }
     assert send(client, event("charge.refunded", summary)).json["result"].startswith("noted")
     db.session.expire_all()
-    assert d.refunded_fen == 10_000 and d.status == "succeeded"
+    assert d.refunded_fen == 10_000
+    assert d.status == "succeeded"
     assert fund(d) == 0
     assert ledger.balance(ledger.account(AccountKind.REFUNDS)) == 10_000
     assert transactions(d) == {
@@ -331,12 +336,14 @@ def test_a_refund_that_fails_after_it_was_posted_is_reversed(client: FlaskClient
     pending = refund(d, 4_000, status="pending")
     send(client, event("refund.created", pending))
     db.session.expire_all()
-    assert d.refunded_fen == 4_000 and fund(d) == 6_000
+    assert d.refunded_fen == 4_000
+    assert fund(d) == 6_000
     send(client, event("refund.failed", {**pending, "status": "failed"}))
     # A late "pending" for the same refund changes nothing.
     send(client, event("refund.updated", pending))
     db.session.expire_all()
-    assert d.refunded_fen == 0 and fund(d) == 10_000
+    assert d.refunded_fen == 0
+    assert fund(d) == 10_000
     assert f"refund:{pending['id']}:reversed" in transactions(d)
     consistent()
 
@@ -347,7 +354,8 @@ def test_a_refund_arriving_before_the_success_still_finds_its_donation(client: F
     assert send(client, event("refund.created", early)).status_code == 200
     send(client, event("payment_intent.succeeded", intent(d)))
     db.session.expire_all()
-    assert d.status == "succeeded" and d.refunded_fen == 1_000
+    assert d.status == "succeeded"
+    assert d.refunded_fen == 1_000
     assert fund(d) == 4_000
     consistent()
 
@@ -360,7 +368,8 @@ def test_dispute_created_then_closed(client: FlaskClient, outcome: str) -> None:
     assert opened.json["result"] == "dispute dp_1: funds withdrawn"
     send(client, event("charge.dispute.funds_withdrawn", dispute(d, "dp_1", "needs_response")))  # same money
     db.session.expire_all()
-    assert d.dispute_status == "open" and d.disputed_fen == 8_000
+    assert d.dispute_status == "open"
+    assert d.disputed_fen == 8_000
     assert fund(d) == 0
     assert raised_fen(d.campaign_id) == 0
     send(client, event("charge.dispute.closed", dispute(d, "dp_1", outcome)))
@@ -380,7 +389,8 @@ def test_a_dispute_closed_before_its_creation_arrives(client: FlaskClient) -> No
     late = send(client, event("charge.dispute.created", dispute(d, "dp_2", "needs_response")))
     assert late.status_code == 200
     db.session.expire_all()
-    assert d.dispute_status == "lost" and fund(d) == 0
+    assert d.dispute_status == "lost"
+    assert fund(d) == 0
     assert list(transactions(d)) == [f"donation:{d.id}:captured", "dispute:dp_2:withdrawn"]
     consistent()
 
@@ -390,10 +400,12 @@ def test_an_inquiry_moves_no_money(client: FlaskClient) -> None:
     send(client, event("payment_intent.succeeded", intent(d)))
     send(client, event("charge.dispute.created", dispute(d, "dp_3", "warning_needs_response")))
     db.session.expire_all()
-    assert d.dispute_status == "inquiry" and fund(d) == 8_000
+    assert d.dispute_status == "inquiry"
+    assert fund(d) == 8_000
     send(client, event("charge.dispute.closed", dispute(d, "dp_3", "warning_closed")))
     db.session.expire_all()
-    assert d.dispute_status is None and fund(d) == 8_000
+    assert d.dispute_status is None
+    assert fund(d) == 8_000
 
 
 def test_a_dispute_on_a_fund_already_paid_out_is_covered_by_the_platform_reserve(client: FlaskClient) -> None:

@@ -53,7 +53,7 @@ def daily_id(q: Queue, day: datetime) -> str:
 
 def test_scheduling_twice_leaves_one_scheduled_run_a_day_ahead(rq_queue: Queue) -> None:
     before = datetime.now(UTC)
-    first, due, created = schedule_daily_reconcile(rq_queue)
+    first, _due, created = schedule_daily_reconcile(rq_queue)
     again, due_again, created_again = schedule_daily_reconcile(rq_queue)
 
     assert (created, created_again) == (True, False)
@@ -74,7 +74,7 @@ def test_concurrent_requests_schedule_one_run(app: Flask, rq_queue: Queue) -> No
         try:
             with app.app_context():
                 results.append(schedule_daily_reconcile(rq_queue)[2])
-        except BaseException as error:  # noqa: BLE001  (reported below)
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
@@ -121,9 +121,11 @@ def test_a_due_run_schedules_the_next_day_and_reconciles(rq_queue: Queue) -> Non
     assert list(runs) == [tomorrow]
     assert runs[tomorrow] - datetime.now(UTC) > timedelta(hours=23)
     message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.job == "reconcile_payments"))
-    assert message is not None and message.status == "done"
+    assert message is not None
+    assert message.status == "done"
     reconciled = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payments.reconciled"))
-    assert reconciled is not None and reconciled.object_id == "sandbox"
+    assert reconciled is not None
+    assert reconciled.object_id == "sandbox"
 
     # Asking again while tomorrow's run waits changes nothing.
     assert schedule_daily_reconcile(rq_queue)[2] is False
@@ -141,6 +143,7 @@ def test_a_failing_reconciliation_does_not_end_the_cycle(
     run_due_jobs(rq_queue)
 
     message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.job == "reconcile_payments"))
-    assert message is not None and message.status == "failed"
+    assert message is not None
+    assert message.status == "failed"
     assert "the provider is down" in message.last_error
     assert list(scheduled(rq_queue)) == [daily_id(rq_queue, datetime.now(UTC) + timedelta(days=1))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ def test_without_any_record_a_person_must_confirm_the_identity() -> None:
     report = run(Records())
     assert outcome(report, "identity_records") == ("needs_review", "records_not_found")
     assert outcome(report, "enrolment") == ("needs_review", "enrolment_not_found")
-    assert report.cascade.basic_fen == 0 and report.cascade.critical_illness_fen == 0
+    assert report.cascade.basic_fen == 0
+    assert report.cascade.critical_illness_fen == 0
     assert report.decision == "needs_review"
 
 
@@ -363,15 +365,15 @@ def test_the_snapshot_does_not_follow_later_changes_to_the_records() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {},
-        {"format": 2},
-        {"format": 1, "decision": "maybe"},
+        ({}, "report.format is missing"),
+        ({"format": 2}, "report.format must be 1"),
+        ({"format": 1, "decision": "maybe"}, "report.decision 'maybe' is not one of"),
     ],
 )
-def test_report_from_dict_refuses_what_is_not_a_report(bad: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+def test_report_from_dict_refuses_what_is_not_a_report(bad: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
         report_from_dict(bad)
 
 
@@ -381,9 +383,9 @@ def test_a_policy_for_another_year_is_refused() -> None:
 
 
 def test_bad_facts_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="in_policy_cost_fen must not exceed total_cost_fen"):
         dataclasses.replace(FACTS, in_policy_cost_fen=FACTS.total_cost_fen + 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="target_fen must not be negative"):
         dataclasses.replace(FACTS, target_fen=-1)
 
 
@@ -416,5 +418,6 @@ def test_every_reason_has_an_english_message_that_formats() -> None:
     for result in results:
         seen.add(result.reason_code)
         message = result.message
-        assert message and "{" not in message, result
+        assert message, result
+        assert "{" not in message, result
     assert seen == set(CHECK_MESSAGES), set(CHECK_MESSAGES) ^ seen

@@ -165,7 +165,8 @@ def test_every_step_explains_itself_in_plain_words() -> None:
     cascade = compute_cascade(case(200_000, 150_000, assistance_class="tekun"), FUYANG)
     lines = cascade.explanation()
     assert lines[0].startswith("¥50,000.00 of the cost is outside the insurance catalogue")
-    assert "70%" in lines[1] and "¥104,300.00" in lines[1]
+    assert "70%" in lines[1]
+    assert "¥104,300.00" in lines[1]
     assert lines[-1] == "That leaves a gap of ¥52,087.00 out of a total cost of ¥200,000.00."
     for ytd in (YearToDate(basic_paid_fen=10**10), YearToDate()):
         for scheme in (None, "resident"):
@@ -186,11 +187,11 @@ def test_formatting_helpers() -> None:
 
 
 def test_bad_input_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="total_cost_fen must be at least in_policy_cost_fen"):
         CoverageInput(100, 200, "resident", "primary", False, False, None, True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="in_policy_cost_fen must not be negative"):
         CoverageInput(100, -1, "resident", "primary", False, False, None, True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="basic_paid_fen must not be negative"):
         YearToDate(basic_paid_fen=-1)
 
 

@@ -89,7 +89,7 @@ def test_a_bare_category_is_placed_only_when_a_range_holds_all_of_it() -> None:
 
 
 def test_find_category_refuses_a_malformed_code() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'leukaemia' is not an ICD-10 code"):
         find_category("leukaemia", CATALOGUE)
 
 
@@ -113,18 +113,18 @@ def test_overlaps_is_symmetric_and_respects_subtrees(
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"code_from": "c91.0"},  # not in normal form
-        {"code_from": "C92", "code_to": "C91"},  # ends before it starts
-        {"code_from": "C91.1", "code_to": "C91"},
-        {"code_from": "C91", "code_to": "C91.0"},  # would hold only part of C91
-        {"category": "Leukemia"},
-        {"cost_min_fen": 5_000_000},
-        {"cost_min_fen": -1},
+        ({"code_from": "c91.0"}, "must be given in normal form"),
+        ({"code_from": "C92", "code_to": "C91"}, "ends before it starts"),
+        ({"code_from": "C91.1", "code_to": "C91"}, "ends before it starts"),
+        ({"code_from": "C91", "code_to": "C91.0"}, "must hold all of C91"),
+        ({"category": "Leukemia"}, "must be a lower-case slug"),
+        ({"cost_min_fen": 5_000_000}, "is empty or negative"),
+        ({"cost_min_fen": -1}, "is empty or negative"),
     ],
 )
-def test_disease_range_refuses_an_impossible_row(kwargs: dict[str, object]) -> None:
+def test_disease_range_refuses_an_impossible_row(kwargs: dict[str, object], message: str) -> None:
     fields: dict[str, object] = {
         "code_from": "C91",
         "code_to": "C92",
@@ -134,7 +134,7 @@ def test_disease_range_refuses_an_impossible_row(kwargs: dict[str, object]) -> N
         "cost_min_fen": 1,
         "cost_max_fen": 5_000_000,
     } | kwargs
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         DiseaseRange(**fields)  # type: ignore[arg-type]
 
 
@@ -199,7 +199,8 @@ def test_a_code_in_two_ranges_means_the_ranges_overlap(
 ) -> None:
     a, b = as_range(first), as_range(second)
     assume(a is not None and b is not None)
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     if a.contains(code) and b.contains(code):
         assert a.overlaps(b)
     assert a.contains(a.code_from)

@@ -35,7 +35,7 @@ def test_check_digit_matches_the_standards_examples() -> None:
 
 @pytest.mark.parametrize("bad", ["", "1101051949123100", "110105194912310021", "1101051949123100a"])
 def test_check_digit_refuses_anything_but_17_digits(bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="check_digit needs exactly 17 ASCII digits"):
         check_digit(bad)
 
 
@@ -163,20 +163,22 @@ def test_make_builds_the_expected_number() -> None:
 
 
 @pytest.mark.parametrize(
-    ("region", "born", "sex", "sequence"),
+    ("region", "born", "sex", "sequence", "message"),
     [
-        ("34122", datetime.date(2000, 1, 1), "M", 0),
-        ("34122A", datetime.date(2000, 1, 1), "M", 0),
-        ("991221", datetime.date(2000, 1, 1), "M", 0),
-        ("540685", datetime.date(2000, 1, 1), "M", 0),
-        ("341221", datetime.date(1899, 12, 31), "M", 0),
-        ("341221", datetime.date(2000, 1, 1), "X", 0),
-        ("341221", datetime.date(2000, 1, 1), "M", -1),
-        ("341221", datetime.date(2000, 1, 1), "M", 100),
+        ("34122", datetime.date(2000, 1, 1), "M", 0, "region_code must be 6 digits"),
+        ("34122A", datetime.date(2000, 1, 1), "M", 0, "region_code must be 6 digits"),
+        ("991221", datetime.date(2000, 1, 1), "M", 0, "not the code of an administrative region"),
+        ("540685", datetime.date(2000, 1, 1), "M", 0, "not the code of an administrative region"),
+        ("341221", datetime.date(1899, 12, 31), "M", 0, "birth_date must not be before 1900"),
+        ("341221", datetime.date(2000, 1, 1), "X", 0, "sex must be 'M' or 'F'"),
+        ("341221", datetime.date(2000, 1, 1), "M", -1, "sequence must be between 0 and 99"),
+        ("341221", datetime.date(2000, 1, 1), "M", 100, "sequence must be between 0 and 99"),
     ],
 )
-def test_make_refuses_what_could_not_parse(region: str, born: datetime.date, sex: str, sequence: int) -> None:
-    with pytest.raises(ValueError):
+def test_make_refuses_what_could_not_parse(
+    region: str, born: datetime.date, sex: str, sequence: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
         make_resident_id(region, born, sex, sequence)
 
 

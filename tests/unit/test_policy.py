@@ -55,7 +55,8 @@ def test_the_shipped_regions_load(policies: dict[tuple[str, int], Policy]) -> No
         ("110000", 2026),
     }
     for (region, year), policy in policies.items():
-        assert policy.region_code == region and policy.year == year
+        assert policy.region_code == region
+        assert policy.year == year
         assert policy.version
         assert set(policy.schemes) == set(SCHEMES)
         assert set(policy.assistance) == set(ASSISTANCE_CLASSES)
@@ -120,7 +121,8 @@ def test_policy_for_takes_the_longest_matching_prefix(
     policies: dict[tuple[str, int], Policy], region_code: str, expected: str
 ) -> None:
     policy = policy_for(policies, region_code, 2026)
-    assert policy is not None and policy.region_code == expected
+    assert policy is not None
+    assert policy.region_code == expected
 
 
 def test_policy_for_is_none_without_a_region_or_year(policies: dict[tuple[str, int], Policy]) -> None:
@@ -275,14 +277,14 @@ def test_a_bad_policy_is_refused_naming_file_key_and_reason(
 def test_invalid_toml_is_refused_with_the_file_name(tmp_path: Path) -> None:
     bad = tmp_path / "341200-2026.toml"
     bad.write_text('region_code = "341200"\nyear = \n', encoding="utf-8")
-    with pytest.raises(PolicyError, match="341200-2026.toml.*not valid TOML"):
+    with pytest.raises(PolicyError, match=r"341200-2026\.toml.*not valid TOML"):
         load_policy(bad)
 
 
 def test_the_file_name_must_match_region_and_year(tmp_path: Path) -> None:
     misnamed = tmp_path / "341200-2025.toml"
     misnamed.write_bytes(FUYANG.read_bytes())
-    with pytest.raises(PolicyError, match="must be 341200-2026.toml"):
+    with pytest.raises(PolicyError, match=r"must be 341200-2026\.toml"):
         load_policy(misnamed)
 
 

@@ -77,7 +77,8 @@ def duplicates(values: list[str]) -> list[str]:
 def test_files_have_no_comment_lines_and_end_with_a_newline() -> None:
     for name in ("regions.csv", "hospitals.csv", "diseases.csv"):
         text = (REFERENCE / name).read_text(encoding="utf-8")
-        assert text.endswith("\n") and not text.startswith("\ufeff")
+        assert text.endswith("\n")
+        assert not text.startswith("\ufeff")
         assert not [line for line in text.splitlines() if line.startswith("#") or not line.strip()], name
 
 
@@ -97,19 +98,24 @@ def test_region_levels_match_their_codes_and_parents(regions: list[dict[str, str
     by_code = {row["code"]: row for row in regions}
     for row in regions:
         code, level, parent_code = row["code"], row["level"], row["parent_code"]
-        assert row["name_zh"] and row["name_en"], code
+        assert row["name_zh"], code
+        assert row["name_en"], code
         if level == "province":
-            assert code.endswith("0000") and parent_code == "", code
+            assert code.endswith("0000"), code
+            assert parent_code == "", code
             continue
         assert parent_code in by_code, f"{code} has unknown parent {parent_code}"
         parent = by_code[parent_code]
         if level == "prefecture":
-            assert code.endswith("00") and not code.endswith("0000"), code
-            assert parent["level"] == "province" and parent_code[:2] == code[:2], code
+            assert code.endswith("00"), code
+            assert not code.endswith("0000"), code
+            assert parent["level"] == "province", code
+            assert parent_code[:2] == code[:2], code
         else:
             assert level == "county", f"{code} has level {level!r}"
             assert not code.endswith("00"), code
-            assert parent["level"] == "prefecture" and parent_code[:4] == code[:4], code
+            assert parent["level"] == "prefecture", code
+            assert parent_code[:4] == code[:4], code
 
 
 @pytest.mark.parametrize(
@@ -163,7 +169,8 @@ def test_hospital_fields_are_well_formed(
         assert row["tier"] in {"tertiary", "secondary", "primary"}, code
         assert row["social_work"] in {"yes", "no"}, code
         assert re.fullmatch(r"[0-9]{19}", row["bank_account_number"]), code
-        assert row["name_zh"] and row["name_en"] and row["bank_name"] and row["bank_account_name"], code
+        for column in ("name_zh", "name_en", "bank_name", "bank_account_name"):
+            assert row[column], (code, column)
     assert duplicates([row["bank_account_number"] for row in hospitals]) == []
 
 
@@ -181,7 +188,8 @@ def test_disease_ranges_are_well_formed_and_do_not_overlap(diseases: list[dict[s
     assert duplicates([row["code_from"] for row in diseases]) == []
     for row in diseases:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", row["category"]), row
-        assert row["name_zh"] and row["name_en"], row
+        assert row["name_zh"], row
+        assert row["name_en"], row
         assert 0 < int(row["cost_min_yuan"]) < int(row["cost_max_yuan"]), row
         # The self-regulation cap on a single request is 500,000 yuan; a cost range far past it is a typo.
         assert int(row["cost_max_yuan"]) <= 2_000_000, row

@@ -51,7 +51,8 @@ def test_verify_needs_one_choice_and_an_active_campaign(app, runner):
     draft = submitted_case(state="draft", submitted_at=None)
     db.session.commit()
     refused = runner.invoke(args=["verify", "run", "--campaign", str(draft.id)])
-    assert refused.exit_code == 1 and "Only submitted and active campaigns" in refused.output
+    assert refused.exit_code == 1
+    assert "Only submitted and active campaigns" in refused.output
     missing = runner.invoke(args=["verify", "run", "--campaign", "999999"])
     assert missing.exit_code == 1
 

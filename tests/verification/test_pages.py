@@ -35,7 +35,8 @@ def test_the_family_sees_each_check_the_cascade_and_the_cap_in_plain_words(app, 
     assert "Claim medical assistance first" in html
     assert "minimum living allowance (低保)" in html  # the class by name, not its code
     assert "The target was lowered from ¥150,000 to" in html
-    assert "Passed" in html and "Needs review" in html
+    assert "Passed" in html
+    assert "Needs review" in html
     # The cascade chart and its table: each tier's amount, formatted.
     for column in ("basic_fen", "critical_illness_fen", "assistance_fen", "gap_fen"):
         amount = getattr(report, column)
@@ -71,7 +72,8 @@ def test_the_reviewer_sees_the_checks_beside_the_records_and_can_run_them_again(
     html = client.get(f"/staff/reviews/{campaign.id}").get_data(as_text=True)
 
     assert "Automatic checks" in html
-    assert f"YB-{campaign.id}" in html and f"MZ-{campaign.id}" in html  # the records snapshot
+    assert f"YB-{campaign.id}" in html
+    assert f"MZ-{campaign.id}" in html
     assert "Records on file when the checks ran" in html
     assert "Evidence documents" in html  # the existing evidence panel is still there
     again = client.post(f"/staff/reviews/{campaign.id}/verify-again", follow_redirects=True)
@@ -88,7 +90,8 @@ def test_a_changed_outcome_is_listed_for_staff_until_seen(app, client, login):
     login(UserFactory(charity_staff=True))
 
     dashboard = client.get("/staff/").get_data(as_text=True)
-    assert "Changed after records import" in dashboard and "<strong>1</strong>" in dashboard
+    assert "Changed after records import" in dashboard
+    assert "<strong>1</strong>" in dashboard
     listing = client.get("/staff/verification/changed").get_data(as_text=True)
     assert f"#{campaign.id}" in listing
     latest = db.session.scalar(select(VerificationReport).order_by(VerificationReport.id.desc()).limit(1))
@@ -164,7 +167,8 @@ def test_an_officer_imports_a_feed_and_the_cases_are_checked_again(app, client, 
 
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "Imported" in html and "New records" in html
+    assert "Imported" in html
+    assert "New records" in html
     relay()  # the test client's request relayed already; nothing is left
     assert db.session.scalar(select(func.count(VerificationReport.id))) == 2
 
@@ -180,10 +184,12 @@ def test_a_bad_feed_lists_the_row_errors_writes_nothing_and_offers_the_report(ap
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Nothing was imported" in html
-    assert "assistance_class" in html and "valid_from" in html
+    assert "assistance_class" in html
+    assert "valid_from" in html
     assert db.session.scalar(select(func.count(CivilAffairsRecord.id))) == 0
     batch = db.session.scalar(select(ImportBatch).order_by(ImportBatch.id.desc()).limit(1))
-    assert batch is not None and batch.actor_id == officer.id
+    assert batch is not None
+    assert batch.actor_id == officer.id
     csv_response = client.get(f"/staff/records/batches/{batch.id}/errors.csv")
     assert csv_response.status_code == 200
     assert csv_response.mimetype == "text/csv"
@@ -197,9 +203,11 @@ def test_the_import_form_needs_a_kind_and_a_file(app, client, login):
     response = client.post("/staff/records", data={"kind": ""}, content_type="multipart/form-data")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "Choose the kind of records." in html and "Choose the file to import." in html
+    assert "Choose the kind of records." in html
+    assert "Choose the file to import." in html
     unknown = officer_upload(client, b"x", name="feed.txt")
-    assert unknown.status_code == 422 and "CSV or JSON" in unknown.get_data(as_text=True)
+    assert unknown.status_code == 422
+    assert "CSV or JSON" in unknown.get_data(as_text=True)
 
 
 def test_families_and_staff_may_not_import(app, client, login):

@@ -45,7 +45,8 @@ def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
 
     report = verify_campaign(campaign.id, trigger="submission")
 
-    assert report.decision == "verified" and report.problem is None
+    assert report.decision == "verified"
+    assert report.problem is None
     assert campaign.state == "verified"
     assert campaign.decision_reason.startswith("Verified automatically")
     assert actions(campaign)[-2:] == ["campaign.begin_verification", "campaign.verify"]
@@ -59,7 +60,8 @@ def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
     assert report.records_snapshot["used"]["enrolment"] == f"YB-{campaign.id}"
     assert "records_snapshot" not in report.report  # kept once, in its own column
     core = core_report(report)
-    assert core is not None and core.gap_fen == report.gap_fen
+    assert core is not None
+    assert core.gap_fen == report.gap_fen
     assert {check.status for check in core.checks} == {"pass"}
     # Each state change notifies the family, as for any transition.
     jobs = db.session.scalars(select(OutboxMessage.job).where(OutboxMessage.status == "pending")).all()
@@ -72,7 +74,8 @@ def test_no_records_and_an_unconfirmed_stay_go_to_a_reviewer_with_the_reasons(ap
 
     report = verify_campaign(campaign.id, trigger="submission")
 
-    assert report.decision == "needs_review" and campaign.state == "needs_review"
+    assert report.decision == "needs_review"
+    assert campaign.state == "needs_review"
     core = core_report(report)
     assert core is not None
     review = {check.reason_code for check in core.checks if check.status == "needs_review"}
@@ -90,7 +93,8 @@ def test_a_failed_check_rejects(app):
 
     report = verify_campaign(campaign.id, trigger="submission")
 
-    assert report.decision == "rejected" and campaign.state == "rejected"
+    assert report.decision == "rejected"
+    assert campaign.state == "rejected"
     assert "no remaining need" in campaign.decision_reason
     assert campaign.target_fen == 15_000_000  # a rejected case's target is left as asked
 
@@ -105,15 +109,18 @@ def test_the_target_is_capped_to_the_gap_with_the_reason_and_assistance_comes_fi
     core = core_report(report)
     assert core is not None
     assert core.check("civil_affairs").reason_code == "assistance_first"
-    assert report.decision == "needs_review" and campaign.state == "needs_review"
+    assert report.decision == "needs_review"
+    assert campaign.state == "needs_review"
     assert report.assistance_fen > 0
-    assert report.cap_reason == "gap" and report.capped_target_fen == report.gap_fen < 15_000_000
+    assert report.cap_reason == "gap"
+    assert report.capped_target_fen == report.gap_fen < 15_000_000
     assert campaign.target_fen == report.gap_fen
     assert campaign.requested_target_fen == 15_000_000
     cap = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "campaign.cap_target"))
     assert cap is not None
     assert cap.before == {"target_fen": 15_000_000}
-    assert cap.after["target_fen"] == report.gap_fen and cap.after["cap_reason"] == "gap"
+    assert cap.after["target_fen"] == report.gap_fen
+    assert cap.after["cap_reason"] == "gap"
 
     # A later run still explains the cap against what the family asked for, and changes nothing.
     again = verify_campaign(campaign.id, trigger="manual")
@@ -128,7 +135,8 @@ def test_claimed_assistance_passes_the_civil_affairs_check(app):
     report = verify_campaign(campaign.id, trigger="submission")
 
     assert core_report(report).check("civil_affairs").reason_code == "class_valid"  # type: ignore[union-attr]
-    assert report.decision == "verified" and campaign.state == "verified"
+    assert report.decision == "verified"
+    assert campaign.state == "verified"
 
 
 def test_no_policy_for_the_region_or_year_goes_to_review_without_a_crash(app):
@@ -136,8 +144,10 @@ def test_no_policy_for_the_region_or_year_goes_to_review_without_a_crash(app):
 
     report = verify_campaign(campaign.id, trigger="submission")
 
-    assert report.decision == "needs_review" and report.problem == "no_policy"
-    assert report.report is None and report.gap_fen is None
+    assert report.decision == "needs_review"
+    assert report.problem == "no_policy"
+    assert report.report is None
+    assert report.gap_fen is None
     assert (report.policy_region_code, report.policy_year) == ("341221", 2025)
     assert campaign.state == "needs_review"
     assert "no benefit rules on file" in actions_reason(campaign)
@@ -161,7 +171,8 @@ def test_an_unreachable_records_service_sends_the_case_to_review(app):
 
     report = verify_campaign(campaign.id, trigger="submission")
 
-    assert report.problem == "records_unavailable" and report.decision == "needs_review"
+    assert report.problem == "records_unavailable"
+    assert report.decision == "needs_review"
     assert report.policy_version == "341200-2026.1-illustrative"
     assert campaign.state == "needs_review"
 
@@ -188,18 +199,22 @@ def test_history_is_kept_and_reimport_reverifies_without_moving_state_back(app):
     result = import_rows("civil_affairs", [civil_affairs_row(campaign, "dibao")])
     assert result.affected_person_indexes == {campaign.patient_id_index}
     job = db.session.scalar(select(OutboxMessage).where(OutboxMessage.job == "reverify_campaigns"))
-    assert job is not None and job.args["campaign_ids"] == [campaign.id]
+    assert job is not None
+    assert job.args["campaign_ids"] == [campaign.id]
     relay()
 
     history = report_history(campaign.id)
-    assert [r.id for r in history][-1] == first.id and len(history) == 2
+    assert [r.id for r in history][-1] == first.id
+    assert len(history) == 2
     latest = history[0]
     assert latest.trigger == "records_import"
-    assert latest.decision == "needs_review" and latest.previous_decision == "verified"
+    assert latest.decision == "needs_review"
+    assert latest.previous_decision == "verified"
     assert latest.changed_outcome
     assert campaign.state == "verified"  # not moved back
     assert db.session.get(VerificationReport, first.id).decision == "verified"  # history unchanged
-    assert changed_count() == 1 and changed_reports()[0].id == latest.id
+    assert changed_count() == 1
+    assert changed_reports()[0].id == latest.id
     assert "campaign.verification_changed" in actions(campaign)
 
     # The same file again changes nothing: no job, no report.
@@ -220,8 +235,10 @@ def test_a_changed_record_of_a_fundraising_case_is_flagged_and_the_target_kept(a
     relay()
 
     latest = report_history(campaign.id)[0]
-    assert latest.changed_outcome and latest.decision == "needs_review"
-    assert campaign.state == "fundraising" and campaign.target_fen == 15_000_000
+    assert latest.changed_outcome
+    assert latest.decision == "needs_review"
+    assert campaign.state == "fundraising"
+    assert campaign.target_fen == 15_000_000
 
 
 def test_a_rerun_of_an_undecided_case_moves_it_on(app):

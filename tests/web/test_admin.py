@@ -49,15 +49,20 @@ def account(**fields: str) -> dict[str, str]:
 
 def test_admin_creates_a_social_worker(admin: FlaskClient, admin_user: User) -> None:
     page = text(admin.get("/admin/users"))
-    assert "Create an account" in page and 'value="LQ-PEOPLE"' in page
+    assert "Create an account" in page
+    assert 'value="LQ-PEOPLE"' in page
     response = admin.post("/admin/users", data=account(hospital_code="LQ-PEOPLE"))
     assert response.status_code == 302
     made = user_by_email("chen@hospital.cn")
-    assert made is not None and made.role == "social_worker" and made.hospital.code == "LQ-PEOPLE"
+    assert made is not None
+    assert made.role == "social_worker"
+    assert made.hospital.code == "LQ-PEOPLE"
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.create"))
-    assert event is not None and event.actor_id == admin_user.id
+    assert event is not None
+    assert event.actor_id == admin_user.id
     listing = text(admin.get("/admin/users"))
-    assert "chen@hospital.cn" in listing and "Linquan County People" in listing
+    assert "chen@hospital.cn" in listing
+    assert "Linquan County People" in listing
 
 
 def test_a_social_worker_needs_a_hospital(admin: FlaskClient) -> None:
@@ -112,7 +117,8 @@ def test_admin_creates_staff_for_a_charity_and_an_officer(admin: FlaskClient) ->
         == 302
     )
     officer = user_by_email("mz@fy.gov.cn")
-    assert officer is not None and officer.jurisdiction_prefix == "3412"
+    assert officer is not None
+    assert officer.jurisdiction_prefix == "3412"
 
 
 def test_deactivate_and_activate(app: Flask, admin: FlaskClient, admin_user: User) -> None:
@@ -175,7 +181,8 @@ def test_admin_registers_a_charity(admin: FlaskClient) -> None:
     assert response.status_code == 302
     db.session.expire_all()
     made = db.session.scalar(select(Charity).where(Charity.code == "CCF"))
-    assert made is not None and made.credit_code == VALID_CREDIT_CODE
+    assert made is not None
+    assert made.credit_code == VALID_CREDIT_CODE
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "charity.create")) is not None
     assert "中国儿童少年基金会" in text(admin.get("/admin/charities"))
     # Now charity staff can be created for it.
@@ -220,4 +227,5 @@ def test_non_admins_get_403(app: Flask, role: str) -> None:
 
 def test_guests_are_sent_to_sign_in(client: FlaskClient) -> None:
     response = client.get("/admin/users")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]

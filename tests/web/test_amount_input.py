@@ -101,7 +101,8 @@ def test_the_donation_page_takes_an_amount_with_thousands_separators(client: Fla
     response = donate(client, campaign.id, "12,000.50")
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     donation = db.session.scalar(select(Donation))
-    assert donation is not None and donation.amount_fen == 1_200_050
+    assert donation is not None
+    assert donation.amount_fen == 1_200_050
 
 
 # --- records feeds ----------------------------------------------------------------------------------------

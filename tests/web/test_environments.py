@@ -29,13 +29,13 @@ def production_env(monkeypatch):
 
 
 def test_production_without_a_payment_provider_refuses_to_start(production_env):
-    with pytest.raises(ConfigurationError, match="PAYMENTS_PROVIDER=stripe.*STRIPE_SECRET_KEY"):
+    with pytest.raises(ConfigurationError, match=r"PAYMENTS_PROVIDER=stripe.*STRIPE_SECRET_KEY"):
         create_app("production")
 
 
 def test_production_refuses_the_sandbox(production_env):
     production_env.setenv("PAYMENTS_PROVIDER", "sandbox")
-    with pytest.raises(ConfigurationError, match="sandbox.*not in production"):
+    with pytest.raises(ConfigurationError, match=r"sandbox.*not in production"):
         create_app("production")
 
 

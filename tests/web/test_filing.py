@@ -185,15 +185,19 @@ def test_family_files_comes_back_and_submits(app, client, family):
 
     campaign_id = new_draft(client, go="later")  # "save and finish later" goes back to the dashboard
     campaign = db.session.get(Campaign, campaign_id)
-    assert campaign.applicant_id == family.id and campaign.state == "draft"
-    assert campaign.patient_birth_date == BIRTH_DATE and campaign.patient_sex == "M"  # read from the ID
+    assert campaign.applicant_id == family.id
+    assert campaign.state == "draft"
+    assert campaign.patient_birth_date == BIRTH_DATE
+    assert campaign.patient_sex == "M"
     page = text_of(client.get("/family/"))
-    assert "Continue filing" in page and "Diagnosis and hospital" in page
+    assert "Continue filing" in page
+    assert "Diagnosis and hospital" in page
 
     # Coming back: step 1 shows the masked number and an empty input, never the number itself.
     step1 = text_of(client.get(f"/family/campaigns/{campaign_id}/edit/patient"))
     assert ID_NUMBER not in step1
-    assert campaign.patient_id_masked in step1 and "Leave empty to keep it" in step1
+    assert campaign.patient_id_masked in step1
+    assert "Leave empty to keep it" in step1
     assert 'value="王小明"' in step1
     # Saving step 1 again without the number keeps it.
     response = client.post(
@@ -207,13 +211,19 @@ def test_family_files_comes_back_and_submits(app, client, family):
     client.post(f"/family/campaigns/{campaign_id}/edit/costs", data=costs_form())
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign_id)
-    assert campaign.diagnosis_icd10 == "C91.0" and campaign.disease is not None
-    assert campaign.hospital.code == "AH-PROV" and campaign.admitted_on == ADMITTED
-    assert campaign.cost_total_fen == 400_000_00 and campaign.target_fen == 150_000_50
-    assert campaign.owns_house is True and campaign.owns_car is False and campaign.household_size == 4
+    assert campaign.diagnosis_icd10 == "C91.0"
+    assert campaign.disease is not None
+    assert campaign.hospital.code == "AH-PROV"
+    assert campaign.admitted_on == ADMITTED
+    assert campaign.cost_total_fen == 400_000_00
+    assert campaign.target_fen == 150_000_50
+    assert campaign.owns_house is True
+    assert campaign.owns_car is False
+    assert campaign.household_size == 4
     # Amounts come back as plain yuan.
     costs_page = text_of(client.get(f"/family/campaigns/{campaign_id}/edit/costs"))
-    assert 'value="150000.50"' in costs_page and 'value="400000"' in costs_page
+    assert 'value="150000.50"' in costs_page
+    assert 'value="400000"' in costs_page
 
     # The review lists what is missing, each with a link to its step.
     review = text_of(client.get(f"/family/campaigns/{campaign_id}/review"))
@@ -232,8 +242,10 @@ def test_family_files_comes_back_and_submits(app, client, family):
 def test_the_whole_flow_ends_awaiting_review_with_a_notification(app, client, family):
     campaign_id = file_everything(client)
     review = text_of(client.get(f"/family/campaigns/{campaign_id}/review"))
-    assert "Still missing" not in review and "Submit for verification" in review
-    assert "诊断证明.pdf" in review and ID_NUMBER not in review
+    assert "Still missing" not in review
+    assert "Submit for verification" in review
+    assert "诊断证明.pdf" in review
+    assert ID_NUMBER not in review
 
     response = client.post(f"/family/campaigns/{campaign_id}/submit")
     assert response.status_code == 302
@@ -241,7 +253,8 @@ def test_the_whole_flow_ends_awaiting_review_with_a_notification(app, client, fa
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign_id)
     assert campaign.state == CampaignState.NEEDS_REVIEW
-    assert len(campaign.photos) == 1 and len(campaign.evidence) == 4
+    assert len(campaign.photos) == 1
+    assert len(campaign.evidence) == 4
 
     dashboard = text_of(client.get("/family/"))
     assert "Awaiting review" in dashboard
@@ -271,7 +284,8 @@ def test_editing_a_submitted_campaign_is_a_clear_error(app, client, family):
     assert response.status_code == 409
     assert "Only a draft can be edited" in text_of(response)
     response = client.get(f"/family/campaigns/{campaign_id}/edit/costs", follow_redirects=True)
-    assert response.status_code == 200 and "Only a draft can be edited" in text_of(response)
+    assert response.status_code == 200
+    assert "Only a draft can be edited" in text_of(response)
     assert snapshot(app) == before
 
 
@@ -279,13 +293,15 @@ def test_cancel_needs_a_reason(app, client, family):
     campaign_id = new_draft(client)
     before = snapshot(app)
     response = client.post(f"/family/campaigns/{campaign_id}/cancel", data={"reason": "  "})
-    assert response.status_code == 422 and "A reason is required." in text_of(response)
+    assert response.status_code == 422
+    assert "A reason is required." in text_of(response)
     assert snapshot(app) == before
     response = client.post(f"/family/campaigns/{campaign_id}/cancel", data={"reason": "Treated elsewhere."})
     assert response.status_code == 302
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign_id)
-    assert campaign.state == "cancelled" and campaign.decision_reason == "Treated elsewhere."
+    assert campaign.state == "cancelled"
+    assert campaign.decision_reason == "Treated elsewhere."
 
 
 def test_open_close_and_post_updates(app, client, family):
@@ -298,7 +314,8 @@ def test_open_close_and_post_updates(app, client, family):
 
     before = snapshot(app)
     response = client.post(f"/family/campaigns/{campaign.id}/updates", data={"body": "short"})
-    assert response.status_code == 422 and "10" in text_of(response)
+    assert response.status_code == 422
+    assert "10" in text_of(response)
     assert snapshot(app) == before
     response = client.post(
         f"/family/campaigns/{campaign.id}/updates",
@@ -309,7 +326,8 @@ def test_open_close_and_post_updates(app, client, family):
     assert [p.kind for p in update.photos] == ["update_photo"]
     assert "第二轮化疗已经完成" in text_of(client.get(f"/family/campaigns/{campaign.id}/updates"))
     dashboard = text_of(client.get("/family/"))
-    assert f"/campaigns/{campaign.id}" in dashboard and "Public page" in dashboard
+    assert f"/campaigns/{campaign.id}" in dashboard
+    assert "Public page" in dashboard
     assert client.get(f"/family/campaigns/{campaign.id}/review").status_code == 200
 
     assert client.post(f"/family/campaigns/{campaign.id}/close").status_code == 302
@@ -318,7 +336,8 @@ def test_open_close_and_post_updates(app, client, family):
     # Opening a closed campaign is an illegal transition: refused, nothing written.
     before = snapshot(app)
     response = client.post(f"/family/campaigns/{campaign.id}/open")
-    assert response.status_code == 409 and snapshot(app) == before
+    assert response.status_code == 409
+    assert snapshot(app) == before
 
 
 def test_updates_are_refused_before_verification(app, client, family):
@@ -327,7 +346,8 @@ def test_updates_are_refused_before_verification(app, client, family):
     response = client.post(
         f"/family/campaigns/{campaign_id}/updates", data={"body": "Ten or more characters."}
     )
-    assert response.status_code == 409 and "once the campaign is verified" in text_of(response)
+    assert response.status_code == 409
+    assert "once the campaign is verified" in text_of(response)
     assert snapshot(app) == before
 
 

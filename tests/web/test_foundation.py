@@ -17,7 +17,7 @@ from tests.factories import PASSWORD, CampaignFactory, UserFactory
 def test_production_refuses_to_start_without_its_secrets(monkeypatch):
     for name in ("SECRET_KEY", "PII_KEY", "DATABASE_URL", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ConfigurationError, match="SECRET_KEY.*PII_KEY.*SQLALCHEMY_DATABASE_URI.*REDIS_URL"):
+    with pytest.raises(ConfigurationError, match=r"SECRET_KEY.*PII_KEY.*SQLALCHEMY_DATABASE_URI.*REDIS_URL"):
         create_app("production")
 
 
@@ -60,7 +60,8 @@ def test_audit_chain_verifies_and_names_the_first_broken_link(app, runner):
         audit.record("test.event", "thing", n, actor=user, after={"n": n})
     db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
-    assert result.exit_code == 0 and "intact: 5 events" in result.output
+    assert result.exit_code == 0
+    assert "intact: 5 events" in result.output
 
     third = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()[2]
     db.session.execute(
@@ -69,18 +70,21 @@ def test_audit_chain_verifies_and_names_the_first_broken_link(app, runner):
     db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
-    assert f"BROKEN at audit event {third.id}" in result.output and "altered" in result.output
+    assert f"BROKEN at audit event {third.id}" in result.output
+    assert "altered" in result.output
 
 
 def test_deleting_an_audit_event_breaks_the_chain_at_the_next(app):
     for n in range(3):
         audit.record("test.event", "thing", n, actor=None)
     db.session.commit()
-    first, second, third = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    _first, second, third = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
     db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": second.id})
     db.session.commit()
     checked, broken = audit.verify_chain()
-    assert checked == 1 and broken is not None and broken.event_id == third.id
+    assert checked == 1
+    assert broken is not None
+    assert broken.event_id == third.id
 
 
 def test_state_change_notifies_the_family_once_even_if_the_job_runs_twice(app):
@@ -121,9 +125,11 @@ def test_failed_jobs_are_recorded_and_listed(app, runner):
         db.session.commit()
         relay()
         message = db.session.scalar(select(OutboxMessage))
-        assert message.status == "failed" and "printer on fire" in message.last_error
+        assert message.status == "failed"
+        assert "printer on fire" in message.last_error
         result = runner.invoke(args=["jobs", "status"])
-        assert "failed=1" in result.output and "printer on fire" in result.output
+        assert "failed=1" in result.output
+        assert "printer on fire" in result.output
     finally:
         del JOBS["test_always_fails"]
 
@@ -162,7 +168,8 @@ def test_login_redirect_stays_on_this_site(client):
     response = client.post(
         "/login?next=https://evil.example/", data={"email": user.email, "password": PASSWORD}
     )
-    assert response.status_code == 302 and "evil.example" not in response.headers["Location"]
+    assert response.status_code == 302
+    assert "evil.example" not in response.headers["Location"]
 
 
 def test_users_create_command_makes_a_staff_account(app, runner):
@@ -184,7 +191,9 @@ def test_users_create_command_makes_a_staff_account(app, runner):
     )
     assert result.exit_code == 0, result.output
     user = accounts.authenticate("sw@example.cn", "a long enough password")
-    assert user is not None and user.role == Role.SOCIAL_WORKER and user.hospital.code == "BJ-FUWAI"
+    assert user is not None
+    assert user.role == Role.SOCIAL_WORKER
+    assert user.hospital.code == "BJ-FUWAI"
     bad = runner.invoke(
         args=[
             "users",
@@ -199,14 +208,16 @@ def test_users_create_command_makes_a_staff_account(app, runner):
             "a long enough password",
         ]
     )
-    assert bad.exit_code == 2 and "hospital_code" in bad.output
+    assert bad.exit_code == 2
+    assert "hospital_code" in bad.output
 
 
 def test_api_tokens_are_stored_hashed_and_can_be_revoked(app):
     user = UserFactory()
     db.session.commit()
     token, plaintext = accounts.create_token(user, "his")
-    assert plaintext not in token.token_hash and accounts.user_for_token(plaintext) == user
+    assert plaintext not in token.token_hash
+    assert accounts.user_for_token(plaintext) == user
     accounts.revoke_token(user, token.id)
     assert accounts.user_for_token(plaintext) is None
 
@@ -227,4 +238,5 @@ def test_a_deactivated_account_loses_its_open_session(app, client, login):
     assert client.get("/family/").status_code == 200
     set_account_active(family.id, False, actor=admin)
     response = client.get("/family/")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]

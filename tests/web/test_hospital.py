@@ -53,11 +53,13 @@ def test_social_worker_files_for_a_new_family_and_confirms_the_stay(app, client,
     password = re.search(r'<code class="token">([^<]+)</code>', page).group(1)
 
     family = db.session.scalar(select(User).where(User.email == "wang.fang@example.cn"))
-    assert family.role == "family" and family.phone == "138 0000 1234"
+    assert family.role == "family"
+    assert family.phone == "138 0000 1234"
     assert accounts.authenticate("wang.fang@example.cn", password) is family
     assert password not in str([e.after for e in db.session.scalars(select(AuditEvent))])
     campaign = db.session.scalars(select(Campaign)).one()
-    assert campaign.applicant_id == family.id and campaign.filed_by_id == worker.id
+    assert campaign.applicant_id == family.id
+    assert campaign.filed_by_id == worker.id
     assert campaign.hospital.code == "AH-PROV"
 
     # The worker uses the family's filing pages for this campaign.
@@ -85,12 +87,14 @@ def test_social_worker_files_for_a_new_family_and_confirms_the_stay(app, client,
     assert response.status_code == 302
 
     dashboard = text_of(client.get("/hospital/"))
-    assert "Not confirmed" in dashboard and "You filed this campaign for the family." in dashboard
+    assert "Not confirmed" in dashboard
+    assert "You filed this campaign for the family." in dashboard
     response = client.post(f"/hospital/campaigns/{campaign.id}/confirm-stay")
     assert response.status_code == 302
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign.id)
-    assert campaign.stay_confirmed_by_id == worker.id and campaign.stay_confirmed_at is not None
+    assert campaign.stay_confirmed_by_id == worker.id
+    assert campaign.stay_confirmed_at is not None
     assert "Confirmed" in text_of(client.get("/hospital/"))
 
     # The worker can submit it too; the family sees it on their own dashboard.
@@ -100,7 +104,8 @@ def test_social_worker_files_for_a_new_family_and_confirms_the_stay(app, client,
     family_client = app.test_client()
     assert family_client.post("/login", data={"email": family.email, "password": password}).status_code == 302
     family_page = text_of(family_client.get("/family/"))
-    assert "Awaiting review" in family_page and "filed with the help" not in family_page
+    assert "Awaiting review" in family_page
+    assert "filed with the help" not in family_page
     assert ID_NUMBER not in family_page
 
 
@@ -110,9 +115,11 @@ def test_an_existing_family_gets_a_new_draft_and_no_password(app, client, worker
     response = client.post("/hospital/families/new", data={"email": "KNOWN@example.cn"})
     assert response.status_code == 200
     page = text_of(response)
-    assert "already has an account" in page and 'class="token"' not in page
+    assert "already has an account" in page
+    assert 'class="token"' not in page
     campaign = db.session.scalars(select(Campaign)).one()
-    assert campaign.applicant_id == family.id and campaign.filed_by_id == worker.id
+    assert campaign.applicant_id == family.id
+    assert campaign.filed_by_id == worker.id
     assert db.session.scalar(select(func.count(User.id))) == 2
 
 
@@ -121,15 +128,19 @@ def test_filing_for_a_non_family_account_or_without_a_name_is_refused(app, clien
     db.session.commit()
     before = snapshot(app)
     response = client.post("/hospital/families/new", data={"email": donor.email})
-    assert response.status_code == 422 and "not a family account" in text_of(response)
+    assert response.status_code == 422
+    assert "not a family account" in text_of(response)
     response = client.post("/hospital/families/new", data={"email": "new@example.cn", "name": ""})
-    assert response.status_code == 422 and "Enter a name to open one" in text_of(response)
+    assert response.status_code == 422
+    assert "Enter a name to open one" in text_of(response)
     response = client.post("/hospital/families/new", data={"email": "not-an-email", "name": "王芳"})
-    assert response.status_code == 422 and "Enter a valid e-mail address." in text_of(response)
+    assert response.status_code == 422
+    assert "Enter a valid e-mail address." in text_of(response)
     response = client.post(
         "/hospital/families/new", data={"email": "x@example.cn", "name": "王芳", "phone": "call me"}
     )
-    assert response.status_code == 422 and "Enter a phone number" in text_of(response)
+    assert response.status_code == 422
+    assert "Enter a phone number" in text_of(response)
     assert snapshot(app) == before
 
 
@@ -139,7 +150,9 @@ def test_the_dashboard_shows_my_hospitals_campaigns_but_not_cancelled_ones(app, 
     CampaignFactory(title="Elsewhere", hospital=hospital("FY-PEOPLE"))
     db.session.commit()
     page = text_of(client.get("/hospital/"))
-    assert "Ours" in page and "Cancelled one" not in page and "Elsewhere" not in page
+    assert "Ours" in page
+    assert "Cancelled one" not in page
+    assert "Elsewhere" not in page
     assert mine.patient_id_masked in page
 
 

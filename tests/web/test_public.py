@@ -54,7 +54,8 @@ def test_home_page_pitches_and_shows_fundraising_campaigns(client: FlaskClient) 
     assert "How it works" in page
     assert "帮小芳做心脏手术" in page
     assert "草稿不应出现" not in page
-    assert "/campaigns" in page and "/register" in page
+    assert "/campaigns" in page
+    assert "/register" in page
 
 
 def test_browse_lists_only_public_states(client: FlaskClient) -> None:
@@ -76,7 +77,8 @@ def test_state_filter(client: FlaskClient) -> None:
     campaign(state="fundraising", title="正在筹款的")
     campaign(state="closed", title="已经结束的")
     page = text(client.get("/campaigns?state=closed"))
-    assert "已经结束的" in page and "正在筹款的" not in page
+    assert "已经结束的" in page
+    assert "正在筹款的" not in page
 
 
 def test_province_filter_offers_provinces_with_campaigns(client: FlaskClient) -> None:
@@ -90,9 +92,11 @@ def test_province_filter_offers_provinces_with_campaigns(client: FlaskClient) ->
     assert '<option value="34">安徽省</option>' in chinese
     assert '<option value="44">' not in everything  # Guangdong has no campaign
     anhui = text(client.get("/campaigns?province=34"))
-    assert "安徽的孩子" in anhui and "北京的孩子" not in anhui
+    assert "安徽的孩子" in anhui
+    assert "北京的孩子" not in anhui
     english = text(client.get("/campaigns?province=11", headers={"Accept-Language": "en"}))
-    assert "北京的孩子" in english and "安徽的孩子" not in english
+    assert "北京的孩子" in english
+    assert "安徽的孩子" not in english
     assert '<option selected value="11">Beijing</option>' in english
     # A malformed province is ignored, not an error.
     assert client.get("/campaigns?province=3%25").status_code == 200
@@ -106,9 +110,11 @@ def test_category_filter(client: FlaskClient) -> None:
         title="心脏病的孩子", diagnosis_icd10="Q21.3", disease_range_id=heart.id, diagnosis_text="室间隔缺损"
     )
     page = text(client.get("/campaigns?category=congenital_heart_disease"))
-    assert "心脏病的孩子" in page and "白血病的孩子" not in page
+    assert "心脏病的孩子" in page
+    assert "白血病的孩子" not in page
     page = text(client.get("/campaigns?category=leukemia"))
-    assert "白血病的孩子" in page and "心脏病的孩子" not in page
+    assert "白血病的孩子" in page
+    assert "心脏病的孩子" not in page
     options = text(client.get("/campaigns", headers={"Accept-Language": "en"}))
     assert '<option value="leukemia">Leukaemia</option>' in options
     assert '<option value="congenital_heart_disease">Congenital heart disease</option>' in options
@@ -121,9 +127,11 @@ def test_text_search_covers_title_story_and_diagnosis_case_insensitively(client:
     campaign(title="第三个", story="无", diagnosis_text="Tetralogy of Fallot")
     assert "Help Lily" in text(client.get("/campaigns?q=LEUKAEMIA"))
     found = text(client.get("/campaigns?q=football"))
-    assert "小刚的故事" in found and "Help Lily" not in found
+    assert "小刚的故事" in found
+    assert "Help Lily" not in found
     found = text(client.get("/campaigns?q=fallot"))
-    assert "第三个" in found and "小刚的故事" not in found
+    assert "第三个" in found
+    assert "小刚的故事" not in found
     # LIKE wildcards typed by a visitor are matched literally.
     assert "No campaign matches" in text(client.get("/campaigns?q=%25"))
     assert "No campaign matches" in text(client.get("/campaigns?q=_"))
@@ -133,9 +141,11 @@ def test_pagination_and_bad_page_numbers(client: FlaskClient) -> None:
     for number in range(7):
         campaign(title=f"第{number}号求助")
     first = text(client.get("/campaigns"))
-    assert "Page 1 of 3" in first and first.count('class="card campaign-card"') == 3
+    assert "Page 1 of 3" in first
+    assert first.count('class="card campaign-card"') == 3
     last = text(client.get("/campaigns?page=3"))
-    assert "Page 3 of 3" in last and last.count('class="card campaign-card"') == 1
+    assert "Page 3 of 3" in last
+    assert last.count('class="card campaign-card"') == 1
     seen = set()
     for page in (1, 2, 3):
         body = text(client.get(f"/campaigns?page={page}"))
@@ -151,7 +161,8 @@ def test_pagination_keeps_the_filters(client: FlaskClient) -> None:
     for number in range(4):
         campaign(title=f"安徽{number}", patient_region_code="341221")
     body = text(client.get("/campaigns?province=34"))
-    assert "province=34" in body and "page=2" in body
+    assert "province=34" in body
+    assert "page=2" in body
 
 
 def test_card_shows_photo_masked_name_age_region_hospital_and_progress(client: FlaskClient) -> None:
@@ -162,7 +173,8 @@ def test_card_shows_photo_masked_name_age_region_hospital_and_progress(client: F
     body = text(client.get("/campaigns"))
     assert f"/documents/{photo.id}" in body
     assert "photo-placeholder" in body
-    assert "王**" in body and "王小明" not in body
+    assert "王**" in body
+    assert "王小明" not in body
     assert "years old" in body
     assert "Linquan County" in body
     assert "Anhui Provincial Hospital" in body
@@ -193,24 +205,33 @@ def test_public_page_shows_the_case_but_hides_private_fields(app: Flask, client:
     full_id = pii.decrypt_id(shown.patient_id_ciphertext)
 
     body = text(client.get(f"/campaigns/{shown.id}"))
-    assert shown.title in body and 'class="story"' in body
-    assert "王**" in body and "王小明" not in body
+    assert shown.title in body
+    assert 'class="story"' in body
+    assert "王**" in body
+    assert "王小明" not in body
     assert "Linquan County" in body  # the patient's region, full name
     assert "急性淋巴细胞白血病" in body
-    assert "Anhui Provincial Hospital" in body and "Tertiary hospital" in body
+    assert "Anhui Provincial Hospital" in body
+    assert "Tertiary hospital" in body
     assert "Not confirmed yet" in body
-    assert "¥400,000" in body and "¥300,000" in body and "¥150,000" in body
+    assert "¥400,000" in body
+    assert "¥300,000" in body
+    assert "¥150,000" in body
     assert "老家自建房一处" in body  # house note is public
     assert f"/documents/{photo.id}" in body
     # Private: amounts, the ID number (even masked), evidence documents.
-    assert "¥48,000" not in body and "¥12,345" not in body
-    assert shown.patient_id_masked not in body and full_id not in body
+    assert "¥48,000" not in body
+    assert "¥12,345" not in body
+    assert shown.patient_id_masked not in body
+    assert full_id not in body
     assert all(f"/documents/{i}" not in body for i in evidence_ids)
 
     staff = signed_in(app, user_of_role("charity_staff"))
     body = text(staff.get(f"/campaigns/{shown.id}"))
-    assert "¥48,000" in body and "¥12,345" in body
-    assert shown.patient_id_masked in body and full_id not in body
+    assert "¥48,000" in body
+    assert "¥12,345" in body
+    assert shown.patient_id_masked in body
+    assert full_id not in body
     assert all(f"/documents/{i}" in body for i in evidence_ids)
 
 
@@ -235,11 +256,14 @@ def test_stay_confirmation_reason_and_timeline_without_actors(app: Flask, client
     confirm_stay(shown, worker)
     transition(shown, "verify", actor=reviewer, reason="病历与费用清单一致，医保记录核实无误。")
     body = text(client.get(f"/campaigns/{shown.id}"))
-    assert "Confirmed" in body and "social worker on" in body
+    assert "Confirmed" in body
+    assert "social worker on" in body
     assert "病历与费用清单一致" in body  # the reviewer's reason for a verified case
     for label in ("Submitted for verification", "Sent to a charity reviewer", "Verified"):
         assert label in body
-    assert "社工李" not in body and "审核员赵" not in body and "charity_staff:" not in body
+    assert "社工李" not in body
+    assert "审核员赵" not in body
+    assert "charity_staff:" not in body
 
 
 def test_updates_newest_first_with_photos(client: FlaskClient) -> None:
@@ -294,7 +318,8 @@ def test_anonymous_report_is_stored_and_audited(client: FlaskClient) -> None:
     assert (stored.reason, stored.status, stored.reporter_id) == ("already_covered", "open", None)
     assert stored.reporter_contact == "wit@example.cn"
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "report.create"))
-    assert event is not None and event.object_id == str(stored.id)
+    assert event is not None
+    assert event.object_id == str(stored.id)
 
 
 def test_anonymous_report_needs_a_contact_and_keeps_what_was_typed(client: FlaskClient) -> None:
@@ -345,7 +370,8 @@ def test_signed_in_reporter_needs_no_contact(app: Flask) -> None:
     )
     assert response.status_code == 302
     [stored] = _reports(shown.id)
-    assert stored.reporter_id == donor.id and stored.reporter_contact == ""
+    assert stored.reporter_id == donor.id
+    assert stored.reporter_contact == ""
 
 
 def test_a_draft_cannot_be_reported_by_strangers(client: FlaskClient) -> None:

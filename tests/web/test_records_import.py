@@ -124,7 +124,8 @@ def test_civil_affairs_csv_imports_with_ids_encrypted_and_indexed(admin):
     )
     assert batch.finished_at is not None
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.object_type == "import_batch"))
-    assert event.action == "records.import" and event.object_id == str(batch.id)
+    assert event.action == "records.import"
+    assert event.object_id == str(batch.id)
     assert event.after["rows_inserted"] == 6
 
 
@@ -145,7 +146,8 @@ def test_json_feeds_as_a_list_or_under_records(admin):
         }
     ]
     result = import_feed("basic_enrolment", json.dumps(enrolments).encode(), "json", admin)
-    assert result.accepted and result.inserted == 1
+    assert result.accepted
+    assert result.inserted == 1
     assert result.ignored_columns == ("note",)
     enrolment = db.session.scalar(select(BasicEnrolmentRecord))
     assert (enrolment.scheme, enrolment.year, enrolment.ytd_reimbursed_fen) == ("resident", 2026, 1_234_567)
@@ -165,7 +167,8 @@ def test_json_feeds_as_a_list_or_under_records(admin):
         ]
     }
     result = import_feed("critical_illness", json.dumps(entitlements).encode(), "json", admin)
-    assert result.accepted and result.inserted == 1
+    assert result.accepted
+    assert result.inserted == 1
     entitlement = db.session.scalar(select(CriticalIllnessRecord))
     assert entitlement.entitled is True
     assert entitlement.person_index == enrolment.person_index
@@ -174,13 +177,16 @@ def test_json_feeds_as_a_list_or_under_records(admin):
 def test_spreadsheet_exports_are_read_bom_crlf_and_blank_lines_included(admin):
     data = b"\xef\xbb\xbf" + to_csv([civil_row(n) for n in range(3)]).replace(b"\n", b"\r\n") + b"\r\n\r\n"
     result = import_feed("civil_affairs", data, "csv", admin)
-    assert result.accepted and (result.rows_total, result.inserted) == (3, 3)
+    assert result.accepted
+    assert (result.rows_total, result.inserted) == (3, 3)
 
     header_only = import_feed("civil_affairs", ",".join(CIVIL_HEADER).encode(), "csv", admin)
-    assert header_only.accepted and header_only.rows_total == 0
+    assert header_only.accepted
+    assert header_only.rows_total == 0
 
     empty = import_feed("civil_affairs", b"", "csv", admin)
-    assert not empty.accepted and "the file is empty" in empty.errors[0].message
+    assert not empty.accepted
+    assert "the file is empty" in empty.errors[0].message
 
 
 def test_the_same_file_twice_changes_nothing(admin):
@@ -346,7 +352,8 @@ def test_id_numbers_are_masked_in_the_report(admin):
     id_error = next(e for e in result.errors if e.column == "id_number")
     assert id_error.value == bad[:4] + "*" * 10 + bad[-4:]
     report = error_report_csv(db.session.get(ImportBatch, result.batch_id))
-    assert bad not in report and good_but_other not in report
+    assert bad not in report
+    assert good_but_other not in report
     assert bad[:4] + "**********" + bad[-4:] in report
 
 
@@ -361,7 +368,8 @@ def test_every_faulty_row_is_reported_not_only_the_first(admin):
         (5, "assistance_class"),
         (5, "household_size"),
     ]
-    assert result.rejected == 2 and result.rows_total == 6
+    assert result.rejected == 2
+    assert result.rows_total == 6
 
 
 def test_a_fault_after_rows_already_written_rolls_them_all_back(admin, monkeypatch):
@@ -402,7 +410,8 @@ def test_malformed_json_is_rejected(admin):
     text = json.dumps(rows)
     result = import_feed("civil_affairs", text[: len(text) // 2].encode(), "json", admin)
     assert not result.accepted
-    assert result.errors[0].row is None and "not valid JSON" in result.errors[0].message
+    assert result.errors[0].row is None
+    assert "not valid JSON" in result.errors[0].message
 
     del rows[1]["region_code"]
     rows[2] = "not an object"  # type: ignore[call-overload]
@@ -419,7 +428,8 @@ def test_report_cells_cannot_become_spreadsheet_formulas(admin):
         "civil_affairs", to_csv([civil_row(0, name="=HYPERLINK(1)", valid_from="=1+1")]), "csv", admin
     )
     report = error_report_csv(db.session.get(ImportBatch, result.batch_id))
-    assert "'=1+1" in report and ",=1+1" not in report
+    assert "'=1+1" in report
+    assert ",=1+1" not in report
 
 
 def test_unknown_kind_or_format_is_refused(admin):
@@ -436,7 +446,8 @@ def test_an_officer_imports_within_their_jurisdiction_only(officer):
     inside = import_feed(
         "civil_affairs", to_csv([civil_row(0), civil_row(1, region_code="341203")]), "csv", officer
     )
-    assert inside.accepted and inside.inserted == 2
+    assert inside.accepted
+    assert inside.inserted == 2
 
     outside = import_feed(
         "civil_affairs", to_csv([civil_row(2), civil_row(3, region_code="340104")]), "csv", officer
@@ -480,7 +491,8 @@ def test_an_officer_cannot_overwrite_another_regions_record_with_the_same_source
     probe = dict(gansu, name="李明轩", assistance_class="tekun", valid_from="2020-01-01", valid_to="")
     probe.update(household_size="6", monthly_household_income_yuan="100", region_code="341221")
     result = import_feed("civil_affairs", to_csv([probe]), "csv", officer)
-    assert result.accepted and (result.inserted, result.updated) == (1, 0)
+    assert result.accepted
+    assert (result.inserted, result.updated) == (1, 0)
 
     db.session.expire_all()
     after = db.session.get(CivilAffairsRecord, before.id)
@@ -500,7 +512,8 @@ def test_one_file_may_not_reuse_a_source_id_even_across_regions(admin):
         civil_row(2, source_record_id="SAME", region_code="341203"),
     ]
     result = import_feed("civil_affairs", to_csv(rows), "csv", admin)
-    assert not result.accepted and result.errors[0].column == "source_record_id"
+    assert not result.accepted
+    assert result.errors[0].column == "source_record_id"
 
 
 @pytest.mark.parametrize("role", ["family", "donor", "social_worker", "charity_staff"])
@@ -550,7 +563,8 @@ def test_cli_imports_and_exits_0(app, runner, tmp_path: Path, admin):
 
     listing = runner.invoke(args=["records", "batches"])
     assert listing.exit_code == 0
-    assert listing.output.count("civil_affairs") == 2 and "mz.csv" in listing.output
+    assert listing.output.count("civil_affairs") == 2
+    assert "mz.csv" in listing.output
 
 
 def test_cli_exits_1_and_writes_the_report_when_rejected(app, runner, tmp_path: Path):
@@ -559,9 +573,11 @@ def test_cli_exits_1_and_writes_the_report_when_rejected(app, runner, tmp_path: 
     feed.write_text(json.dumps([civil_row(0, assistance_class="nobody")]))
     result = runner.invoke(args=["records", "import", str(feed), "--kind", "civil_affairs"])
     assert result.exit_code == 1, result.output
-    assert "REJECTED" in result.output and "row 1: assistance_class is not one of" in result.output
+    assert "REJECTED" in result.output
+    assert "row 1: assistance_class is not one of" in result.output
     report = Path(result.output.split("error report: ")[1].strip())
-    assert report.is_file() and report.parent.parent == tmp_path / "instance"
+    assert report.is_file()
+    assert report.parent.parent == tmp_path / "instance"
     assert "assistance_class" in report.read_text(encoding="utf-8-sig")
     assert record_count(CivilAffairsRecord) == 0
 
@@ -572,10 +588,12 @@ def test_cli_refuses_an_unknown_account_or_a_forbidden_one(app, runner, tmp_path
     unknown = runner.invoke(
         args=["records", "import", str(feed), "--kind", "civil_affairs", "--as", "x@y.cn"]
     )
-    assert unknown.exit_code == 1 and "no account" in unknown.output
+    assert unknown.exit_code == 1
+    assert "no account" in unknown.output
     family = UserFactory()
     db.session.commit()
     refused = runner.invoke(
         args=["records", "import", str(feed), "--kind", "civil_affairs", "--as", family.email]
     )
-    assert refused.exit_code == 1 and "Only civil-affairs officers" in refused.output
+    assert refused.exit_code == 1
+    assert "Only civil-affairs officers" in refused.output

@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 
 from fundraise.extensions import db
+from fundraise.pagination import MAX_PAGE, parse_page
 from fundraise.request_limits import MAX_ID
-from fundraise.services.search import MAX_PAGE, parse_page
 from tests.factories import CampaignFactory
 
 HUGE = "158373425249293508280320"

@@ -65,7 +65,8 @@ def test_signing_out_ends_the_session_and_the_remember_cookie_wherever_they_are_
     db.session.commit()
     browser = sign_in(app, user, remember=True)
     old_session, old_remember = cookie(browser, "session"), cookie(browser, "remember_token")
-    assert old_session and old_remember
+    assert old_session
+    assert old_remember
     assert me(browser) == 200
     assert me(browser_with(app, session=old_session)) == 200
     assert me(browser_with(app, remember_token=old_remember)) == 200
@@ -80,10 +81,12 @@ def test_signing_out_ends_the_session_and_the_remember_cookie_wherever_they_are_
     assert me(browser_with(app, remember_token=old_remember)) == 401
     assert me(browser_with(app, session=old_session, remember_token=old_remember)) == 401
     page = browser_with(app, session=old_session, remember_token=old_remember).get("/family/")
-    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    assert page.status_code == 302
+    assert "/login" in page.headers["Location"]
 
     [row] = db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id))
-    assert row.ended_at is not None and row.ended_reason == "signed_out"
+    assert row.ended_at is not None
+    assert row.ended_reason == "signed_out"
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[-2:] == ["session.start", "session.end"]
 
@@ -108,11 +111,15 @@ def test_each_sign_in_gets_its_own_remember_token_which_is_not_the_account_id(ap
     db.session.commit()
     first = cookie(sign_in(app, user), "remember_token")
     second = cookie(sign_in(app, user), "remember_token")
-    assert first and second and first != second
+    assert first
+    assert second
+    assert first != second
     keys = {decode_cookie(first), decode_cookie(second)}
-    assert str(user.id) not in keys and None not in keys
+    assert str(user.id) not in keys
+    assert None not in keys
     stored = {row.key_hash for row in active_rows(user)}
-    assert len(stored) == 2 and not stored & keys  # only hashes are kept
+    assert len(stored) == 2
+    assert not stored & keys
 
 
 def test_a_kept_sign_in_is_restored_from_its_cookie_for_good(app: Flask) -> None:
@@ -139,7 +146,8 @@ def test_a_kept_sign_in_lasts_as_long_as_its_cookie(app: Flask) -> None:
     db.session.commit()
     sign_in(app, user, remember=True)
     [row] = active_rows(user)
-    assert row.remember and row.expires_at - row.created_at == timedelta(days=30)
+    assert row.remember
+    assert row.expires_at - row.created_at == timedelta(days=30)
 
 
 # --- password change, other sessions, deactivation --------------------------------------------------------
@@ -161,7 +169,9 @@ def test_changing_the_password_ends_every_other_session_and_keeps_this_browser(a
     assert me(browser_with(app, session=old_here or "")) == 401  # this browser's old cookies are dead too
     assert me(browser_with(app, remember_token=old_remember or "")) == 401
     kept = cookie(here, "remember_token")  # still kept signed in, under the new session's key
-    assert kept and kept != old_remember and me(browser_with(app, remember_token=kept)) == 200
+    assert kept
+    assert kept != old_remember
+    assert me(browser_with(app, remember_token=kept)) == 200
     assert len(active_rows(user)) == 1
     assert (
         app.test_client().post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 401
@@ -180,7 +190,8 @@ def test_a_wrong_current_password_changes_nothing(app: Flask) -> None:
     )
     assert response.status_code == 422
     assert "This is not your current password." in response.get_data(as_text=True)
-    assert me(here) == 200 and me(elsewhere) == 200
+    assert me(here) == 200
+    assert me(elsewhere) == 200
     db.session.refresh(user)
     assert user.failed_logins == 1  # counts towards the account's lock
     short = here.post(
@@ -206,12 +217,15 @@ def test_the_account_page_lists_sessions_and_signs_out_of_the_others(app: Flask)
     assert phone.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
 
     page = firefox.get("/account").get_data(as_text=True)
-    assert "Firefox · Windows" in page and "Safari · iOS" in page and "This browser" in page
+    assert "Firefox · Windows" in page
+    assert "Safari · iOS" in page
+    assert "This browser" in page
     assert "Sign out of all other sessions" in page
 
     response = firefox.post("/account/sessions/end-others")
     assert response.status_code == 302
-    assert me(firefox) == 200 and me(phone) == 401
+    assert me(firefox) == 200
+    assert me(phone) == 401
     [kept] = active_rows(user)
     assert kept.device == "Firefox · Windows"
     ended = db.session.scalars(select(LoginSession).where(LoginSession.ended_at.is_not(None))).all()
@@ -274,7 +288,8 @@ def test_every_response_to_a_signed_in_caller_is_no_store(app: Flask) -> None:
         assert response.status_code == 200, path
         assert no_store(response), path
     created = browser.post("/account", data={"name": "his"})
-    assert created.status_code == 200 and "ab_" in created.get_data(as_text=True)
+    assert created.status_code == 200
+    assert "ab_" in created.get_data(as_text=True)
     assert no_store(created)  # the page that shows a new token once
 
     staff_browser = sign_in(app, officer, remember=False)
@@ -282,7 +297,8 @@ def test_every_response_to_a_signed_in_caller_is_no_store(app: Flask) -> None:
 
     _token, plaintext = accounts.create_token(family, "his")
     api = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {plaintext}"})
-    assert api.status_code == 200 and no_store(api)
+    assert api.status_code == 200
+    assert no_store(api)
 
     signing_in = app.test_client().post("/login", data={"email": family.email, "password": PASSWORD})
     assert no_store(signing_in)

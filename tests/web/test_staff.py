@@ -13,7 +13,7 @@ from fundraise import pii
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import AuditEvent, Campaign, CampaignReport, User
-from fundraise.services import reports
+from fundraise.services import campaign_reports
 from fundraise.services.transitions import transition
 from tests.factories import CampaignFactory, UserFactory, user_of_role
 from tests.web.test_public import signed_in, text
@@ -69,7 +69,8 @@ def test_dashboard_counts_for_staff(staff: FlaskClient) -> None:
     CampaignFactory(state="fundraising")
     db.session.commit()
     body = text(staff.get("/staff/"))
-    assert "Cases awaiting review" in body and "Open reports" in body
+    assert "Cases awaiting review" in body
+    assert "Open reports" in body
     assert '<span class="stat-number">1</span><span>Cases awaiting review</span>' in body
 
 
@@ -91,7 +92,8 @@ def test_staff_pages_refuse_other_roles(app: Flask, role: str) -> None:
 
 def test_staff_pages_send_guests_to_sign_in(client: FlaskClient) -> None:
     response = client.get("/staff/reviews")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
 
 
 # --- reviews ---------------------------------------------------------------------------------------------
@@ -136,9 +138,11 @@ def test_approve_with_a_reason(staff: FlaskClient, reviewer: User) -> None:
     response = staff.post(f"/staff/reviews/{case.id}/decide", data={"decision": "approve", "reason": REASON})
     assert response.status_code == 302
     case = fresh(case)
-    assert case.state == "verified" and case.decision_reason == REASON
+    assert case.state == "verified"
+    assert case.decision_reason == REASON
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "campaign.verify"))
-    assert event is not None and event.actor_id == reviewer.id
+    assert event is not None
+    assert event.actor_id == reviewer.id
     assert "verified" in text(staff.get("/staff/reviews"))  # the flash
 
 
@@ -178,8 +182,10 @@ def test_deciding_twice_is_refused_and_changes_nothing(staff: FlaskClient) -> No
     assert again.status_code == 200
     assert "cannot be moved by" in text(again)
     case = fresh(case)
-    assert case.state == "verified" and case.decision_reason == REASON
-    assert events("campaign.reject", case.id) == 0 and events("campaign.verify", case.id) == 1
+    assert case.state == "verified"
+    assert case.decision_reason == REASON
+    assert events("campaign.reject", case.id) == 0
+    assert events("campaign.verify", case.id) == 1
     assert "Record the decision" not in text(again)
 
 
@@ -198,7 +204,7 @@ def reported(state: str = "fundraising", count: int = 1) -> tuple[Campaign, list
     campaign = CampaignFactory(state=state)
     db.session.commit()
     made = [
-        reports.file_report(
+        campaign_reports.file_report(
             campaign,
             None,
             reason="false_information",
@@ -216,14 +222,16 @@ RESOLUTION = "经核实，家庭确有两套房产未如实披露，暂停筹款
 def test_report_queue_lists_open_reports(staff: FlaskClient) -> None:
     campaign, [report] = reported()
     body = text(staff.get("/staff/reports"))
-    assert f"/staff/reports/{report.id}" in body and campaign.title in body
+    assert f"/staff/reports/{report.id}" in body
+    assert campaign.title in body
     assert "The information is false" in body
 
 
 def test_uphold_suspends_then_reinstate(client: FlaskClient, staff: FlaskClient, reviewer: User) -> None:
     campaign, [report] = reported()
     page = text(staff.get(f"/staff/reports/{report.id}"))
-    assert "家庭另有房产未披露" in page and "a@b.cn" in page
+    assert "家庭另有房产未披露" in page
+    assert "a@b.cn" in page
 
     response = staff.post(
         f"/staff/reports/{report.id}/resolve", data={"outcome": "uphold", "resolution": RESOLUTION}
@@ -234,11 +242,14 @@ def test_uphold_suspends_then_reinstate(client: FlaskClient, staff: FlaskClient,
     assert report is not None
     assert (report.status, report.handled_by_id, report.resolution) == ("upheld", reviewer.id, RESOLUTION)
     campaign = fresh(campaign)
-    assert campaign.state == "suspended" and campaign.state_before_suspension == "fundraising"
-    assert events("report.uphold", report.id) == 1 and events("campaign.suspend", campaign.id) == 1
+    assert campaign.state == "suspended"
+    assert campaign.state_before_suspension == "fundraising"
+    assert events("report.uphold", report.id) == 1
+    assert events("campaign.suspend", campaign.id) == 1
 
     public_page = text(client.get(f"/campaigns/{campaign.id}"))
-    assert "Suspended" in public_page and RESOLUTION in public_page
+    assert "Suspended" in public_page
+    assert RESOLUTION in public_page
 
     page = text(staff.get(f"/staff/reports/{report.id}"))
     assert "Reinstate the campaign" in page
@@ -257,7 +268,8 @@ def test_reinstating_waits_for_every_open_report(staff: FlaskClient) -> None:
     staff.post(f"/staff/reports/{first.id}/resolve", data={"outcome": "uphold", "resolution": RESOLUTION})
     assert fresh(campaign).state == "suspended"
     page = text(staff.get(f"/staff/reports/{first.id}"))
-    assert "Reinstate the campaign" not in page and "still open" in page
+    assert "Reinstate the campaign" not in page
+    assert "still open" in page
     refused = staff.post(
         f"/staff/reports/{first.id}/reinstate",
         data={"reason": "想要恢复筹款，但还有举报未处理。"},
@@ -330,15 +342,19 @@ def test_officer_region_is_scoped_to_the_jurisdiction(app: Flask) -> None:
     client = signed_in(app, officer)
 
     body = text(client.get("/staff/region"))
-    assert "临泉县的病例" in body and "颍州区的病例" in body
-    assert "临泉县的草稿" not in body and "北京的病例" not in body and "合肥的病例" not in body
+    assert "临泉县的病例" in body
+    assert "颍州区的病例" in body
+    assert "临泉县的草稿" not in body
+    assert "北京的病例" not in body
+    assert "合肥的病例" not in body
     assert "¥400,000" in body  # amounts
     assert text(client.get("/staff/region?state=fundraising")).count("的病例</a>") == 1
     assert client.get("/staff/region?state=draft&page=x").status_code == 200
 
     # The case page: private details inside the jurisdiction, nothing outside it.
     case = client.get(f"/campaigns/{inside.id}")
-    assert case.status_code == 200 and "¥48,000" in text(case)
+    assert case.status_code == 200
+    assert "¥48,000" in text(case)
     assert client.get(f"/campaigns/{outside.id}").status_code == 404
 
 

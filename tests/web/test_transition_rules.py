@@ -65,9 +65,11 @@ def test_the_api_does_not_reinstate_while_a_report_is_open(app: Flask) -> None:
 
     _resolve(report)
     short = client.post(url, json={"reason": SHORT_REASON}, headers=_bearer(staff))
-    assert short.status_code == 422 and "reason" in short.get_json()["errors"]
+    assert short.status_code == 422
+    assert "reason" in short.get_json()["errors"]
     done = client.post(url, json={"reason": GOOD_REASON}, headers=_bearer(staff))
-    assert done.status_code == 200 and done.get_json()["state"] == "fundraising"
+    assert done.status_code == 200
+    assert done.get_json()["state"] == "fundraising"
 
 
 def test_the_page_and_the_api_refuse_a_reinstatement_the_same_way(app: Flask, client, login) -> None:
@@ -81,7 +83,8 @@ def test_the_page_and_the_api_refuse_a_reinstatement_the_same_way(app: Flask, cl
         json={"reason": GOOD_REASON},
         headers=_bearer(staff),
     )
-    assert page.status_code == 302 and api.status_code == 409
+    assert page.status_code == 302
+    assert api.status_code == 409
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).state == "suspended"
 

@@ -92,10 +92,14 @@ def test_exif_and_gps_are_stripped_from_a_photo(app, client, family):
     )
     assert response.status_code == 302, text_of(response)[:2000]
     document = db.session.scalars(select(Document)).one()
-    assert document.kind == "photo" and document.content_type == "image/jpeg"
-    assert document.original_name == "IMG_0001.JPG" and document.stored_name != "IMG_0001.JPG"
+    assert document.kind == "photo"
+    assert document.content_type == "image/jpeg"
+    assert document.original_name == "IMG_0001.JPG"
+    assert document.stored_name != "IMG_0001.JPG"
     data = stored(app, document)
-    assert b"Exif" not in data and b"PhoneMaker" not in data and b"Serial-123456" not in data
+    assert b"Exif" not in data
+    assert b"PhoneMaker" not in data
+    assert b"Serial-123456" not in data
     with Image.open(io.BytesIO(data)) as image:
         assert not image.getexif()
         assert "exif" not in image.info
@@ -169,7 +173,8 @@ def test_an_incomplete_pdf_is_refused(app, client, family):
         f"/family/campaigns/{campaign_id}/edit/documents",
         data={"diagnosis": [upload(pdf_bytes()[:30], "cut.pdf")], "go": "stay"},
     )
-    assert response.status_code == 422 and "cut.pdf is not a complete PDF file." in text_of(response)
+    assert response.status_code == 422
+    assert "cut.pdf is not a complete PDF file." in text_of(response)
     assert snapshot(app) == before
 
 
@@ -185,7 +190,8 @@ def test_documents_are_listed_and_can_be_removed(app, client, family):
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/family/campaigns/{campaign_id}/edit/documents")
     page = text_of(client.get(f"/family/campaigns/{campaign_id}/edit/documents"))
-    assert "户口本.pdf" in page and "低保证.png" in page
+    assert "户口本.pdf" in page
+    assert "低保证.png" in page
     first, second = db.session.scalars(select(Document).order_by(Document.id)).all()
     path = Path(app.config["UPLOAD_DIR"]) / first.stored_name
     assert path.is_file()
@@ -217,7 +223,8 @@ def test_a_stranger_sees_photos_of_a_fundraising_campaign_but_never_evidence(app
     campaign.state = "fundraising"
     db.session.commit()
     with stranger.get(f"/documents/{photo.id}") as response:
-        assert response.status_code == 200 and response.mimetype == "image/png"
+        assert response.status_code == 200
+        assert response.mimetype == "image/png"
     assert status(stranger, f"/documents/{evidence.id}") == 404
 
     other_family = UserFactory()
@@ -378,12 +385,15 @@ def test_a_phone_photo_is_kept_whole_and_a_larger_jpeg_is_decoded_reduced(app, c
     fields = [*story_form().items(), ("photo", (phone, "phone.jpg")), ("photo", (large, "camera.jpg"))]
     response = post_in_memory(client, f"/family/campaigns/{campaign_id}/edit/story", fields)
     assert response.status_code == 302, text_of(response)[:2000]
-    assert decoded and max(width * height for width, height in decoded) <= documents.MAX_DECODED_PIXELS
+    assert decoded
+    assert max(width * height for width, height in decoded) <= documents.MAX_DECODED_PIXELS
     first, second = db.session.scalars(select(Document).order_by(Document.id)).all()
     with Image.open(io.BytesIO(stored(app, first))) as image:
-        assert image.format == "JPEG" and image.size == (4000, 3000)
+        assert image.format == "JPEG"
+        assert image.size == (4000, 3000)
     with Image.open(io.BytesIO(stored(app, second))) as image:
-        assert image.format == "JPEG" and image.size == (3000, 2250)
+        assert image.format == "JPEG"
+        assert image.size == (3000, 2250)
 
 
 def test_a_progressive_jpeg_is_decoded_whole_so_its_declared_size_must_fit(
@@ -402,7 +412,8 @@ def test_a_progressive_jpeg_is_decoded_whole_so_its_declared_size_must_fit(
         "web.jpg is 1200 × 1000 pixels; a PNG or progressive JPEG may have at most 1 megapixels."
         in text_of(response)
     )
-    assert snapshot(app) == before and decoded == []
+    assert snapshot(app) == before
+    assert decoded == []
 
     response = client.post(
         f"/family/campaigns/{campaign_id}/edit/story",
@@ -426,7 +437,8 @@ def test_a_jpeg_of_too_many_scans_is_refused_without_decoding(app, client, famil
     before = snapshot(app)
     crafted = many_scans_jpeg(200)
     frame, scans = documents.jpeg_structure(crafted)
-    assert frame == 0xC2 and scans > documents.MAX_JPEG_SCANS
+    assert frame == 0xC2
+    assert scans > documents.MAX_JPEG_SCANS
     response = client.post(
         f"/family/campaigns/{campaign_id}/edit/story",
         data={**story_form(), "photo": [upload(crafted, "scans.jpg")]},
@@ -466,13 +478,16 @@ def test_a_jpeg_is_turned_upright_and_png_metadata_is_dropped(app, client, famil
     )
     assert response.status_code == 302, text_of(response)[:2000]
     jpeg, png = (stored(app, d) for d in db.session.scalars(select(Document).order_by(Document.id)))
-    assert b"phone-comment" not in jpeg and b"Exif" not in jpeg
+    assert b"phone-comment" not in jpeg
+    assert b"Exif" not in jpeg
     with Image.open(io.BytesIO(jpeg)) as image:
-        assert image.size == (48, 64) and not image.getexif()
+        assert image.size == (48, 64)
+        assert not image.getexif()
     for secret in (b"secret-author", b"secret-place", b"secret-icc", b"tEXt", b"zTXt", b"iCCP"):
         assert secret not in png
     with Image.open(io.BytesIO(png)) as image:
-        assert image.size == (40, 30) and image.mode == "RGBA"
+        assert image.size == (40, 30)
+        assert image.mode == "RGBA"
 
 
 # --- how many files: per request and per campaign -----------------------------------------------------
@@ -500,7 +515,8 @@ def test_too_many_files_in_one_request_are_refused_before_any_is_read(app, clien
     )
     assert response.status_code == 422
     assert text_of(response).count("You sent 11 files; send at most 10 at a time.") == 2
-    assert read == [] and snapshot(app) == before
+    assert read == []
+    assert snapshot(app) == before
 
 
 def test_too_many_files_in_one_request_are_refused_by_the_service(app, family):
@@ -643,7 +659,8 @@ def test_no_lock_is_held_while_a_filing_step_decodes_its_files(app, client, fami
     assert writable_while_checked == [True, True]
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign_id)
-    assert campaign.title == "A new title" and len(campaign.documents) == 2
+    assert campaign.title == "A new title"
+    assert len(campaign.documents) == 2
 
 
 def test_no_lock_is_held_while_update_photos_decode(app, client, family, writable_while_checked):
@@ -670,20 +687,23 @@ def test_a_read_only_transaction_is_released_and_one_with_writes_is_kept(app, fa
     db.session.commit()
     assert db.session.get(User, family.id) is not None  # a read opens a transaction
     assert db.session().in_transaction()
-    assert release_read_transaction() and not db.session().in_transaction()
+    assert release_read_transaction()
+    assert not db.session().in_transaction()
     assert family.name  # loads again
 
     family.name = "Changed"  # pending, not flushed
     assert not release_read_transaction()
     db.session.flush()  # flushed, not committed
-    assert not release_read_transaction() and db.session().in_transaction()
+    assert not release_read_transaction()
+    assert db.session().in_transaction()
     db.session.rollback()
 
     db.session.execute(update(User).where(User.id == family.id).values(name="Bulk"))
     assert not release_read_transaction()
     db.session.rollback()
     assert db.session.get(User, family.id).name != "Bulk"
-    assert release_read_transaction() and not db.session().in_transaction()
+    assert release_read_transaction()
+    assert not db.session().in_transaction()
 
 
 def test_two_uploads_at_once_cannot_take_a_campaign_over_its_limit(app, monkeypatch):

@@ -72,11 +72,17 @@ def start_donation(
         errors["amount_fen"] = [_("Enter the amount in whole fen (an integer).")]
     elif amount_fen < settings["DONATION_MIN_FEN"]:
         errors["amount_fen"] = [
-            _("The smallest gift is %(yuan)s yuan.", yuan=_yuan(settings["DONATION_MIN_FEN"]))
+            _(
+                "The smallest gift is %(yuan)s yuan.",
+                yuan=format_yuan(settings["DONATION_MIN_FEN"], symbol=False),
+            )
         ]
     elif amount_fen > settings["DONATION_MAX_FEN"]:
         errors["amount_fen"] = [
-            _("One online gift is at most %(yuan)s yuan.", yuan=_yuan(settings["DONATION_MAX_FEN"]))
+            _(
+                "One online gift is at most %(yuan)s yuan.",
+                yuan=format_yuan(settings["DONATION_MAX_FEN"], symbol=False),
+            )
         ]
     else:
         remaining = remaining_need_fen(campaign)
@@ -86,7 +92,7 @@ def start_donation(
             errors["amount_fen"] = [
                 _(
                     "The campaign needs only %(yuan)s yuan more. Please give at most that.",
-                    yuan=_yuan(remaining),
+                    yuan=format_yuan(remaining, symbol=False),
                 )
             ]
     message = (message or "").strip()
@@ -171,7 +177,3 @@ def _payment_redirect(donation: Donation, return_url: str | Callable[[Donation],
         if donation.provider_payment_id is None:
             donation.provider_payment_id = created.provider_payment_id
     return created.redirect_url
-
-
-def _yuan(fen: int) -> str:
-    return format_yuan(fen, symbol=False)

@@ -188,7 +188,10 @@ def refund_donation(
         available = refundable_fen(donation)
         if amount_fen > available:
             raise ValidationFailed(
-                _("At most %(yuan)s yuan of this donation can still be refunded.", yuan=_yuan(available)),
+                _(
+                    "At most %(yuan)s yuan of this donation can still be refunded.",
+                    yuan=format_yuan(available, symbol=False),
+                ),
                 fields={"amount_fen": [_("Too large.")]},
             )
         if not allow_shortfall:
@@ -293,7 +296,3 @@ def refund_all(campaign: Campaign, actor: User, reason: str) -> RefundAllResult:
         except DomainError as error:
             failed.append((donation_id, error.message))
     return RefundAllResult(requested, failed)
-
-
-def _yuan(fen: int) -> str:
-    return format_yuan(fen, symbol=False)
