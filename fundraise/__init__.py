@@ -45,6 +45,9 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     _refuse_unsafe_settings(app)
 
+    # The application is imported here, inside the factory, not when `fundraise` is: the package is the
+    # composition root, imported first by wsgi.py, the CLI and the worker, and a settings error above must
+    # stop start-up before any module binds to an extension.
     from fundraise import database, development, i18n, request_limits, security
     from fundraise.api import init_app as init_api
     from fundraise.cli import init_app as init_cli
@@ -81,7 +84,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
 def _wire_jobs_and_adapters(app: Flask) -> None:
     """The composition root's own work: register every job (a module's @job functions register when it is
     imported; nothing below this imports a job module) and hand the sandbox payment provider the webhook
-    service it delivers its events to."""
+    service it delivers its events to. (Imported inside, as in create_app.)"""
     from fundraise.jobs import notifications, receipts, verification  # noqa: F401
     from fundraise.payments import jobs as payment_jobs  # noqa: F401
     from fundraise.payments.sandbox import SandboxProvider
@@ -100,6 +103,6 @@ def _refuse_unsafe_settings(app: Flask) -> None:
         raise ConfigurationError(
             "refusing to start: set " + ", ".join(missing) + " (see README, 'Running in production')"
         )
-    from fundraise.pii import check_key
+    from fundraise.pii import check_key  # inside, as in create_app
 
     check_key(app.config.get("PII_KEY"))

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import QueryableAttribute
 
 from fundraise.extensions import db
+from fundraise.models.columns import UTCDateTime
 
 if TYPE_CHECKING:
     import psycopg
@@ -172,7 +173,6 @@ def insert_unless_present(table: Table, values: dict[str, Any], unique_columns: 
 def render_migration_type(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     """Write our UTC column type into migrations as a plain timezone-aware DateTime, so migrations never
     import application code."""
-    from fundraise.models.columns import UTCDateTime
 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

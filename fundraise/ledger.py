@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from fundraise import audit
 from fundraise.errors import DomainError
 from fundraise.extensions import db
-from fundraise.models import User
+from fundraise.models import AuditEvent, User
 from fundraise.models.ledger import (
     NON_NEGATIVE_KINDS,
     OWNED_KINDS,
@@ -408,8 +408,6 @@ def verify(batch_size: int = 10_000) -> tuple[int, list[str]]:
                         f"account {guarded[account_id]} went to {running[account_id]} fen at transaction {transaction_id}"
                     )
         last_id = transaction_ids[-1]
-
-    from fundraise.models import AuditEvent
 
     audited = db.session.scalar(
         select(func.count(func.distinct(AuditEvent.object_id))).where(

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from fundraise.errors import ConfigurationError
 from verification.identity import mask_id
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ _NONCE_BYTES = 12
 
 def check_key(key: str | None) -> None:
     """Raise ValueError unless the key decodes to exactly 32 bytes."""
-    from fundraise.errors import ConfigurationError
 
     if key is None:
         raise ConfigurationError("PII_KEY is not set")

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from fundraise.i18n import locale_name
 from fundraise.money import format_yuan
+from fundraise.services.search import category_label
 from verification.coverage import CascadeStep, format_rate
 from verification.report import CheckResult
 from verification.report import VerificationReport as CoreReport
@@ -272,7 +273,6 @@ def _day(value: str) -> str:
 
 def shown_params(params: Mapping[str, str | int]) -> _Shown:
     """A result's parameters as people read them: yuan, percent, names of classes, schemes and categories."""
-    from fundraise.services.search import category_label
 
     shown = _Shown(params)
     for key, value in params.items():

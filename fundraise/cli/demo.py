@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from fundraise.services.demo import seed_demo
+
 
 @click.group()
 def demo() -> None:
@@ -16,7 +18,6 @@ def demo() -> None:
 )
 def seed(reset: bool) -> None:
     """Create demo accounts, charities and campaigns (skipped if they exist) and print the logins."""
-    from fundraise.services.demo import seed_demo
 
     for line in seed_demo():
         click.echo(line)

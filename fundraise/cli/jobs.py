@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay, retry_failed
+from fundraise.jobs.queue import queue
+from fundraise.jobs.worker import run_worker
 from fundraise.models import OutboxMessage
 
 
@@ -36,8 +38,6 @@ def status() -> None:
     if current_app.config["JOBS_MODE"] == "rq":
         from rq.registry import FailedJobRegistry
 
-        from fundraise.jobs.queue import queue
-
         click.echo(f"rq failed registry: {len(FailedJobRegistry(queue=queue()))} jobs")
 
 
@@ -58,6 +58,5 @@ def relay_command() -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an rq worker inside the app (needs REDIS_URL and JOBS_MODE=rq, the production setting)."""
-    from fundraise.jobs.worker import run_worker
 
     run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is

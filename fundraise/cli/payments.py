@@ -12,6 +12,7 @@ from fundraise.extensions import db
 from fundraise.models import Donation, User
 from fundraise.payments import get_provider
 from fundraise.payments import jobs as _jobs  # also registers the reconcile_payments job
+from fundraise.services.donations import refund_donation, replay_event
 from fundraise.services.reconciliation import reconcile, summarize
 
 
@@ -66,7 +67,6 @@ def schedule_command(first_in: int | None) -> None:
 @click.option("--reason", required=True)
 def refund_command(donation_id: int, amount_fen: int, email: str, reason: str) -> None:
     """Refund AMOUNT_FEN of a donation through the provider (posted when the provider's event arrives)."""
-    from fundraise.services.donations import refund_donation
 
     donation = db.session.get(Donation, donation_id)
     actor = db.session.scalar(select(User).where(User.email == email))
@@ -83,7 +83,6 @@ def refund_command(donation_id: int, amount_fen: int, email: str, reason: str) -
 @click.argument("event_id")
 def replay_command(event_id: str) -> None:
     """Apply again a stored provider event whose processing failed."""
-    from fundraise.services.donations import replay_event
 
     try:
         click.echo(replay_event(event_id))

@@ -10,11 +10,11 @@ from __future__ import annotations
 from fundraise.extensions import db
 from fundraise.jobs.outbox import job
 from fundraise.models import Campaign, VerificationTrigger
+from fundraise.services.verification import UNDECIDED, verify_campaign, verify_campaigns
 
 
 @job("start_verification")
 def start_verification(campaign_id: int) -> None:
-    from fundraise.services.verification import UNDECIDED, verify_campaign
 
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.state not in UNDECIDED:
@@ -24,6 +24,5 @@ def start_verification(campaign_id: int) -> None:
 
 @job("reverify_campaigns")
 def reverify_campaigns(campaign_ids: list[int], trigger: str = VerificationTrigger.RECORDS_IMPORT) -> None:
-    from fundraise.services.verification import verify_campaigns
 
     verify_campaigns(campaign_ids, trigger=trigger)

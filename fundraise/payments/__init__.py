@@ -13,7 +13,10 @@ import hmac
 
 from flask import Flask, current_app
 
+from fundraise.errors import ConfigurationError
 from fundraise.payments.provider import PaymentProvider
+from fundraise.payments.sandbox import SandboxProvider
+from fundraise.payments.stripe_provider import StripeProvider
 
 PROVIDERS = ("sandbox", "stripe")
 # Where the sandbox may run: its checkout page pays any donation without money moving.
@@ -24,7 +27,6 @@ STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_PUBLISHABLE
 
 
 def build_provider(app: Flask) -> PaymentProvider:
-    from fundraise.errors import ConfigurationError
 
     name = app.config.get("PAYMENTS_PROVIDER")
     environment = app.config.get("ENV_NAME", "development")
@@ -42,14 +44,11 @@ def build_provider(app: Flask) -> PaymentProvider:
                 f"development and tests, not in {environment}; set PAYMENTS_PROVIDER=stripe with "
                 + ", ".join(STRIPE_KEYS)
             )
-        from fundraise.payments.sandbox import SandboxProvider
 
         return SandboxProvider(
             secret=sandbox_secret(app), fee_bps=int(app.config.get("SANDBOX_FEE_BPS", 0)), tolerance=tolerance
         )
     if name == "stripe":
-        from fundraise.payments.stripe_provider import StripeProvider
-
         needed = STRIPE_KEYS if environment not in SANDBOX_ENVIRONMENTS else STRIPE_KEYS[:2]
         missing = [key for key in needed if not app.config.get(key)]
         if missing:

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from fundraise.jobs.outbox import job
+from fundraise.jobs.outbox import job, relay
+from fundraise.jobs.queue import queue as default_queue
+from fundraise.payments import get_provider
+from fundraise.services.donations import apply_fetched_refunds
+from fundraise.services.reconciliation import queue_reconciliation, reconcile_and_record, summarize
 
 if TYPE_CHECKING:
     from rq import Queue
@@ -38,7 +42,6 @@ DAILY_FUNCTION = "fundraise.payments.jobs.run_daily_reconcile"
 def fetch_refunds(event_id: str) -> None:
     """A stored event announced refunds without listing them: fetch them from the provider and apply them as
     an event of their own (stored under a derived id, so running twice applies nothing twice)."""
-    from fundraise.services.donations import apply_fetched_refunds
 
     result = apply_fetched_refunds(event_id)
     log.info("refunds fetched for event %s: %s", event_id, result)
@@ -48,8 +51,6 @@ def fetch_refunds(event_id: str) -> None:
 def reconcile_payments(since: str | None = None) -> None:
     """Compare the provider's payments with the ledger, post fees the provider reported, and write the result
     to the audit log (and the log at warning level when anything differs). Safe to run twice."""
-    from fundraise.payments import get_provider
-    from fundraise.services.reconciliation import reconcile_and_record, summarize
 
     report = reconcile_and_record(get_provider(), datetime.fromisoformat(since) if since else None)
     for line in summarize(report):
@@ -89,8 +90,6 @@ def schedule_daily_reconcile(
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
-    from fundraise.jobs.queue import queue as default_queue
-
     queue = queue if queue is not None else default_queue()
     prefix = _prefix(queue)
     with queue.connection.lock(f"{prefix}lock", timeout=30, blocking_timeout=30):
@@ -123,8 +122,6 @@ def run_daily_reconcile() -> None:
     end the cycle), then put `reconcile_payments` in the outbox and relay it."""
 
     def work() -> None:
-        from fundraise.jobs.outbox import relay
-        from fundraise.services.reconciliation import queue_reconciliation
 
         schedule_daily_reconcile()
         queue_reconciliation()

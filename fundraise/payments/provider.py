@@ -7,6 +7,7 @@ Two adapters implement it, chosen by PAYMENTS_PROVIDER: `stripe_provider.StripeP
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,18 @@ class InvalidSignature(Exception):
 
 class MalformedEvent(Exception):
     """A correctly signed webhook whose body is not an event we can read."""
+
+
+def event_json(raw_body: bytes) -> dict[str, Any]:
+    """A verified webhook body read as the JSON object an event is; MalformedEvent otherwise (not JSON, nested
+    too deeply for the parser, or not an object). Both adapters read their bodies with it."""
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, RecursionError) as error:
+        raise MalformedEvent("the body is not JSON (or is nested too deeply)") from error
+    if not isinstance(payload, dict):
+        raise MalformedEvent("the event is not an object")
+    return payload
 
 
 class ProviderError(DomainError):

@@ -26,6 +26,8 @@ from fundraise.models import Campaign, Donation
 from fundraise.payments import SANDBOX_ENVIRONMENTS, get_provider, init_app
 from fundraise.payments.links import donation_token
 from fundraise.payments.provider import InvalidSignature, MalformedEvent, ProviderError
+from fundraise.payments.sandbox import SandboxProvider
+from fundraise.services.donations import receive_webhook
 from fundraise.web.redirects import safe_target
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,6 @@ def _configure(state: BlueprintSetupState) -> None:
 @bp.route("/payments/webhooks/<provider_name>", methods=["POST"])
 @public
 def webhook(provider_name: str) -> Any:
-    from fundraise.services.donations import receive_webhook
 
     client = get_provider()
     if provider_name != client.name:
@@ -78,7 +79,6 @@ csrf.exempt(webhook)
 
 
 def _sandbox() -> Any:
-    from fundraise.payments.sandbox import SandboxProvider
 
     client = get_provider()
     if not isinstance(client, SandboxProvider):

@@ -39,6 +39,7 @@ from fundraise.payments.provider import (
     ProviderEvent,
     ProviderPayment,
     RefundInfo,
+    event_json,
 )
 from fundraise.unit_of_work import transactional
 
@@ -151,11 +152,7 @@ class SandboxProvider:
 
     def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         signing.verify(self.secret, raw_body, headers.get(SIGNATURE_HEADER), self.tolerance)
-        try:
-            payload = json.loads(raw_body)
-        except (ValueError, RecursionError) as error:
-            raise MalformedEvent("the body is not JSON (or is nested too deeply)") from error
-        return self.event_from_payload(payload)
+        return self.event_from_payload(event_json(raw_body))
 
     def event_from_payload(self, payload: dict[str, Any]) -> ProviderEvent:
         if not isinstance(payload, dict):

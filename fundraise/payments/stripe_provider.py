@@ -14,7 +14,6 @@ Stripe's dashboard posts even when the endpoint does not receive `refund.*` even
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +33,7 @@ from fundraise.payments.provider import (
     ProviderEvent,
     ProviderPayment,
     RefundInfo,
+    event_json,
 )
 
 PAYMENT_EVENTS = {
@@ -182,11 +182,7 @@ class StripeProvider:
             raise InvalidSignature(str(error)) from error
         except Exception as error:  # the signature held, so the body itself is not an event the SDK can read
             raise MalformedEvent(f"not a Stripe event: {type(error).__name__}") from error
-        try:
-            payload = json.loads(raw_body)
-        except (ValueError, RecursionError) as error:
-            raise MalformedEvent("the body is not JSON (or is nested too deeply)") from error
-        return self.event_from_payload(payload)
+        return self.event_from_payload(event_json(raw_body))
 
     def event_from_payload(self, payload: dict[str, Any]) -> ProviderEvent:
         if not isinstance(payload, dict):

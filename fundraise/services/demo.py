@@ -28,8 +28,13 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import Campaign, CampaignUpdate, Hospital, Role, User
 from fundraise.models.columns import utcnow
+from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
+from fundraise.services.campaign_reports import file_report
+from fundraise.services.charities import create_charity
 from fundraise.services.documents import Upload
+from fundraise.services.donations import start_donation
+from fundraise.services.records_import import import_feed
 from fundraise.unit_of_work import unit_of_work
 from verification.identity import make_resident_id
 
@@ -116,7 +121,6 @@ def seed_demo(demo_file: Path = DEMO_FILE) -> list[str]:
 
 
 def _seed(data: dict[str, Any]) -> None:
-    from fundraise.services.charities import create_charity
 
     for code, name_zh, name_en, credit_code, region in CHARITIES:
         create_charity(
@@ -148,7 +152,6 @@ def _seed(data: dict[str, Any]) -> None:
 
 def _import_records() -> None:
     """The demo patients' records, through the import officers use (as an operator on the server)."""
-    from fundraise.services.records_import import import_feed
 
     for kind in RECORD_FEEDS:
         path = RECORDS_DIR / f"{kind}.csv"
@@ -160,7 +163,6 @@ def _import_records() -> None:
 def _seed_campaign(
     spec: dict[str, Any], family: User, social_workers: dict[str, User], reviewer: User
 ) -> None:
-    from fundraise.services.campaign_reports import file_report
 
     social_worker = social_workers.get(spec["hospital_code"])
     filed_by = social_worker if spec["filed_by"] == "social_worker" and social_worker else None
@@ -370,8 +372,6 @@ DONOR_MESSAGES = [
 def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
     """Gifts through the sandbox provider (the same signed-event path a real payment takes) up to the demo's
     share of the target; a share of 1.0 reaches the target, and the system then closes the campaign."""
-    from fundraise.payments import get_provider
-    from fundraise.services.donations import start_donation
 
     rng = random.Random(spec["key"])
     remaining = int(campaign.target_fen * spec["raised_share"])

@@ -24,6 +24,7 @@ from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
 from fundraise.models import AccountKind, Donation, DonationStatus, TransactionKind
 from fundraise.payments.provider import PaymentProvider, ProviderPayment
+from fundraise.services.donations.custody import withdraw as _withdraw
 from fundraise.unit_of_work import transactional, unit_of_work
 
 DEFAULT_WINDOW = timedelta(days=2)  # the daily job looks back two days, so a late event is still seen
@@ -152,7 +153,6 @@ def _compare(
 
 
 def _post_fee(donation: Donation, fee_fen: int) -> None:
-    from fundraise.services.donations.custody import withdraw as _withdraw
 
     _withdraw(
         f"donation:{donation.id}:fee",

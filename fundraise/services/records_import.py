@@ -71,6 +71,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+from fundraise import audit
 from fundraise.csv_export import csv_text
 from fundraise.errors import Forbidden, NotFound, ValidationFailed
 from fundraise.extensions import db
@@ -80,6 +81,7 @@ from fundraise.models.records import ImportBatch, ImportStatus, RecordKind
 from fundraise.records.feeds import JURISDICTION_FIELD, SOURCE_ID_COLUMN, mask_value, parse_row
 from fundraise.records.reading import FileFault, csv_feed, json_feed
 from fundraise.records.writer import MODELS, RecordWriter
+from fundraise.services.reverification import enqueue_reverification
 from fundraise.unit_of_work import unit_of_work
 
 __all__ = [
@@ -155,7 +157,6 @@ def after_import(person_indexes: frozenset[str]) -> None:
     """
     if not person_indexes:
         return
-    from fundraise.services.reverification import enqueue_reverification
 
     enqueue_reverification(person_indexes)
 
@@ -374,7 +375,6 @@ def import_feed(
 
 
 def _audit(batch: ImportBatch, actor: User | None, faults: int = 0) -> None:
-    from fundraise import audit
 
     after = {
         "kind": batch.kind,

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, flash, redirect, render_template, 
 from flask_babel import gettext as _
 
 from fundraise.access import current_account, is_applicant_side, roles
+from fundraise.auth.forms import ConfirmForm
 from fundraise.errors import DomainError, NotFound
 from fundraise.extensions import db
 from fundraise.models import Role, VerificationReport, VerificationTrigger
@@ -83,7 +84,6 @@ def changed() -> Any:
 @bp.route("/staff/reviews/<int:campaign_id>/verify-again", methods=["POST"])
 @roles(*REVIEWERS)
 def verify_again(campaign_id: int) -> Any:
-    from fundraise.auth.forms import ConfirmForm
 
     if ConfirmForm().validate_on_submit():
         before = verification_reports.latest_report(campaign_id)
@@ -104,7 +104,6 @@ def verify_again(campaign_id: int) -> Any:
 @bp.route("/staff/verification/reports/<int:report_id>/acknowledge", methods=["POST"])
 @roles(*REVIEWERS)
 def acknowledge(report_id: int) -> Any:
-    from fundraise.auth.forms import ConfirmForm
 
     report = db.session.get(VerificationReport, report_id)
     if report is None:

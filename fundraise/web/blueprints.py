@@ -8,21 +8,23 @@ from flask import Flask, current_app, request, session
 from flask_login import decode_cookie, user_loaded_from_cookie
 
 from fundraise.access import public
+from fundraise.admin.routes import bp as admin_bp
+from fundraise.auth.routes import bp as auth_bp
+from fundraise.documents.routes import bp as documents_bp
+from fundraise.donate.routes import bp as donate_bp
 from fundraise.extensions import login_manager
+from fundraise.family.routes import bp as family_bp
+from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
+from fundraise.public.routes import bp as public_bp
 from fundraise.services import accounts
+from fundraise.staff.routes import bp as staff_bp
+from fundraise.verification_pages import init_app as init_verification_pages
+from fundraise.web import templating
 
 
 def init_app(app: Flask) -> None:
-    from fundraise.admin.routes import bp as admin_bp
-    from fundraise.auth.routes import bp as auth_bp
-    from fundraise.documents.routes import bp as documents_bp
-    from fundraise.donate.routes import bp as donate_bp
-    from fundraise.family.routes import bp as family_bp
-    from fundraise.hospital.routes import bp as hospital_bp
     from fundraise.payments.routes import bp as payments_bp  # also sets up app.extensions["payments"]
-    from fundraise.public.routes import bp as public_bp
-    from fundraise.staff.routes import bp as staff_bp
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -41,11 +43,7 @@ def init_app(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
 
-    from fundraise.web import templating
-
     templating.init_app(app)
-
-    from fundraise.verification_pages import init_app as init_verification_pages
 
     init_verification_pages(app)
 

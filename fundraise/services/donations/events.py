@@ -30,6 +30,7 @@ from fundraise.services.donations.disputes import (
 from fundraise.services.donations.payment import provider, set_status
 from fundraise.services.donations.refunds import note_refund_summary, record_refund
 from fundraise.services.donations.totals import raised_fen
+from fundraise.services.transitions import TRANSITIONS, transition
 from fundraise.unit_of_work import transactional, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,6 @@ def _close_on_target(campaign_id: int) -> None:
     """The campaign reached its target: it stops taking donations. The system closes it when the state machine
     lets the system make the 'close' transition; otherwise start_donation already refuses (no remaining need)
     and the event is written to the audit log for staff."""
-    from fundraise.services.transitions import TRANSITIONS, transition
 
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.state != CampaignState.FUNDRAISING:

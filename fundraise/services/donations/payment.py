@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fundraise import audit
 from fundraise.models import Donation, DonationStatus
+from fundraise.payments import get_provider
 from fundraise.payments.provider import PaymentProvider
 
 
 def provider() -> PaymentProvider:
     """The payment provider the app is configured with (Stripe, or the sandbox)."""
-    from fundraise.payments import get_provider
 
     return get_provider()
 

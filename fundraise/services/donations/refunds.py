@@ -31,6 +31,7 @@ from fundraise.payments.provider import ProviderError, ProviderEvent, RefundInfo
 from fundraise.services.donations.capture import EventWork, donation_for, ensure_captured
 from fundraise.services.donations.custody import reverse, withdraw
 from fundraise.services.donations.payment import provider
+from fundraise.services.transitions import TRANSITIONS, transition
 from fundraise.unit_of_work import unit_of_work
 
 REFUND_RANK = {
@@ -264,7 +265,6 @@ def refund_all(campaign: Campaign, actor: User, reason: str) -> RefundAllResult:
     """Confirmed fraud: stop the campaign (cancel it where the state machine allows) and refund every donor
     what is left of their gift, the platform covering what the fund no longer holds. Continues past a failed
     refund and reports it."""
-    from fundraise.services.transitions import TRANSITIONS, transition
 
     if actor is None or not actor.has_role(Role.CHARITY_STAFF, Role.ADMIN):
         raise Forbidden(_("Only charity staff can refund donations."))
