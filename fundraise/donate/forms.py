@@ -20,7 +20,6 @@ from fundraise.web.fields import YuanField
 # The amounts offered as one tap, in yuan.
 PRESET_YUAN = (20, 50, 100, 500)
 DEFAULT_PRESET_YUAN = 50
-REFUND_REASON_MIN, REFUND_REASON_MAX = 5, 2000
 
 
 def _message_length(form: Any, field: Any) -> None:
@@ -77,33 +76,3 @@ class DonateForm(FlaskForm):
         if self.preset.data:
             return int(self.preset.data)
         return None
-
-
-class RefundForm(FlaskForm):
-    amount = YuanField(_l("Amount to refund, in yuan"), validators=[DataRequired(_l("Enter the amount."))])
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[
-            DataRequired(_l("A written reason is required.")),
-            Length(
-                min=REFUND_REASON_MIN,
-                max=REFUND_REASON_MAX,
-                message=_l("Write %(min)d to %(max)d characters."),
-            ),
-        ],
-    )
-
-
-class RefundAllForm(FlaskForm):
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[
-            DataRequired(_l("A written reason is required.")),
-            Length(min=10, max=REFUND_REASON_MAX, message=_l("Write %(min)d to %(max)d characters.")),
-        ],
-        description=_l("Recorded in the audit log and shown to staff with every refund."),
-    )
-    confirm = BooleanField(
-        _l("I confirm: cancel this campaign and refund every donor what is left of their gift."),
-        validators=[DataRequired(_l("Tick the box to confirm."))],
-    )

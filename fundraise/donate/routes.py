@@ -1,4 +1,4 @@
-"""Giving pages, a campaign's public gifts and ledger, a donor's history, and staff refunds.
+"""Giving pages, a campaign's public gifts and ledger, a donor's history.
 
 - /campaigns/<id>/donate: the donation form (signed-in donor or guest) → services.donations.start_donation →
   the provider's checkout. Bad input re-renders with messages (422) and writes nothing.
@@ -7,8 +7,8 @@
 - /campaigns/<id>/donations, /campaigns/<id>/ledger: the public list of gifts (names masked) and the public
   statement of the campaign fund (no donor named).
 - /me/donations: what the signed-in account gave.
-- /staff/donations?campaign=<id>: a campaign's donations with refund forms; /staff/campaigns/<id>/refund-all:
-  refund every donor after an upheld report (charity staff and admins).
+
+The staff's donation list and refund pages are in fundraise/staff/refunds.py.
 """
 
 from __future__ import annotations
@@ -20,25 +20,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from fundraise import ledger
-from fundraise.access import current_user_or_none, public, roles, signed_in
+from fundraise.access import current_user_or_none, public, signed_in
 from fundraise.donate import presenters
-from fundraise.donate.forms import DEFAULT_PRESET_YUAN, DonateForm, RefundAllForm, RefundForm
-from fundraise.errors import DomainError, NotFound, ValidationFailed
+from fundraise.donate.forms import DEFAULT_PRESET_YUAN, DonateForm
+from fundraise.errors import DomainError, ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.models import (
-    AccountKind,
     Campaign,
-    CampaignReport,
     Donation,
     DonationStatus,
-    RefundStatus,
-    ReportStatus,
-    Role,
 )
-from fundraise.money import format_yuan
 from fundraise.pagination import Page, last_page, parse_page
 from fundraise.payments.links import donation_token
 from fundraise.pii import public_name
@@ -47,11 +40,9 @@ from fundraise.services.campaigns import get_campaign
 from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("donate", __name__)
-STAFF = (Role.CHARITY_STAFF, Role.ADMIN)
 GIFTS_PER_PAGE = 20
 HISTORY_PER_PAGE = 20
 LEDGER_PER_PAGE = 50
-STAFF_PER_PAGE = 50
 
 
 @bp.record_once
@@ -253,187 +244,4 @@ def fund_ledger(campaign_id: int) -> Any:
         statement=statement,
         listing=listing,
         raised=donation_service.raised_fen(campaign),
-    )
-
-
-# --- staff: refunds --------------------------------------------------------------------------------------
-
-
-def _campaign_for_staff(campaign_id: int | None) -> Campaign:
-    campaign = db.session.get(Campaign, campaign_id) if campaign_id else None
-    if campaign is None:
-        raise NotFound(_("We could not find that campaign."))
-    return campaign
-
-
-def _upheld_reports(campaign_id: int) -> list[CampaignReport]:
-    return list(
-        db.session.scalars(
-            select(CampaignReport)
-            .where(CampaignReport.campaign_id == campaign_id, CampaignReport.status == ReportStatus.UPHELD)
-            .order_by(CampaignReport.handled_at.desc(), CampaignReport.id.desc())
-        )
-    )
-
-
-def _staff_page(campaign: Campaign, status: int = 200) -> Any:
-    where = Donation.campaign_id == campaign.id
-    total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
-    number = min(parse_page(request.args.get("page")), last_page(total, STAFF_PER_PAGE))
-    donations = list(
-        db.session.scalars(
-            select(Donation)
-            .where(where)
-            .order_by(Donation.created_at.desc(), Donation.id.desc())
-            .limit(STAFF_PER_PAGE)
-            .offset((number - 1) * STAFF_PER_PAGE)
-        )
-    )
-    fund = ledger.find_account(AccountKind.CAMPAIGN_FUND, campaign.id)
-    response = current_app.make_response(
-        (
-            render_template(
-                "donate/staff_donations.html",
-                campaign=campaign,
-                listing=Page(donations, number, STAFF_PER_PAGE, total),
-                refundable={
-                    d.id: donation_service.refundable_fen(d)
-                    for d in donations
-                    if d.status == DonationStatus.SUCCEEDED
-                },
-                fund_balance=ledger.balance(fund) if fund is not None else 0,
-                raised=donation_service.raised_fen(campaign),
-                upheld=_upheld_reports(campaign.id),
-                form=RefundForm(formdata=None),
-            ),
-            status,
-        )
-    )
-    response.headers["Cache-Control"] = "no-store"  # donors' e-mail addresses
-    return response
-
-
-@bp.route("/staff/donations")
-@roles(*STAFF)
-def staff_donations() -> Any:
-    campaign_id = request.args.get("campaign", type=int)
-    if campaign_id is None:
-        upheld = list(
-            db.session.scalars(
-                select(Campaign)
-                .where(
-                    Campaign.id.in_(
-                        select(CampaignReport.campaign_id).where(CampaignReport.status == ReportStatus.UPHELD)
-                    )
-                )
-                .order_by(Campaign.state_changed_at.desc())
-                .limit(50)
-            )
-        )
-        return render_template("donate/staff_pick.html", upheld=upheld)
-    return _staff_page(_campaign_for_staff(campaign_id))
-
-
-@bp.route("/staff/donations/<int:donation_id>/refund", methods=["POST"])
-@roles(*STAFF)
-def staff_refund(donation_id: int) -> Any:
-    donation = db.session.get(Donation, donation_id)
-    if donation is None:
-        raise NotFound(_("We could not find that donation."))
-    campaign = _campaign_for_staff(donation.campaign_id)
-    back = url_for("donate.staff_donations", campaign=campaign.id, _anchor=f"donation-{donation.id}")
-    form = RefundForm()
-    if not form.validate_on_submit():
-        for field in (form.amount, form.reason):
-            for message in field.errors:
-                flash(f"{_('Donation #%(id)d', id=donation.id)} · {field.label.text}: {message}", "error")
-        if form.errors.get("csrf_token"):
-            flash(_("This form has expired. Please reload the page and try again."), "error")
-        return _staff_page(campaign, 422)
-    amount_fen = form.amount.data
-    assert amount_fen is not None  # the field is DataRequired, and the form validated
-    try:
-        refund = donation_service.refund_donation(
-            donation, int(amount_fen), current_user._get_current_object(), form.reason.data or ""
-        )
-    except DomainError as error:
-        details = [m for messages in error.fields.values() for m in messages if m != error.message]
-        flash(" ".join([f"{_('Donation #%(id)d', id=donation_id)}:", error.message, *details]), "error")
-        return redirect(back)
-    if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PENDING):
-        flash(
-            _(
-                "Refunded %(amount)s of donation #%(id)d.",
-                amount=format_yuan(refund.amount_fen),
-                id=donation_id,
-            ),
-            "success",
-        )
-    else:
-        flash(
-            _(
-                "A refund of %(amount)s for donation #%(id)d was asked for; it is recorded when the payment "
-                "provider confirms it.",
-                amount=format_yuan(refund.amount_fen),
-                id=donation_id,
-            ),
-            "info",
-        )
-    return redirect(back)
-
-
-@bp.route("/staff/campaigns/<int:campaign_id>/refund-all", methods=["GET", "POST"])
-@roles(*STAFF)
-def staff_refund_all(campaign_id: int) -> Any:
-    campaign = _campaign_for_staff(campaign_id)
-    upheld = _upheld_reports(campaign.id)
-    form = RefundAllForm()
-    status = 200
-    if request.method == "POST":
-        if not upheld:
-            flash(_("Every donor is refunded only after a report about the campaign was upheld."), "error")
-            status = 409
-        elif not form.validate_on_submit():
-            status = 422
-        else:
-            try:
-                result = donation_service.refund_all(
-                    campaign, current_user._get_current_object(), form.reason.data or ""
-                )
-            except DomainError as error:
-                flash(error.message, "error")
-                return redirect(url_for("donate.staff_refund_all", campaign_id=campaign.id))
-            total = sum(r.amount_fen for r in result.requested)
-            flash(
-                _(
-                    "Refunds asked for %(n)d donations, %(amount)s in all.",
-                    n=len(result.requested),
-                    amount=format_yuan(total),
-                ),
-                "success",
-            )
-            for donation_id, message in result.failed:
-                flash(
-                    _("Donation #%(id)d was not refunded: %(reason)s", id=donation_id, reason=message),
-                    "error",
-                )
-            return redirect(url_for("donate.staff_donations", campaign=campaign.id))
-    donations = list(
-        db.session.scalars(
-            select(Donation).where(
-                Donation.campaign_id == campaign.id, Donation.status == DonationStatus.SUCCEEDED
-            )
-        )
-    )
-    to_refund = [(d, donation_service.refundable_fen(d)) for d in donations]
-    return (
-        render_template(
-            "donate/staff_refund_all.html",
-            campaign=campaign,
-            upheld=upheld,
-            form=form,
-            count=sum(1 for _d, amount in to_refund if amount > 0),
-            total_fen=sum(amount for _d, amount in to_refund),
-        ),
-        status,
     )

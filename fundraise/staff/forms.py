@@ -1,18 +1,22 @@
-"""Forms for charity staff: review decisions, report resolutions, reinstatement."""
+"""Forms for staff pages: review decisions, report resolutions, reinstatement, refunds, records imports."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
+from fundraise.models import RecordKind
 from fundraise.services.campaign_reports import RESOLUTION_MAX, RESOLUTION_MIN
 from fundraise.services.transitions import DECISION_REASON_MIN, REASON_MAX
+from fundraise.web.fields import YuanField
 
 # The state machine's rule for decision reasons (the API applies the same).
 REASON_MIN = DECISION_REASON_MIN
+REFUND_REASON_MIN, REFUND_REASON_MAX = 5, 2000
 
 
 def _written(label: str, description: str, minimum: int, maximum: int) -> TextAreaField:
@@ -71,3 +75,70 @@ class ReinstateForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A button that posts with a CSRF token (revealing the ID number)."""
+
+
+class RefundForm(FlaskForm):
+    amount = YuanField(_l("Amount to refund, in yuan"), validators=[DataRequired(_l("Enter the amount."))])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("A written reason is required.")),
+            Length(
+                min=REFUND_REASON_MIN,
+                max=REFUND_REASON_MAX,
+                message=_l("Write %(min)d to %(max)d characters."),
+            ),
+        ],
+    )
+
+
+class RefundAllForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("A written reason is required.")),
+            Length(min=10, max=REFUND_REASON_MAX, message=_l("Write %(min)d to %(max)d characters.")),
+        ],
+        description=_l("Recorded in the audit log and shown to staff with every refund."),
+    )
+    confirm = BooleanField(
+        _l("I confirm: cancel this campaign and refund every donor what is left of their gift."),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
+
+
+# --- records import (civil-affairs officers and administrators) ---
+
+KIND_LABELS = {
+    RecordKind.BASIC_ENROLMENT: _l("Basic medical insurance enrolment"),
+    RecordKind.CRITICAL_ILLNESS: _l("Critical-illness insurance entitlement"),
+    RecordKind.CIVIL_AFFAIRS: _l("Civil-affairs assistance status"),
+}
+
+
+class RecordsImportForm(FlaskForm):
+    kind = SelectField(
+        _l("Kind of records"),
+        choices=[SelectChoice("", _l("Choose"))]
+        + [SelectChoice(kind.value, label) for kind, label in KIND_LABELS.items()],
+        validators=[InputRequired(_l("Choose the kind of records."))],
+        invalid_choice_message=_l("Choose the kind of records from the list."),
+    )
+    file_format = SelectField(
+        _l("File format"),
+        choices=[
+            SelectChoice("", _l("From the file name (.csv or .json)")),
+            SelectChoice("csv", "CSV"),
+            SelectChoice("json", "JSON"),
+        ],
+        invalid_choice_message=_l("Choose CSV or JSON."),
+    )
+    file = FileField(
+        _l("Feed file"),
+        validators=[FileRequired(_l("Choose the file to import."))],
+        description=_l(
+            "UTF-8 CSV with a header row, or JSON. Every row is checked first: one faulty row and nothing is"
+            " imported, and you get the list of faults."
+        ),
+        render_kw={"accept": ".csv,.json,text/csv,application/json"},
+    )

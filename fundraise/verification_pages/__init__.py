@@ -1,4 +1,4 @@
-"""Verification pages: the family's report, records imports, and staff tools for changed outcomes."""
+"""Verification pages: the family's report and the template globals that show reports on other pages."""
 
 from fundraise.verification_pages.routes import init_app
 

@@ -18,7 +18,7 @@ from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.public.routes import bp as public_bp
 from fundraise.services import accounts
-from fundraise.staff.routes import bp as staff_bp
+from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
 from fundraise.web import templating
 

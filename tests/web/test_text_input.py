@@ -16,7 +16,7 @@ from fundraise.models import Campaign, Notification
 from fundraise.services import accounts
 from fundraise.text_input import fits_one_line, fits_text, one_line
 from tests.factories import CampaignFactory, UserFactory
-from tests.web.test_donate import smtp_server  # noqa: F401  (a fixture)
+from tests.smtp import smtp_server  # noqa: F401  (a fixture)
 
 
 def _bearer(user: Any) -> dict[str, str]:
