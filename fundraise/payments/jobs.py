@@ -139,6 +139,8 @@ def _in_app_context(work: Callable[[], None]) -> None:
     try:
         current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy it is
     except RuntimeError:
+        # rq's scheduler calls this without an app: as an entry point it may build one from the composition
+        # root, which nothing else imports.
         from fundraise import create_app
 
         with create_app().app_context():
