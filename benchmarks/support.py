@@ -108,3 +108,20 @@ def bench_database(
                 _admin_execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", name, admin_url)
             except Exception as error:
                 print(f"could not drop {name}: {error}", file=sys.stderr)
+
+
+def workers_cpu_seconds(master_pid: int) -> float:
+    """User + system CPU time the gunicorn workers (the master's children) have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    for child in children:
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from support import workers_cpu_seconds
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
@@ -498,23 +500,6 @@ def run_wrk(url: str, seconds: int, script: Path | None = None) -> str:
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     return done.stdout
-
-
-def workers_cpu_seconds(master_pid: int) -> float:
-    """User + system CPU time the gunicorn workers (the master's children) have used so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    try:
-        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    except OSError:
-        return 0.0
-    for child in children:
-        try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
 
 
 def measure(

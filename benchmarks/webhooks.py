@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support import bench_database, postgres_version
+from support import bench_database, postgres_version, workers_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -162,23 +162,6 @@ def verify(env: dict[str, str], planned: list[PlannedDonation]) -> tuple[list[st
 
 
 # --- measuring -----------------------------------------------------------------------------------------
-
-
-def workers_cpu_seconds(master_pid: int) -> float:
-    """User + system CPU time the gunicorn workers (the master's children) have used so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    try:
-        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    except OSError:
-        return 0.0
-    for child in children:
-        try:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
 
 
 @dataclass(frozen=True)
