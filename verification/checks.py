@@ -16,9 +16,9 @@ import datetime
 import unicodedata
 from dataclasses import dataclass
 
-from verification.coverage import Cascade, CoverageInput, YearToDate, compute_cascade
+from verification.coverage import Cascade, CoverageInput, YearToDate, compute_plan, split_by_year
 from verification.identity import IdNumberError, ResidentId, consistency_errors, mask_id, parse_resident_id
-from verification.policy import HospitalTier, Policy
+from verification.policy import FULL_RATE_BP, HospitalTier, Location, Policy, Scheme
 from verification.records import (
     BasicEnrolment,
     CivilAffairsStatus,
@@ -30,6 +30,7 @@ from verification.records import (
     valid_status,
 )
 from verification.report import (
+    Assumption,
     CapReason,
     CheckResult,
     Params,
@@ -54,12 +55,14 @@ __all__ = [
     "check_identity_number",
     "check_identity_records",
     "check_need",
+    "check_referral",
     "check_target",
     "coverage_input",
     "normalize_name",
     "report_from_dict",
     "report_to_dict",
     "verify_case",
+    "year_to_date",
 ]
 
 # Self-regulation convention 2.0 for personal help platforms (2020): at most 500,000 yuan per request.
@@ -98,7 +101,6 @@ class CaseFacts:
     hospital_tier: HospitalTier
     hospital_region_code: str
     stay_confirmed: bool
-    referral_filed: bool
     disease_category: str | None
     disease_cost_min_fen: int | None
     disease_cost_max_fen: int | None
@@ -113,6 +115,15 @@ class CaseFacts:
     other_active_campaigns: int
     assistance_claimed: bool = False
     resident_id: ResidentId | None = None
+    # Whether the out-of-region treatment was referred/filed (转诊/异地就医备案): None when the family did not
+    # say; `referral_confirmed` when the hospital's social worker confirmed the answer.
+    referral_filed: bool | None = None
+    referral_confirmed: bool = False
+    # Admissions the plan needs in all, and how many of them and how much of the total cost fall in the next
+    # calendar year (0: the plan ends this year).
+    admissions: int = 1
+    next_year_admissions: int = 0
+    next_year_cost_fen: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -125,11 +136,17 @@ class CaseFacts:
             "other_fundraising_fen",
             "target_fen",
             "other_active_campaigns",
+            "next_year_admissions",
+            "next_year_cost_fen",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.in_policy_cost_fen > self.total_cost_fen:
             raise ValueError("in_policy_cost_fen must not exceed total_cost_fen")
+        if self.next_year_cost_fen > self.total_cost_fen:
+            raise ValueError("next_year_cost_fen must not exceed total_cost_fen")
+        if self.admissions < 1:
+            raise ValueError("admissions must be at least 1")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -152,6 +169,12 @@ def _review(
     code: str, reason: str, params: Params | None = None, evidence: Params | None = None
 ) -> CheckResult:
     return CheckResult(code, "needs_review", reason, params or {}, evidence or {})
+
+
+def _not_checked(
+    code: str, reason: str, params: Params | None = None, evidence: Params | None = None
+) -> CheckResult:
+    return CheckResult(code, "not_checked", reason, params or {}, evidence or {})
 
 
 def _masked(number: str) -> str:
@@ -267,8 +290,8 @@ def check_civil_affairs(
                 "assistance_class": latest.assistance_class,
                 "treatment_date": facts.treatment_date.isoformat(),
             }
-            return _passed(code, "status_not_valid", params, evidence)
-        return _passed(code, "no_status")
+            return _not_checked(code, "status_not_valid", params, evidence)
+        return _not_checked(code, "no_status")
     evidence = {
         "source_record_id": status.source_record_id,
         "assistance_class": status.assistance_class,
@@ -280,6 +303,23 @@ def check_civil_affairs(
     if cascade.assistance_fen > 0 and not facts.assistance_claimed:
         return _review(code, "assistance_first", params, evidence)
     return _passed(code, "class_valid", params, evidence)
+
+
+def check_referral(facts: CaseFacts, location: Location) -> CheckResult:
+    """For a hospital outside the pooling region, whether the referral/filing was made, as the family said
+    and the hospital's social worker confirmed. The answer moves the basic rate and medical assistance both
+    ways, so an unconfirmed answer goes to a person; until then the gap assumes no filing."""
+    code = "referral"
+    evidence: Params = {"hospital_region_code": facts.hospital_region_code, "location": location}
+    if location == "in_region":
+        return _passed(code, "referral_not_needed", {}, evidence)
+    params: Params = {"location": location}
+    if facts.referral_filed is None:
+        return _review(code, "referral_not_stated", params, evidence)
+    params["filed"] = int(facts.referral_filed)
+    if not facts.referral_confirmed:
+        return _review(code, "referral_unconfirmed", params, evidence)
+    return _passed(code, "referral_confirmed", params, evidence)
 
 
 def check_duplicate_campaign(facts: CaseFacts) -> CheckResult:
@@ -329,7 +369,7 @@ def check_disclosure(facts: CaseFacts, status: CivilAffairsStatus | None) -> Che
     """Disclosed household size and yearly income agree with the civil-affairs record, within tolerance."""
     code = "disclosure"
     if status is None:
-        return _passed(code, "disclosure_no_record")
+        return _not_checked(code, "disclosure_no_record")
     record_income = status.monthly_household_income_fen * 12
     params: Params = {
         "disclosed_household_size": facts.disclosed_household_size,
@@ -389,48 +429,206 @@ def check_target(facts: CaseFacts, gap_fen: int) -> CheckResult:
 # The whole case
 
 
+def _usable(as_of: datetime.date | None, day: datetime.date) -> bool:
+    # Figures dated after the treatment may already hold this case's own payments; figures of an earlier
+    # year are not this year's. Undated figures are taken as standing before the treatment (records/CONTRACT.md).
+    return as_of is None or (as_of.year == day.year and as_of <= day)
+
+
+def year_to_date(
+    facts: CaseFacts,
+    policy: Policy,
+    enrolment: BasicEnrolment | None,
+    entitlement: CriticalIllnessEntitlement | None,
+    status: CivilAffairsStatus | None,
+) -> tuple[YearToDate, tuple[Assumption, ...]]:
+    """This year's earlier payments and self-pay from the records, and the assumptions they rest on.
+
+    Without a recorded self-pay, a floor is derived from basic insurance's year-to-date reimbursement R: paid
+    at a rate of at most r over a deductible of at least D, the self-pay was at least R × (1 − r) / r + D. It
+    is also at least what critical illness and assistance paid out of it. A floor never credits the year with
+    more than it had, so the gap stays no smaller than the real one.
+    """
+    day = facts.treatment_date
+    dates = [record.ytd_as_of for record in (enrolment, entitlement, status) if record is not None]
+    after = [as_of for as_of in dates if as_of is not None and as_of > day]
+    earlier_year = [as_of for as_of in dates if as_of is not None and as_of.year < day.year]
+    basic_paid = enrolment.ytd_reimbursed_fen if enrolment and _usable(enrolment.ytd_as_of, day) else 0
+    critical_paid = (
+        entitlement.ytd_reimbursed_fen if entitlement and _usable(entitlement.ytd_as_of, day) else 0
+    )
+    assistance_paid = status.ytd_assistance_fen if status and _usable(status.ytd_as_of, day) else 0
+    recorded = (
+        enrolment.ytd_in_policy_self_pay_fen
+        if enrolment is not None and _usable(enrolment.ytd_as_of, day)
+        else None
+    )
+    assumptions: list[Assumption] = []
+    if after:
+        assumptions.append(
+            Assumption(
+                "ytd_dated_after_treatment",
+                {"as_of": max(after).isoformat(), "treatment_date": day.isoformat()},
+            )
+        )
+    if earlier_year:
+        assumptions.append(
+            Assumption("ytd_earlier_year", {"as_of": max(earlier_year).isoformat(), "year": day.year})
+        )
+    if recorded is not None:
+        self_pay = recorded
+    else:
+        self_pay = critical_paid + assistance_paid
+        if basic_paid and enrolment is not None:
+            terms = policy.basic(enrolment.scheme)
+            highest = terms.highest_rate_bp()
+            derived = basic_paid * (FULL_RATE_BP - highest) // highest + min(terms.deductible_fen.values())
+            self_pay = max(self_pay, derived)
+    ytd = YearToDate(
+        basic_paid_fen=basic_paid,
+        critical_illness_paid_fen=critical_paid,
+        assistance_paid_fen=assistance_paid,
+        in_policy_self_pay_fen=self_pay,
+    )
+    if ytd == YearToDate():
+        assumptions.append(Assumption("ytd_none", {}))
+    else:
+        params: Params = {
+            "basic_paid_fen": basic_paid,
+            "critical_illness_paid_fen": critical_paid,
+            "assistance_paid_fen": assistance_paid,
+            "self_pay_fen": self_pay,
+        }
+        assumptions.append(
+            Assumption("ytd_recorded" if recorded is not None else "ytd_self_pay_floor", params)
+        )
+    return ytd, tuple(assumptions)
+
+
+def _location_assumptions(
+    facts: CaseFacts, policy: Policy, location: Location, scheme: Scheme | None
+) -> list[Assumption]:
+    if location == "in_region":
+        return [Assumption("in_region", {"policy_region": policy.region_name})]
+    filed = bool(facts.referral_filed)
+    share = policy.assistance_out_of_region.share_bp(location, filed)
+    params: Params = {"location": location, "assistance_share_bp": share}
+    if facts.referral_filed is None:
+        code = "referral_assumed_not_filed"
+    else:
+        code = "referral_filed" if filed else "referral_not_filed"
+        params["confirmed"] = int(facts.referral_confirmed)
+    notes = [Assumption(code, params)]
+    if scheme is not None:  # without an enrolment basic insurance pays nothing, at any rate
+        rate = policy.basic(scheme).rate_for(facts.hospital_tier, location, filed)
+        notes.append(
+            Assumption("basic_rate_filed" if filed else "basic_rate_not_filed", {"basic_rate_bp": rate})
+        )
+    return notes
+
+
 def coverage_input(
     facts: CaseFacts,
     policy: Policy,
     enrolment: BasicEnrolment | None,
     entitlement: CriticalIllnessEntitlement | None,
     status: CivilAffairsStatus | None,
+    year_to_date: YearToDate,
 ) -> CoverageInput:
-    """The cascade's view of the case. The hospital is out of region when it lies outside the pooling region
-    whose rules are applied. Year-to-date payments come from the records; deductibles already met are not in
-    the records, so none is assumed met (the larger deductible, in the payer's favour)."""
+    """The cascade's view of this year's part of the case (the whole case when it ends this year). The
+    hospital's location is seen from the pooling region whose rules are applied; a referral nobody stated
+    counts as not filed."""
+    split = facts.next_year_cost_fen > 0
+    (total, in_policy), _next = split_by_year(
+        facts.total_cost_fen, facts.in_policy_cost_fen, facts.next_year_cost_fen
+    )
     return CoverageInput(
-        total_cost_fen=facts.total_cost_fen,
-        in_policy_cost_fen=facts.in_policy_cost_fen,
+        total_cost_fen=total,
+        in_policy_cost_fen=in_policy,
         scheme=enrolment.scheme if enrolment else None,
         hospital_tier=facts.hospital_tier,
-        out_of_region=not policy.covers(facts.hospital_region_code),
-        referral_filed=facts.referral_filed,
+        location=policy.location_of(facts.hospital_region_code),
+        referral_filed=bool(facts.referral_filed),
         assistance_class=status.assistance_class if status else None,
         critical_illness_entitled=entitlement is not None,
-        year_to_date=YearToDate(
-            basic_paid_fen=enrolment.ytd_reimbursed_fen if enrolment else 0,
-            critical_illness_paid_fen=entitlement.ytd_reimbursed_fen if entitlement else 0,
-            assistance_paid_fen=status.ytd_assistance_fen if status else 0,
-        ),
+        year_to_date=year_to_date,
+        admissions=max(1, facts.admissions - facts.next_year_admissions) if split else facts.admissions,
     )
 
 
-def verify_case(facts: CaseFacts, records: Records, policy: Policy) -> VerificationReport:
+def _next_year_input(facts: CaseFacts, this_year: CoverageInput, next_policy: Policy) -> CoverageInput:
+    # Next year starts fresh: nothing paid, nothing self-paid; the enrolment, entitlement and class are taken
+    # to continue (the report says so).
+    _this, (total, in_policy) = split_by_year(
+        facts.total_cost_fen, facts.in_policy_cost_fen, facts.next_year_cost_fen
+    )
+    return CoverageInput(
+        total_cost_fen=total,
+        in_policy_cost_fen=in_policy,
+        scheme=this_year.scheme,
+        hospital_tier=this_year.hospital_tier,
+        location=next_policy.location_of(facts.hospital_region_code),
+        referral_filed=this_year.referral_filed,
+        assistance_class=this_year.assistance_class,
+        critical_illness_entitled=this_year.critical_illness_entitled,
+        admissions=max(1, facts.next_year_admissions),
+    )
+
+
+def verify_case(
+    facts: CaseFacts, records: Records, policy: Policy, next_policy: Policy | None = None
+) -> VerificationReport:
     """Run every check and the cascade for one case under `policy` and decide.
 
     `policy` must be the one for the treatment year (the shell finds it with `policy_for`); a policy for
-    another year is a programming error and raises ValueError.
+    another year is a programming error and raises ValueError. `next_policy` is the next year's, for a plan
+    that runs into it; when it is not published yet, this year's rules are applied to next year's part.
     """
     if policy.year != facts.treatment_date.year:
         raise ValueError(
             f"policy {policy.version} is for {policy.year}, the treatment is in {facts.treatment_date.year}"
         )
+    if next_policy is not None and next_policy.year != policy.year + 1:
+        raise ValueError(f"next_policy {next_policy.version} is not for {policy.year + 1}")
     day = facts.treatment_date
     enrolment = active_enrolment(records.enrolments, day, policy)
     entitlement = active_entitlement(records.critical_illness, day)
     status = valid_status(records.civil_affairs, day)
-    cascade = compute_cascade(coverage_input(facts, policy, enrolment, entitlement, status), policy)
+    location = policy.location_of(facts.hospital_region_code)
+    ytd, assumptions = year_to_date(facts, policy, enrolment, entitlement, status)
+    this_year = coverage_input(facts, policy, enrolment, entitlement, status, ytd)
+    parts = [(this_year, policy)]
+    notes = [*_location_assumptions(facts, policy, location, this_year.scheme), *assumptions]
+    terms = policy.basic(this_year.scheme) if this_year.scheme else None
+    if terms is not None and (this_year.admissions > 1 or terms.deductible_per == "year"):
+        notes.append(
+            Assumption(
+                f"deductible_per_{terms.deductible_per}",
+                {
+                    "admissions": this_year.admissions,
+                    "deductible_fen": terms.deductible_fen[facts.hospital_tier],
+                },
+            )
+        )
+    if facts.next_year_cost_fen > 0:
+        following = next_policy or policy
+        parts.append((_next_year_input(facts, this_year, following), following))
+        notes.append(
+            Assumption(
+                "year_split",
+                {
+                    "next_year": policy.year + 1,
+                    "next_year_cost_fen": parts[1][0].total_cost_fen,
+                    "next_year_in_policy_fen": parts[1][0].in_policy_cost_fen,
+                    "next_year_admissions": parts[1][0].admissions,
+                },
+            )
+        )
+        if next_policy is None:
+            notes.append(
+                Assumption("next_year_rules_missing", {"next_year": policy.year + 1, "year": policy.year})
+            )
+    cascade = compute_plan(parts)
     gap = cascade.gap_fen
     checks = (
         check_identity_number(facts),
@@ -439,6 +637,7 @@ def verify_case(facts: CaseFacts, records: Records, policy: Policy) -> Verificat
         check_civil_affairs(facts, records, status, cascade),
         check_duplicate_campaign(facts),
         check_hospital(facts),
+        check_referral(facts, location),
         check_cost(facts),
         check_disclosure(facts, status),
         check_need(facts, gap),
@@ -453,4 +652,5 @@ def verify_case(facts: CaseFacts, records: Records, policy: Policy) -> Verificat
         cap_reason=cap_reason,
         policy_version=policy.version,
         records_snapshot=records_snapshot(records, enrolment, entitlement, status),
+        assumptions=tuple(notes),
     )

@@ -17,25 +17,37 @@ from typing import Literal
 
 Scheme = Literal["employee", "resident"]
 HospitalTier = Literal["primary", "secondary", "tertiary"]
-AssistanceClass = Literal["tekun", "dibao", "dibao_edge", "monitored", "illness_impoverished"]
+AssistanceClass = Literal[
+    "tekun", "dibao", "returned_to_poverty", "dibao_edge", "monitored", "illness_impoverished"
+]
 AssistanceBase = Literal["in_policy_self_pay"]
+DeductiblePer = Literal["admission", "year"]
+# Where the hospital is, seen from the patient's pooling region: inside it, in another pooling region of the
+# same province (省内异地), or in another province (跨省异地).
+Location = Literal["in_region", "in_province", "out_of_province"]
 
 SCHEMES: tuple[Scheme, ...] = ("employee", "resident")
 HOSPITAL_TIERS: tuple[HospitalTier, ...] = ("primary", "secondary", "tertiary")
-# Strongest first. 特困 (extreme-poverty support), 低保 (minimum living allowance), 低保边缘 (low-income
-# marginal household), 防止返贫监测对象 (monitored against returning to poverty), 因病致贫重病患者.
+DEDUCTIBLE_PER: tuple[DeductiblePer, ...] = ("admission", "year")
+LOCATIONS: tuple[Location, ...] = ("in_region", "in_province", "out_of_province")
+# Strongest first. 特困 (extreme-poverty support), 低保 (minimum living allowance), 返贫致贫人口 (people who
+# fell back into poverty), 低保边缘 (low-income marginal household), 防止返贫监测对象 (monitored against
+# returning to poverty), 因病致贫重病患者.
 ASSISTANCE_CLASSES: tuple[AssistanceClass, ...] = (
     "tekun",
     "dibao",
+    "returned_to_poverty",
     "dibao_edge",
     "monitored",
     "illness_impoverished",
 )
-# tekun ≥ dibao ≥ dibao_edge = monitored ≥ illness_impoverished ≥ no class (0). 国办发〔2021〕42号 groups
-# 低保边缘 with the monitored households, so they rank equal and neither must out-do the other.
+# tekun ≥ dibao = returned_to_poverty ≥ dibao_edge = monitored ≥ illness_impoverished ≥ no class (0).
+# 医保发〔2021〕20号 gives 返贫致贫人口 the same critical-illness tilt as 低保, and 国办发〔2021〕42号 groups
+# 低保边缘 with the monitored households, so each pair ranks equal and neither must out-do the other.
 CLASS_STRENGTH: Mapping[AssistanceClass, int] = {
     "tekun": 4,
     "dibao": 3,
+    "returned_to_poverty": 3,
     "dibao_edge": 2,
     "monitored": 2,
     "illness_impoverished": 1,
@@ -92,22 +104,47 @@ NO_TILT = Tilt()
 
 
 @dataclass(frozen=True, slots=True)
+class OutOfRegionRates:
+    """Basic insurance's rates per tier for treatment outside the pooling region, with and without the
+    referral/filing (转诊/异地就医备案)."""
+
+    filed_rate_bp: Mapping[HospitalTier, int]
+    unfiled_rate_bp: Mapping[HospitalTier, int]
+
+
+@dataclass(frozen=True, slots=True)
 class BasicTerms:
-    """Tier 1, basic medical insurance, for one scheme."""
+    """Tier 1, basic medical insurance, for one scheme.
+
+    `deductible_per` says whether the deductible (起付线) is charged for every admission or once a year.
+    `in_province` is None for a region pooled at province level, where no hospital of the province is
+    outside the pooling region.
+    """
 
     deductible_fen: Mapping[HospitalTier, int]
+    deductible_per: DeductiblePer
     rate_bp: Mapping[HospitalTier, int]
-    out_of_region_filed_rate_bp: Mapping[HospitalTier, int]
-    out_of_region_unfiled_rate_bp: Mapping[HospitalTier, int]
+    in_province: OutOfRegionRates | None
+    out_of_province: OutOfRegionRates
     annual_cap_fen: int
 
-    def rate_for(self, tier: HospitalTier, out_of_region: bool, referral_filed: bool) -> int:
-        """The reimbursement rate for a stay at a hospital of `tier`, in or out of the pooling region."""
-        if not out_of_region:
+    def rate_for(self, tier: HospitalTier, location: Location, referral_filed: bool) -> int:
+        """The reimbursement rate for a stay at a hospital of `tier` at `location`."""
+        if location == "in_region":
             return self.rate_bp[tier]
-        if referral_filed:
-            return self.out_of_region_filed_rate_bp[tier]
-        return self.out_of_region_unfiled_rate_bp[tier]
+        rates = self.in_province if location == "in_province" else self.out_of_province
+        if rates is None:  # pooled at province level: nothing in the province is out of region
+            return self.rate_bp[tier]
+        return (rates.filed_rate_bp if referral_filed else rates.unfiled_rate_bp)[tier]
+
+    def highest_rate_bp(self) -> int:
+        """The highest rate any stay could be paid at, in region or out, filed or not: the bound used to
+        derive a floor on self-pay, which must hold whichever hospital the earlier stays were at."""
+        tables = [self.rate_bp]
+        for rates in (self.in_province, self.out_of_province):
+            if rates is not None:
+                tables += [rates.filed_rate_bp, rates.unfiled_rate_bp]
+        return max(rate for table in tables for rate in table.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +204,21 @@ class AssistanceTerms:
 
 
 @dataclass(frozen=True, slots=True)
+class AssistanceOutOfRegion:
+    """How much of its usual payment medical assistance makes for treatment outside the pooling region, with
+    and without the referral/filing. 国办发〔2021〕42号: costs of recipients who did not follow the referral
+    rules are in principle not covered (0); each region sets its own rule."""
+
+    filed_share_bp: int
+    unfiled_share_bp: int
+
+    def share_bp(self, location: Location, referral_filed: bool) -> int:
+        if location == "in_region":
+            return FULL_RATE_BP
+        return self.filed_share_bp if referral_filed else self.unfiled_share_bp
+
+
+@dataclass(frozen=True, slots=True)
 class SchemeTerms:
     basic: BasicTerms
     critical_illness: CriticalIllnessTerms
@@ -183,6 +235,7 @@ class Policy:
     per_capita_disposable_income_fen: int
     schemes: Mapping[Scheme, SchemeTerms]
     assistance: Mapping[AssistanceClass, AssistanceTerms]
+    assistance_out_of_region: AssistanceOutOfRegion
     source: str = ""
     # Derived once here so verifying many cases does no per-case policy arithmetic.
     prefix: str = field(init=False)
@@ -203,6 +256,18 @@ class Policy:
     def covers(self, region_code: str) -> bool:
         """Whether `region_code` (a county, prefecture or province code) lies in this pooling region."""
         return region_code.startswith(self.prefix)
+
+    @property
+    def pooled_by_province(self) -> bool:
+        return len(self.prefix) == 2
+
+    def location_of(self, hospital_region_code: str) -> Location:
+        """Where a hospital is, seen from this pooling region."""
+        if self.covers(hospital_region_code):
+            return "in_region"
+        if hospital_region_code[:2] == self.region_code[:2]:
+            return "in_province"
+        return "out_of_province"
 
     def basic(self, scheme: Scheme) -> BasicTerms:
         return self.schemes[scheme].basic
@@ -274,4 +339,68 @@ def class_order_violations(policy: Policy) -> list[tuple[str, str]]:
                 violations.append(
                     (f"{tilt_path}.cap_lifted", f"is false while the weaker class {weak} has it")
                 )
+    return violations
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The national floors
+
+
+# The classes the national documents protect most: assistance for 特困/低保 (国办发〔2021〕42号) and the full
+# critical-illness tilt for 特困/低保/返贫致贫人口 (医保发〔2021〕20号).
+FLOOR_ASSISTANCE_CLASSES: tuple[AssistanceClass, ...] = ("tekun", "dibao")
+FULL_TILT_CLASSES: tuple[AssistanceClass, ...] = ("tekun", "dibao", "returned_to_poverty")
+ASSISTANCE_RATE_FLOOR_BP = 7_000  # 国办发〔2021〕42号: at least 70% for 特困/低保
+ASSISTANCE_DEDUCTIBLE_CEILING_BP = 500  # ... deductible at most 5% of per-capita disposable income
+CRITICAL_ILLNESS_DEDUCTIBLE_CEILING_BP = 5_000  # 医保发〔2019〕30号: at most 50% of it (residents)
+CRITICAL_ILLNESS_RATE_FLOOR_BP = 6_000  # ... and at least 60% (residents)
+FULL_TILT = Tilt(deductible_reduction_bp=5_000, rate_increase_bp=500, cap_lifted=True)  # 医保发〔2021〕20号
+
+
+def national_floor_violations(policy: Policy) -> list[tuple[str, str]]:
+    """(key path, reason) for every figure that breaks a national floor; such a file is refused."""
+    violations: list[tuple[str, str]] = []
+    income = policy.per_capita_disposable_income_fen
+    for assistance_class in FLOOR_ASSISTANCE_CLASSES:
+        terms = policy.assistance[assistance_class]
+        path = f"assistance.{assistance_class}"
+        if terms.rate_bp < ASSISTANCE_RATE_FLOOR_BP:
+            violations.append(
+                (f"{path}.rate_bp", "is below the national floor of 70% for 特困/低保 (国办发〔2021〕42号)")
+            )
+        if terms.deductible_fen * FULL_RATE_BP > income * ASSISTANCE_DEDUCTIBLE_CEILING_BP:
+            violations.append(
+                (
+                    f"{path}.deductible_fen",
+                    "is above 5% of per_capita_disposable_income_fen, the national ceiling for 特困/低保"
+                    " (国办发〔2021〕42号)",
+                )
+            )
+    resident = policy.schemes["resident"].critical_illness
+    path = "critical_illness.resident"
+    if resident.deductible_fen * FULL_RATE_BP > income * CRITICAL_ILLNESS_DEDUCTIBLE_CEILING_BP:
+        violations.append(
+            (
+                f"{path}.deductible_fen",
+                "is above 50% of per_capita_disposable_income_fen, the national ceiling (医保发〔2019〕30号)",
+            )
+        )
+    for index, band in enumerate(resident.bands):
+        if band.rate_bp < CRITICAL_ILLNESS_RATE_FLOOR_BP:
+            violations.append(
+                (f"{path}.bands[{index}].rate_bp", "is below the national floor of 60% (医保发〔2019〕30号)")
+            )
+    for assistance_class in FULL_TILT_CLASSES:
+        tilt = resident.tilt_for(assistance_class)
+        tilt_path = f"{path}.tilt.{assistance_class}"
+        if tilt.deductible_reduction_bp < FULL_TILT.deductible_reduction_bp:
+            violations.append(
+                (f"{tilt_path}.deductible_reduction_bp", "must halve the deductible (医保发〔2021〕20号)")
+            )
+        if tilt.rate_increase_bp < FULL_TILT.rate_increase_bp:
+            violations.append(
+                (f"{tilt_path}.rate_increase_bp", "must raise every rate by 5 points (医保发〔2021〕20号)")
+            )
+        if not tilt.cap_lifted:
+            violations.append((f"{tilt_path}.cap_lifted", "must lift the cap (医保发〔2021〕20号)"))
     return violations

@@ -11,10 +11,13 @@ A policy file is TOML, one per pooling region (统筹地区) and year, named ``<
 
     [basic.<scheme>]                            # scheme: employee | resident
     annual_cap_fen = 30_000_000
+    deductible_per = "admission"                # the deductible is charged per "admission" or once a "year"
     [basic.<scheme>.deductible_fen]             # one value per hospital tier: primary | secondary | tertiary
     [basic.<scheme>.rate_bp]                    # in-region rate per tier
-    [basic.<scheme>.out_of_region_filed_rate_bp]     # treated outside the pooling region with referral/filing
-    [basic.<scheme>.out_of_region_unfiled_rate_bp]   # ... without referral/filing
+    [basic.<scheme>.in_province_filed_rate_bp]       # another pooling region of the same province, filed
+    [basic.<scheme>.in_province_unfiled_rate_bp]     # ... not filed (both absent when pooled by province)
+    [basic.<scheme>.out_of_province_filed_rate_bp]   # another province, with referral/filing (转诊备案)
+    [basic.<scheme>.out_of_province_unfiled_rate_bp] # ... without referral/filing
 
     [critical_illness.<scheme>]
     deductible_fen = 1_500_000                  # annual, over the in-policy amount left after basic insurance
@@ -28,15 +31,21 @@ A policy file is TOML, one per pooling region (统筹地区) and year, named ``<
     rate_increase_bp = 500                      # every band's rate rises by this (capped at 10000)
     cap_lifted = true                           # no annual cap for this class
 
-    [assistance.<class>]                        # every class: tekun | dibao | dibao_edge | monitored |
-    base = "in_policy_self_pay"                 #   illness_impoverished
+    [assistance.<class>]                        # every class: tekun | dibao | returned_to_poverty |
+    base = "in_policy_self_pay"                 #   dibao_edge | monitored | illness_impoverished
     deductible_fen = 0
     rate_bp = 9000
     annual_cap_fen = 8_000_000                  # or "none"
 
+    [assistance_out_of_region]                  # assistance for treatment outside the pooling region:
+    filed_share_bp = 10000                      #   the share of its usual payment with referral/filing
+    unfiled_share_bp = 0                        #   ... and without
+
 Loading validates everything and raises `PolicyError` naming the file, the key path and the reason. It also
 enforces the order of assistance classes (`verification.policy.class_order_violations`), which is what makes
-"a stronger class never raises the gap" true for every loaded policy.
+"a stronger class never raises the gap" true for every loaded policy, and the national floors
+(`verification.policy.national_floor_violations`): a file that pays less than the national documents require
+is refused.
 """
 
 from __future__ import annotations
@@ -50,21 +59,25 @@ from typing import cast
 from verification.policy import (
     ASSISTANCE_BASES,
     ASSISTANCE_CLASSES,
+    DEDUCTIBLE_PER,
     FULL_RATE_BP,
     HOSPITAL_TIERS,
     SCHEMES,
     AssistanceClass,
+    AssistanceOutOfRegion,
     AssistanceTerms,
     Band,
     BasicTerms,
     CriticalIllnessTerms,
     HospitalTier,
+    OutOfRegionRates,
     Policy,
     PolicyError,
     PolicyKey,
     SchemeTerms,
     Tilt,
     class_order_violations,
+    national_floor_violations,
 )
 
 _REGION_CODE = re.compile(r"[0-9]{4}00")
@@ -162,12 +175,14 @@ _TOP_KEYS = (
     "basic",
     "critical_illness",
     "assistance",
+    "assistance_out_of_region",
 )
+_IN_PROVINCE_TABLES = ("in_province_filed_rate_bp", "in_province_unfiled_rate_bp")
 _BASIC_TIER_TABLES = (
     "deductible_fen",
     "rate_bp",
-    "out_of_region_filed_rate_bp",
-    "out_of_region_unfiled_rate_bp",
+    "out_of_province_filed_rate_bp",
+    "out_of_province_unfiled_rate_bp",
 )
 _TILT_KEYS = ("deductible_reduction_bp", "rate_increase_bp", "cap_lifted")
 _ASSISTANCE_KEYS = ("base", "deductible_fen", "rate_bp", "annual_cap_fen")
@@ -180,26 +195,51 @@ def _per_tier(reader: _Reader, value: object, path: str, *, money: bool) -> dict
     return {tier: read(table[tier], _join(path, tier)) for tier in HOSPITAL_TIERS}
 
 
-def _basic(reader: _Reader, value: object, path: str) -> BasicTerms:
+def _rates(reader: _Reader, table: dict[str, object], path: str, prefix: str) -> OutOfRegionRates:
+    filed, unfiled = f"{prefix}_filed_rate_bp", f"{prefix}_unfiled_rate_bp"
+    rates = OutOfRegionRates(
+        filed_rate_bp=_per_tier(reader, table[filed], _join(path, filed), money=False),
+        unfiled_rate_bp=_per_tier(reader, table[unfiled], _join(path, unfiled), money=False),
+    )
+    for tier in HOSPITAL_TIERS:
+        # Filing never lowers the rate; a file saying otherwise has its tables swapped.
+        if rates.unfiled_rate_bp[tier] > rates.filed_rate_bp[tier]:
+            raise reader.error(_join(_join(path, unfiled), tier), f"must not be above {filed}.{tier}")
+    return rates
+
+
+def _basic(reader: _Reader, value: object, path: str, *, pooled_by_province: bool) -> BasicTerms:
     table = reader.table(value, path)
-    reader.exact_keys(table, path, ("annual_cap_fen", *_BASIC_TIER_TABLES), "key")
+    keys = ("annual_cap_fen", "deductible_per", *_BASIC_TIER_TABLES)
+    if pooled_by_province:
+        # Nothing in the province lies outside a province-wide pool, so in-province rates would be dead.
+        reader.exact_keys(table, path, keys, "key (a region pooled by province has no in-province rates)")
+    else:
+        reader.exact_keys(table, path, (*keys, *_IN_PROVINCE_TABLES), "key")
+    deductible_per = reader.text(table["deductible_per"], _join(path, "deductible_per"))
+    if deductible_per not in DEDUCTIBLE_PER:
+        raise reader.error(
+            _join(path, "deductible_per"),
+            f"must be one of {', '.join(DEDUCTIBLE_PER)}, got {deductible_per!r}",
+        )
     return BasicTerms(
         deductible_fen=_per_tier(reader, table["deductible_fen"], _join(path, "deductible_fen"), money=True),
+        deductible_per=deductible_per,
         rate_bp=_per_tier(reader, table["rate_bp"], _join(path, "rate_bp"), money=False),
-        out_of_region_filed_rate_bp=_per_tier(
-            reader,
-            table["out_of_region_filed_rate_bp"],
-            _join(path, "out_of_region_filed_rate_bp"),
-            money=False,
-        ),
-        out_of_region_unfiled_rate_bp=_per_tier(
-            reader,
-            table["out_of_region_unfiled_rate_bp"],
-            _join(path, "out_of_region_unfiled_rate_bp"),
-            money=False,
-        ),
+        in_province=None if pooled_by_province else _rates(reader, table, path, "in_province"),
+        out_of_province=_rates(reader, table, path, "out_of_province"),
         annual_cap_fen=reader.money(table["annual_cap_fen"], _join(path, "annual_cap_fen")),
     )
+
+
+def _assistance_out_of_region(reader: _Reader, value: object, path: str) -> AssistanceOutOfRegion:
+    table = reader.table(value, path)
+    reader.exact_keys(table, path, ("filed_share_bp", "unfiled_share_bp"), "key")
+    filed = reader.rate(table["filed_share_bp"], _join(path, "filed_share_bp"))
+    unfiled = reader.rate(table["unfiled_share_bp"], _join(path, "unfiled_share_bp"))
+    if unfiled > filed:
+        raise reader.error(_join(path, "unfiled_share_bp"), "must not be above filed_share_bp")
+    return AssistanceOutOfRegion(filed_share_bp=filed, unfiled_share_bp=unfiled)
 
 
 def _bands(reader: _Reader, value: object, path: str) -> tuple[Band, ...]:
@@ -301,9 +341,12 @@ def policy_from_data(data: Mapping[str, object], source: str) -> Policy:
     reader.exact_keys(basic_table, "basic", SCHEMES, "scheme")
     critical_table = reader.table(top["critical_illness"], "critical_illness")
     reader.exact_keys(critical_table, "critical_illness", SCHEMES, "scheme")
+    pooled_by_province = region_code.endswith("0000")
     schemes = {
         scheme: SchemeTerms(
-            basic=_basic(reader, basic_table[scheme], f"basic.{scheme}"),
+            basic=_basic(
+                reader, basic_table[scheme], f"basic.{scheme}", pooled_by_province=pooled_by_province
+            ),
             critical_illness=_critical_illness(reader, critical_table[scheme], f"critical_illness.{scheme}"),
         )
         for scheme in SCHEMES
@@ -326,12 +369,19 @@ def policy_from_data(data: Mapping[str, object], source: str) -> Policy:
         ),
         schemes=schemes,
         assistance=assistance,
+        assistance_out_of_region=_assistance_out_of_region(
+            reader, top["assistance_out_of_region"], "assistance_out_of_region"
+        ),
         source=source,
     )
     violations = class_order_violations(policy)
     if violations:
         key_path, reason = violations[0]
         raise reader.error(key_path, f"breaks the order of assistance classes: {reason}")
+    floors = national_floor_violations(policy)
+    if floors:
+        key_path, reason = floors[0]
+        raise reader.error(key_path, reason)
     return policy
 
 

@@ -38,6 +38,10 @@ class BasicEnrolment:
     valid_to: datetime.date | None
     ytd_reimbursed_fen: int
     source_record_id: str
+    # The in-policy cost the patient paid this year after basic insurance (None: the feed does not say), and
+    # the day the year-to-date figures of this record stand at (None: taken as before the treatment).
+    ytd_in_policy_self_pay_fen: int | None = None
+    ytd_as_of: datetime.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class CriticalIllnessEntitlement:
     valid_to: datetime.date | None
     ytd_reimbursed_fen: int
     source_record_id: str
+    ytd_as_of: datetime.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class CivilAffairsStatus:
     region_code: str
     source_record_id: str
     ytd_assistance_fen: int = 0
+    ytd_as_of: datetime.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,8 @@ def records_snapshot(
                 "valid_from": r.valid_from.isoformat(),
                 "valid_to": _day(r.valid_to),
                 "ytd_reimbursed_fen": r.ytd_reimbursed_fen,
+                "ytd_in_policy_self_pay_fen": r.ytd_in_policy_self_pay_fen,
+                "ytd_as_of": _day(r.ytd_as_of),
             }
             for r in records.enrolments
         ],
@@ -154,6 +162,7 @@ def records_snapshot(
                 "valid_from": r.valid_from.isoformat(),
                 "valid_to": _day(r.valid_to),
                 "ytd_reimbursed_fen": r.ytd_reimbursed_fen,
+                "ytd_as_of": _day(r.ytd_as_of),
             }
             for r in records.critical_illness
         ],
@@ -168,6 +177,7 @@ def records_snapshot(
                 "monthly_household_income_fen": r.monthly_household_income_fen,
                 "region_code": r.region_code,
                 "ytd_assistance_fen": r.ytd_assistance_fen,
+                "ytd_as_of": _day(r.ytd_as_of),
             }
             for r in records.civil_affairs
         ],

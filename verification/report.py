@@ -11,17 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, cast
 
-from verification.coverage import BandShare, Cascade, CascadeStep, display_params
+from verification.coverage import BandShare, Cascade, CascadeStep, YearPart, display_params
 
-Status = Literal["pass", "fail", "needs_review"]
+# not_checked: there was nothing to check against (no record on file); it neither passes nor blocks.
+Status = Literal["pass", "fail", "needs_review", "not_checked"]
 Decision = Literal["verified", "needs_review", "rejected"]
 CapReason = Literal["gap", "platform_limit"]
 JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 Params = dict[str, str | int]
 
-STATUSES: tuple[Status, ...] = ("pass", "fail", "needs_review")
+STATUSES: tuple[Status, ...] = ("pass", "fail", "needs_review", "not_checked")
 DECISIONS: tuple[Decision, ...] = ("verified", "needs_review", "rejected")
 REPORT_FORMAT = 1
+ARITHMETIC_CHECKS = ("need", "target")
 
 # English defaults, keyed by reason code (unique across checks). Placeholders are the result's params.
 CHECK_MESSAGES: Mapping[str, str] = {
@@ -70,6 +72,20 @@ CHECK_MESSAGES: Mapping[str, str] = {
         "The patient's civil-affairs status ({assistance_class}) entitles them to about {assistance} of medical"
         " assistance that has not been claimed. Please claim it first (from civil affairs, or through the"
         " hospital's one-stop settlement); the gap shown already assumes it."
+    ),
+    # referral
+    "referral_not_needed": "The hospital is in the patient's pooling region, so no referral or filing is needed.",
+    "referral_not_stated": (
+        "The hospital is outside the patient's pooling region and the filing form does not say whether the"
+        " referral/filing (转诊/异地就医备案) was made; the gap assumes it was not until a reviewer checks."
+    ),
+    "referral_unconfirmed": (
+        "The hospital is outside the patient's pooling region; the family says the referral/filing was"
+        " {filed_word}, which the hospital's social worker has not confirmed, so a reviewer must check it."
+    ),
+    "referral_confirmed": (
+        "The hospital is outside the patient's pooling region; the hospital's social worker confirmed the"
+        " referral/filing was {filed_word}."
     ),
     # duplicate_campaign
     "no_other_campaign": "The patient has no other active campaign.",
@@ -124,6 +140,99 @@ CHECK_MESSAGES: Mapping[str, str] = {
 }
 
 
+# What the figures rest on, keyed by assumption code. Placeholders are the assumption's params.
+ASSUMPTION_MESSAGES: Mapping[str, str] = {
+    "in_region": "The hospital is in the patient's pooling region ({policy_region}); its in-region rates apply.",
+    "referral_filed": (
+        "Treated outside the pooling region ({location_word}) with referral/filing{confirmed_word}; medical"
+        " assistance pays {assistance_share} of its usual amount."
+    ),
+    "referral_not_filed": (
+        "Treated outside the pooling region ({location_word}) without referral/filing{confirmed_word}; medical"
+        " assistance pays {assistance_share} of its usual amount."
+    ),
+    "referral_assumed_not_filed": (
+        "Treated outside the pooling region ({location_word}); nobody has said whether the referral/filing was"
+        " made, so the figures assume it was not, and medical assistance pays {assistance_share} of its usual"
+        " amount."
+    ),
+    "basic_rate_filed": "Basic insurance pays its out-of-region rate for a filed stay: {basic_rate}.",
+    "basic_rate_not_filed": (
+        "Basic insurance pays its lower out-of-region rate for a stay without filing: {basic_rate}."
+    ),
+    "ytd_none": (
+        "No payment or self-pay earlier this year is on record, so every annual deductible is counted in full."
+    ),
+    "ytd_recorded": (
+        "Earlier this year, on record: basic insurance paid {basic_paid}, critical-illness insurance"
+        " {critical_illness_paid}, medical assistance {assistance_paid}, and the patient's in-policy self-pay"
+        " after basic insurance was {self_pay}; the annual deductibles and bands continue from there."
+    ),
+    "ytd_self_pay_floor": (
+        "Earlier this year, on record: basic insurance paid {basic_paid}, critical-illness insurance"
+        " {critical_illness_paid}, medical assistance {assistance_paid}. The records do not state the"
+        " self-pay, so at least {self_pay} is assumed (the least those payments imply); the annual deductibles"
+        " and bands continue from there."
+    ),
+    "ytd_dated_after_treatment": (
+        "Some year-to-date figures on record are dated {as_of}, after the treatment began ({treatment_date}),"
+        " so they may include this treatment and were not used."
+    ),
+    "ytd_earlier_year": (
+        "Some year-to-date figures on record are of an earlier year (dated {as_of}), so they do not count"
+        " towards {year}'s deductibles and were not used."
+    ),
+    "deductible_per_admission": (
+        "Basic insurance charges its deductible of {deductible} for each of the {admissions} admission(s)"
+        " planned this year."
+    ),
+    "deductible_per_year": (
+        "Basic insurance charges its deductible of {deductible} once a year; what earlier stays this year met"
+        " is counted."
+    ),
+    "year_split": (
+        "The plan runs into {next_year}: {next_year_cost} of the cost ({next_year_in_policy} in-policy, in the"
+        " same proportion) and {next_year_admissions} admission(s) fall in {next_year}, where the annual"
+        " deductibles and caps start again. The patient is assumed to stay enrolled and keep the same"
+        " civil-affairs class."
+    ),
+    "next_year_rules_missing": (
+        "The rules for {next_year} are not published yet, so those of {year} are applied to the part in"
+        " {next_year}."
+    ),
+}
+_LOCATION_WORDS = {
+    "in_province": "another city of the same province",
+    "out_of_province": "another province",
+}
+
+
+def _shown(params: Mapping[str, str | int]) -> dict[str, str | int]:
+    shown = display_params(dict(params))
+    if "filed" in params:
+        shown["filed_word"] = "made" if params["filed"] else "not made"
+    if "location" in params:
+        shown["location_word"] = _LOCATION_WORDS.get(str(params["location"]), str(params["location"]))
+    if "confirmed" in params:
+        shown["confirmed_word"] = (
+            ", confirmed by the hospital" if params["confirmed"] else ", as the family says"
+        )
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class Assumption:
+    """Something the figures rest on (the referral answer, the year-to-date figures, a year split), as a code
+    with parameters, so every page can say it in the reader's language."""
+
+    code: str
+    params: Params
+
+    @property
+    def message(self) -> str:
+        return ASSUMPTION_MESSAGES[self.code].format_map(_shown(self.params))
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """The outcome of one check: status, a reason code with its parameters, and the evidence it used."""
@@ -137,7 +246,7 @@ class CheckResult:
     @property
     def message(self) -> str:
         """The English default text of the reason."""
-        return CHECK_MESSAGES[self.reason_code].format_map(display_params(self.params))
+        return CHECK_MESSAGES[self.reason_code].format_map(_shown(self.params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +260,25 @@ class VerificationReport:
     cap_reason: CapReason | None
     policy_version: str
     records_snapshot: dict[str, JsonValue]
+    assumptions: tuple[Assumption, ...] = ()
 
     @property
     def gap_fen(self) -> int:
         return self.cascade.gap_fen
+
+    def checks_made(self) -> dict[str, list[str]]:
+        """The codes of the checks made against records ("checked"), left to a reviewer ("reviewed") and not
+        made because nothing was on file ("not_checked"): what a "verified" mark covers. The need and the
+        target are arithmetic on the gap, not checks against records, so they are left out."""
+        shown = [result for result in self.checks if result.code not in ARITHMETIC_CHECKS]
+        return {
+            key: [result.code for result in shown if result.status == status]
+            for key, status in (
+                ("checked", "pass"),
+                ("reviewed", "needs_review"),
+                ("not_checked", "not_checked"),
+            )
+        }
 
     def check(self, code: str) -> CheckResult:
         """The result of the check named `code`."""
@@ -165,7 +289,8 @@ class VerificationReport:
 
 
 def decide(checks: tuple[CheckResult, ...]) -> Decision:
-    """Any fail rejects; otherwise any needs_review sends the case to a person; otherwise it is verified."""
+    """Any fail rejects; otherwise any needs_review sends the case to a person; otherwise it is verified.
+    A check that was not checked neither blocks nor counts as passed; pages say so."""
     statuses = {result.status for result in checks}
     if "fail" in statuses:
         return "rejected"
@@ -198,6 +323,7 @@ def _step_to_dict(step: CascadeStep) -> dict[str, JsonValue]:
             }
             for band in step.bands
         ],
+        "year": step.year,
     }
 
 
@@ -210,6 +336,19 @@ def cascade_to_dict(cascade: Cascade) -> dict[str, JsonValue]:
         "assistance_fen": cascade.assistance_fen,
         "gap_fen": cascade.gap_fen,
         "steps": [_step_to_dict(step) for step in cascade.steps],
+        "years": [
+            {
+                "year": part.year,
+                "policy_version": part.policy_version,
+                "total_cost_fen": part.total_cost_fen,
+                "in_policy_cost_fen": part.in_policy_cost_fen,
+                "basic_fen": part.basic_fen,
+                "critical_illness_fen": part.critical_illness_fen,
+                "assistance_fen": part.assistance_fen,
+                "gap_fen": part.gap_fen,
+            }
+            for part in cascade.years
+        ],
     }
 
 
@@ -233,6 +372,7 @@ def report_to_dict(report: VerificationReport) -> dict[str, JsonValue]:
         ],
         "cascade": cascade_to_dict(report.cascade),
         "records_snapshot": report.records_snapshot,
+        "assumptions": [{"code": item.code, "params": dict(item.params)} for item in report.assumptions],
     }
 
 
@@ -257,7 +397,7 @@ class _Fields:
         return value
 
     def optional_integer(self, key: str) -> int | None:
-        return None if self.get(key) is None else self.integer(key)
+        return None if self.data.get(key) is None else self.integer(key)
 
     def text(self, key: str) -> str:
         value = self.get(key)
@@ -306,6 +446,7 @@ def _step_from_dict(data: object, where: str) -> CascadeStep:
                 _Fields(item, f"{where}.bands[{index}]") for index, item in enumerate(fields.array("bands"))
             )
         ),
+        year=fields.optional_integer("year"),
     )
 
 
@@ -321,6 +462,23 @@ def cascade_from_dict(data: object) -> Cascade:
         steps=tuple(
             _step_from_dict(item, f"cascade.steps[{index}]")
             for index, item in enumerate(fields.array("steps"))
+        ),
+        # Reports stored before plans could be split by year have no "years".
+        years=tuple(
+            YearPart(
+                year=part.integer("year"),
+                policy_version=part.text("policy_version"),
+                total_cost_fen=part.integer("total_cost_fen"),
+                in_policy_cost_fen=part.integer("in_policy_cost_fen"),
+                basic_fen=part.integer("basic_fen"),
+                critical_illness_fen=part.integer("critical_illness_fen"),
+                assistance_fen=part.integer("assistance_fen"),
+                gap_fen=part.integer("gap_fen"),
+            )
+            for part in (
+                _Fields(item, f"cascade.years[{index}]")
+                for index, item in enumerate(fields.array("years") if "years" in fields.data else [])
+            )
         ),
     )
 
@@ -364,4 +522,14 @@ def report_from_dict(data: Mapping[str, object]) -> VerificationReport:
         cap_reason=cap_reason,
         policy_version=fields.text("policy_version"),
         records_snapshot=cast(dict[str, JsonValue], snapshot),
+        # Reports stored before assumptions were recorded have none.
+        assumptions=tuple(
+            Assumption(code=item.text("code"), params=item.params("params"))
+            for item in (
+                _Fields(entry, f"report.assumptions[{index}]")
+                for index, entry in enumerate(
+                    fields.array("assumptions") if "assumptions" in fields.data else []
+                )
+            )
+        ),
     )

@@ -1,4 +1,5 @@
-"""Eligibility checks and the verification report for one case, against the shipped 阜阳 policy."""
+"""Eligibility checks, the year-to-date figures and the verification report for one case, against the shipped
+阜阳 policy."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import datetime
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +18,20 @@ from verification.checks import (
     CaseFacts,
     VerificationReport,
     cap_target,
+    check_referral,
+    coverage_input,
     normalize_name,
     report_from_dict,
     report_to_dict,
     verify_case,
+    year_to_date,
 )
+from verification.coverage import YearToDate
 from verification.identity import make_resident_id, mask_id, parse_resident_id
-from verification.policy_files import load_policy
+from verification.policy import FULL_RATE_BP, Policy
+from verification.policy_files import PolicyError, load_policy, policy_from_data
 from verification.records import BasicEnrolment, CivilAffairsStatus, CriticalIllnessEntitlement, Records
-from verification.report import CHECK_MESSAGES, CheckResult
+from verification.report import ASSUMPTION_MESSAGES, CHECK_MESSAGES, Assumption, CheckResult
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policies" / "341200-2026.toml")
 YUAN = 100
@@ -32,7 +39,8 @@ JAN_1 = datetime.date(2026, 1, 1)
 DEC_31 = datetime.date(2026, 12, 31)
 PATIENT_ID = make_resident_id("341221", datetime.date(2019, 3, 14), "M", 1)
 
-# A child from 临泉县 (阜阳) treated for leukaemia at 安徽省立医院 in 合肥, with the filing made.
+# A child from 临泉县 (阜阳) treated for leukaemia at 安徽省立医院 in 合肥 (another pooling region of the same
+# province), with the filing made and confirmed by the hospital's social worker.
 FACTS = CaseFacts(
     patient_name="王浩宇",
     id_number=PATIENT_ID,
@@ -45,6 +53,7 @@ FACTS = CaseFacts(
     hospital_region_code="340103",
     stay_confirmed=True,
     referral_filed=True,
+    referral_confirmed=True,
     disease_category="leukemia",
     disease_cost_min_fen=100_000 * YUAN,
     disease_cost_max_fen=500_000 * YUAN,
@@ -84,7 +93,13 @@ def with_records(**changes: Any) -> Records:
 def test_a_genuine_case_is_verified() -> None:
     report = run()
     assert report.decision == "verified"
-    assert {result.status for result in report.checks} == {"pass"}
+    # No civil-affairs record: nothing to check the class and the disclosure against, which does not block.
+    assert {result.code for result in report.checks if result.status != "pass"} == {
+        "civil_affairs",
+        "disclosure",
+    }
+    assert outcome(report, "civil_affairs") == ("not_checked", "no_status")
+    assert outcome(report, "disclosure") == ("not_checked", "disclosure_no_record")
     assert [result.code for result in report.checks] == [
         "identity_number",
         "identity_records",
@@ -92,6 +107,7 @@ def test_a_genuine_case_is_verified() -> None:
         "civil_affairs",
         "duplicate_campaign",
         "hospital",
+        "referral",
         "cost",
         "disclosure",
         "need",
@@ -219,9 +235,14 @@ def test_claimed_assistance_passes() -> None:
 def test_a_status_expired_before_treatment_is_not_counted() -> None:
     expired = dataclasses.replace(DIBAO, valid_to=datetime.date(2026, 3, 31))
     report = run(with_records(civil_affairs=[expired]))
-    assert outcome(report, "civil_affairs") == ("pass", "status_not_valid")
+    assert outcome(report, "civil_affairs") == ("not_checked", "status_not_valid")
+    assert report.check("civil_affairs").params == {
+        "assistance_class": "dibao",
+        "treatment_date": "2026-04-08",
+    }
     assert report.cascade.assistance_fen == 0
-    assert outcome(report, "disclosure") == ("pass", "disclosure_no_record")
+    assert outcome(report, "disclosure") == ("not_checked", "disclosure_no_record")
+    assert report.decision == "verified"
 
 
 def test_the_strongest_valid_status_is_used() -> None:
@@ -360,6 +381,8 @@ def test_the_snapshot_does_not_follow_later_changes_to_the_records() -> None:
             "valid_from": "2026-01-01",
             "valid_to": "2026-12-31",
             "ytd_reimbursed_fen": 0,
+            "ytd_in_policy_self_pay_fen": None,
+            "ytd_as_of": None,
         }
     ]
 
@@ -409,6 +432,10 @@ def _all_scenarios() -> list[VerificationReport]:
         run(total_cost_fen=45_000 * YUAN, in_policy_cost_fen=40_000 * YUAN, savings_fen=10**9),
         run(disease_category=None, total_cost_fen=1_000_000 * YUAN, target_fen=600_000 * YUAN),
         run(target_fen=10**9),
+        run(hospital_region_code="341202"),
+        run(referral_filed=None),
+        run(referral_confirmed=False),
+        run(referral_filed=False, referral_confirmed=False),
     ]
 
 
@@ -421,3 +448,422 @@ def test_every_reason_has_an_english_message_that_formats() -> None:
         assert message, result
         assert "{" not in message, result
     assert seen == set(CHECK_MESSAGES), set(CHECK_MESSAGES) ^ seen
+
+
+# ---- referral / filing
+
+
+def test_a_hospital_in_the_region_needs_no_referral() -> None:
+    report = run(hospital_region_code="341202", referral_filed=None, referral_confirmed=False)
+    assert outcome(report, "referral") == ("pass", "referral_not_needed")
+    assert report.check("referral").evidence == {"hospital_region_code": "341202", "location": "in_region"}
+    assert report.decision == "verified"
+
+
+@pytest.mark.parametrize(
+    ("filed", "confirmed", "expected", "params"),
+    [
+        (None, False, ("needs_review", "referral_not_stated"), {"location": "in_province"}),
+        (True, False, ("needs_review", "referral_unconfirmed"), {"location": "in_province", "filed": 1}),
+        (False, False, ("needs_review", "referral_unconfirmed"), {"location": "in_province", "filed": 0}),
+        (True, True, ("pass", "referral_confirmed"), {"location": "in_province", "filed": 1}),
+        (False, True, ("pass", "referral_confirmed"), {"location": "in_province", "filed": 0}),
+    ],
+)
+def test_the_referral_outside_the_region_is_stated_and_confirmed(
+    filed: bool | None, confirmed: bool, expected: tuple[str, str], params: dict[str, object]
+) -> None:
+    facts = dataclasses.replace(FACTS, referral_filed=filed, referral_confirmed=confirmed)
+    result = check_referral(facts, "in_province")
+    assert (result.status, result.reason_code) == expected
+    assert result.params == params
+    assert "{" not in result.message
+
+
+def test_a_referral_nobody_stated_counts_as_not_filed() -> None:
+    # The gap assumes no filing (see test_coverage.test_without_filing_the_same_stay_leaves_a_wider_gap:
+    # 140,090 yuan) until a reviewer checks.
+    unstated = run(referral_filed=None, referral_confirmed=False)
+    assert unstated.gap_fen == run(referral_filed=False).gap_fen == 140_090 * YUAN
+    assert unstated.decision == "needs_review"
+    assert unstated.assumptions[:2] == (
+        Assumption("referral_assumed_not_filed", {"location": "in_province", "assistance_share_bp": 0}),
+        Assumption("basic_rate_not_filed", {"basic_rate_bp": 4500}),
+    )
+    facts = dataclasses.replace(FACTS, referral_filed=None)
+    assert coverage_input(facts, POLICY, ENROLMENT, ENTITLEMENT, None, YearToDate()).referral_filed is False
+
+
+def test_the_referral_answer_is_an_assumption_of_the_figures() -> None:
+    assert run().assumptions[:2] == (
+        Assumption(
+            "referral_filed", {"location": "in_province", "assistance_share_bp": FULL_RATE_BP, "confirmed": 1}
+        ),
+        Assumption("basic_rate_filed", {"basic_rate_bp": 6000}),
+    )
+    unfiled = run(referral_filed=False, referral_confirmed=False, hospital_region_code="110105")
+    assert unfiled.assumptions[:2] == (
+        Assumption(
+            "referral_not_filed", {"location": "out_of_province", "assistance_share_bp": 0, "confirmed": 0}
+        ),
+        Assumption("basic_rate_not_filed", {"basic_rate_bp": 4500}),
+    )
+    assert "45%" in unfiled.assumptions[1].message
+    assert "as the family says" in unfiled.assumptions[0].message
+    assert run(hospital_region_code="341202").assumptions[0] == Assumption(
+        "in_region", {"policy_region": "阜阳市"}
+    )
+
+
+# ---- year to date
+
+
+def ytd_of(
+    enrolment: BasicEnrolment | None = ENROLMENT,
+    entitlement: CriticalIllnessEntitlement | None = ENTITLEMENT,
+    status: CivilAffairsStatus | None = None,
+) -> tuple[YearToDate, tuple[Assumption, ...]]:
+    return year_to_date(FACTS, POLICY, enrolment, entitlement, status)
+
+
+def codes(assumptions: tuple[Assumption, ...]) -> list[str]:
+    return [item.code for item in assumptions]
+
+
+def test_nothing_earlier_this_year_is_said_as_such() -> None:
+    ytd, assumptions = ytd_of()
+    assert ytd == YearToDate()
+    assert assumptions == (Assumption("ytd_none", {}),)
+    ytd, assumptions = ytd_of(None, None, None)
+    assert (ytd, codes(assumptions)) == (YearToDate(), ["ytd_none"])
+
+
+def test_a_recorded_self_pay_is_used_as_it_is() -> None:
+    enrolment = dataclasses.replace(
+        ENROLMENT, ytd_reimbursed_fen=50_000 * YUAN, ytd_in_policy_self_pay_fen=12_345 * YUAN
+    )
+    entitlement = dataclasses.replace(ENTITLEMENT, ytd_reimbursed_fen=1_000 * YUAN)
+    status = dataclasses.replace(DIBAO, ytd_assistance_fen=700 * YUAN)
+    ytd, assumptions = ytd_of(enrolment, entitlement, status)
+    assert ytd == YearToDate(
+        basic_paid_fen=50_000 * YUAN,
+        critical_illness_paid_fen=1_000 * YUAN,
+        assistance_paid_fen=700 * YUAN,
+        in_policy_self_pay_fen=12_345 * YUAN,
+    )
+    assert assumptions == (
+        Assumption(
+            "ytd_recorded",
+            {
+                "basic_paid_fen": 50_000 * YUAN,
+                "critical_illness_paid_fen": 1_000 * YUAN,
+                "assistance_paid_fen": 700 * YUAN,
+                "self_pay_fen": 12_345 * YUAN,
+            },
+        ),
+    )
+    # A recorded self-pay of 0 is a figure too: it is not replaced by a floor.
+    zero = dataclasses.replace(enrolment, ytd_in_policy_self_pay_fen=0)
+    assert ytd_of(zero)[0].in_policy_self_pay_fen == 0
+
+
+def test_without_a_recorded_self_pay_a_floor_is_derived_from_the_reimbursement() -> None:
+    # 阜阳 resident: highest rate 85% (primary), smallest deductible 200 yuan = 20,000 fen. R = 1,000,001 fen:
+    #   1,000,001 × (10000 − 8500) // 8500 = 1,500,001,500 // 8500 = 176,470 (176,470.76 rounded down)
+    #   + 20,000 = 196,470 fen.
+    terms = POLICY.basic("resident")
+    assert (terms.highest_rate_bp(), min(terms.deductible_fen.values())) == (8500, 20_000)
+    reimbursed = 1_000_001
+    enrolment = dataclasses.replace(ENROLMENT, ytd_reimbursed_fen=reimbursed)
+    ytd, assumptions = ytd_of(enrolment)
+    assert ytd.in_policy_self_pay_fen == 196_470
+    assert ytd.in_policy_self_pay_fen == reimbursed * (10_000 - 8500) // 8500 + 20_000
+    assert ytd.basic_paid_fen == reimbursed
+    assert codes(assumptions) == ["ytd_self_pay_floor"]
+    assert assumptions[0].params["self_pay_fen"] == 196_470
+    assert "at least ¥1,964.70 is assumed" in assumptions[0].message
+
+
+def test_the_floor_is_at_least_what_critical_illness_and_assistance_paid() -> None:
+    enrolment = dataclasses.replace(ENROLMENT, ytd_reimbursed_fen=1_000_001)  # floor 196,470 (above)
+    entitlement = dataclasses.replace(ENTITLEMENT, ytd_reimbursed_fen=3_000_000)
+    status = dataclasses.replace(DIBAO, ytd_assistance_fen=500_000)
+    # max(196,470, 3,000,000 + 500,000) = 3,500,000.
+    assert ytd_of(enrolment, entitlement, status)[0].in_policy_self_pay_fen == 3_500_000
+    # And the derived floor wins when it is the larger: max(196,470, 100 + 0).
+    small = dataclasses.replace(ENTITLEMENT, ytd_reimbursed_fen=100)
+    assert ytd_of(enrolment, small)[0].in_policy_self_pay_fen == 196_470
+    # Without any basic reimbursement, only what the other two paid: 3,000,000 + 500,000.
+    ytd, assumptions = ytd_of(ENROLMENT, entitlement, status)
+    assert ytd.in_policy_self_pay_fen == 3_500_000
+    assert codes(assumptions) == ["ytd_self_pay_floor"]
+
+
+def test_figures_dated_after_the_treatment_are_not_used() -> None:
+    later = datetime.date(2026, 5, 1)  # the treatment is on 2026-04-08
+    enrolment = dataclasses.replace(
+        ENROLMENT, ytd_reimbursed_fen=50_000 * YUAN, ytd_in_policy_self_pay_fen=20_000 * YUAN, ytd_as_of=later
+    )
+    entitlement = dataclasses.replace(ENTITLEMENT, ytd_reimbursed_fen=9_000 * YUAN, ytd_as_of=later)
+    status = dataclasses.replace(DIBAO, ytd_assistance_fen=8_000 * YUAN, ytd_as_of=datetime.date(2026, 4, 9))
+    ytd, assumptions = ytd_of(enrolment, entitlement, status)
+    assert ytd == YearToDate()
+    assert assumptions == (
+        Assumption("ytd_dated_after_treatment", {"as_of": "2026-05-01", "treatment_date": "2026-04-08"}),
+        Assumption("ytd_none", {}),
+    )
+    assert "dated 2026-05-01, after the treatment began (2026-04-08)" in assumptions[0].message
+    # Only the late record is dropped; figures dated on the treatment day itself are used.
+    on_the_day = dataclasses.replace(
+        ENTITLEMENT, ytd_reimbursed_fen=9_000 * YUAN, ytd_as_of=FACTS.treatment_date
+    )
+    ytd, assumptions = ytd_of(enrolment, on_the_day)
+    assert ytd == YearToDate(critical_illness_paid_fen=9_000 * YUAN, in_policy_self_pay_fen=9_000 * YUAN)
+    assert codes(assumptions) == ["ytd_dated_after_treatment", "ytd_self_pay_floor"]
+
+
+def test_figures_of_an_earlier_year_are_not_used() -> None:
+    last_year = dataclasses.replace(
+        ENROLMENT, ytd_reimbursed_fen=50_000 * YUAN, ytd_as_of=datetime.date(2025, 12, 31)
+    )
+    ytd, _assumptions = ytd_of(last_year)
+    assert ytd == YearToDate()
+
+
+def test_figures_of_an_earlier_year_are_said_to_be_of_an_earlier_year() -> None:
+    last_year = dataclasses.replace(
+        ENROLMENT, ytd_reimbursed_fen=50_000 * YUAN, ytd_as_of=datetime.date(2025, 12, 31)
+    )
+    _ytd, assumptions = ytd_of(last_year)
+    assert codes(assumptions) == ["ytd_earlier_year", "ytd_none"]
+    assert assumptions[0].params == {"as_of": "2025-12-31", "year": 2026}
+    assert "of an earlier year (dated 2025-12-31)" in assumptions[0].message
+
+
+def test_the_years_self_pay_moves_the_critical_illness_deductible_in_the_report() -> None:
+    # 15,000 yuan of in-policy self-pay earlier this year meets 阜阳's 15,000-yuan deductible: the CI step of
+    # the FACTS case (filed, 120,600 left after basic) has no deductible and pays
+    #   50,000 × 60% + 50,000 × 70% + 20,600 × 80% = 30,000 + 35,000 + 16,480 = 81,480,
+    # 12,000 more than the 69,480 of a fresh year.
+    enrolment = dataclasses.replace(
+        ENROLMENT, ytd_reimbursed_fen=35_000 * YUAN, ytd_in_policy_self_pay_fen=15_000 * YUAN
+    )
+    report = run(with_records(enrolments=[enrolment]))
+    assert report.cascade.steps[2].deductible_fen == 0
+    assert report.cascade.critical_illness_fen == 81_480 * YUAN
+    assert report.gap_fen == GAP - 12_000 * YUAN
+    assert "ytd_recorded" in codes(report.assumptions)
+
+
+# ---- admissions and plans across two years
+
+
+def _fuyang_data() -> dict[str, Any]:
+    with (Path(__file__).resolve().parents[2] / "config" / "policies" / "341200-2026.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def _next_year_policy() -> Policy:
+    data = _fuyang_data()
+    data["year"] = 2027
+    data["version"] = "341200-2027.test"
+    return policy_from_data(data, "341200-2027 (test copy)")
+
+
+def _yearly_policy() -> Policy:
+    data = _fuyang_data()
+    for scheme in ("resident", "employee"):
+        data["basic"][scheme]["deductible_per"] = "year"
+    data["version"] = "341200-2026.yearly-test"
+    return policy_from_data(data, "341200-2026 (yearly deductible)")
+
+
+NEXT_POLICY = _next_year_policy()
+YEARLY_POLICY = _yearly_policy()
+
+
+def test_several_admissions_are_said_and_charged() -> None:
+    # Two admissions: deductible 2 × 1,000; (300,000 − 2,000) × 60% = 178,800, 600 less than one admission;
+    # the 600 left after basic is paid by CI at 80% (its top band): gap rises by 600 − 480 = 120 yuan.
+    report = run(admissions=2)
+    assert report.cascade.basic_fen == 178_800 * YUAN
+    assert report.gap_fen == GAP + 120 * YUAN
+    assert Assumption("deductible_per_admission", {"admissions": 2, "deductible_fen": 100_000}) in (
+        report.assumptions
+    )
+    assert "deductible_per_admission" not in codes(run().assumptions)
+
+
+def test_a_yearly_deductible_is_said_even_for_one_admission() -> None:
+    report = verify_case(dataclasses.replace(FACTS, admissions=3), RECORDS, YEARLY_POLICY)
+    assert report.cascade.basic_fen == 179_400 * YUAN  # one deductible, as for one admission
+    assert (
+        Assumption("deductible_per_year", {"admissions": 3, "deductible_fen": 100_000}) in report.assumptions
+    )
+
+
+def test_a_plan_into_next_year_is_split_and_said() -> None:
+    # 95,000 of the 380,000 yuan (a quarter) falls in 2027: 75,000 of the 300,000 in-policy, 1 of 3 admissions.
+    # 2026: in-policy 225,000, 2 admissions: basic (225,000 − 2 × 1,000) × 60% = 133,800, left 91,200;
+    #   CI 91,200 − 15,000 = 76,200: 50,000 × 60% + 26,200 × 70% = 30,000 + 18,340 = 48,340, left 42,860;
+    #   gap 60,000 + 42,860 = 102,860.
+    # 2027, a fresh year: in-policy 75,000, 1 admission: basic (75,000 − 1,000) × 60% = 44,400, left 30,600;
+    #   CI (30,600 − 15,000) × 60% = 9,360, left 21,240; gap 20,000 + 21,240 = 41,240.
+    # Whole plan: gap 144,100 yuan.
+    facts = dataclasses.replace(FACTS, admissions=3, next_year_admissions=1, next_year_cost_fen=95_000 * YUAN)
+    with_rules = verify_case(facts, RECORDS, POLICY, NEXT_POLICY)
+    without = verify_case(facts, RECORDS, POLICY)
+    money = [
+        (
+            y.total_cost_fen,
+            y.in_policy_cost_fen,
+            y.basic_fen,
+            y.critical_illness_fen,
+            y.assistance_fen,
+            y.gap_fen,
+        )
+        for y in with_rules.cascade.years
+    ]
+    assert money == [
+        (285_000 * YUAN, 225_000 * YUAN, 133_800 * YUAN, 48_340 * YUAN, 0, 102_860 * YUAN),
+        (95_000 * YUAN, 75_000 * YUAN, 44_400 * YUAN, 9_360 * YUAN, 0, 41_240 * YUAN),
+    ]
+    assert with_rules.gap_fen == 144_100 * YUAN
+    # The 2027 test copy has the same figures, so this year's rules give the same money.
+    assert without.gap_fen == with_rules.gap_fen
+    assert [(y.year, y.policy_version) for y in with_rules.cascade.years] == [
+        (2026, POLICY.version),
+        (2027, NEXT_POLICY.version),
+    ]
+    assert [y.policy_version for y in without.cascade.years] == [POLICY.version, POLICY.version]
+    split = Assumption(
+        "year_split",
+        {
+            "next_year": 2027,
+            "next_year_cost_fen": 95_000 * YUAN,
+            "next_year_in_policy_fen": 75_000 * YUAN,
+            "next_year_admissions": 1,
+        },
+    )
+    assert split in with_rules.assumptions
+    assert split in without.assumptions
+    assert "next_year_rules_missing" not in codes(with_rules.assumptions)
+    assert Assumption("next_year_rules_missing", {"next_year": 2027, "year": 2026}) in without.assumptions
+    assert [step.year for step in with_rules.cascade.steps] == [2026] * 4 + [2027] * 4
+
+
+def test_next_years_part_is_labelled_next_year_even_under_this_years_rules() -> None:
+    facts = dataclasses.replace(FACTS, admissions=3, next_year_admissions=1, next_year_cost_fen=95_000 * YUAN)
+    without = verify_case(facts, RECORDS, POLICY)
+    assert [y.year for y in without.cascade.years] == [2026, 2027]
+    assert [step.year for step in without.cascade.steps] == [2026] * 4 + [2027] * 4
+
+
+def test_a_next_policy_for_the_wrong_year_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not for 2027"):
+        verify_case(FACTS, RECORDS, POLICY, POLICY)
+
+
+def test_every_assumption_has_an_english_message_that_formats() -> None:
+    later = datetime.date(2026, 6, 1)
+    reports = [
+        run(),
+        run(hospital_region_code="341202"),
+        run(referral_filed=False),
+        run(referral_filed=None),
+        run(admissions=2),
+        run(next_year_cost_fen=1_000 * YUAN),
+        run(with_records(enrolments=[dataclasses.replace(ENROLMENT, ytd_reimbursed_fen=1)])),
+        run(with_records(enrolments=[dataclasses.replace(ENROLMENT, ytd_in_policy_self_pay_fen=5)])),
+        run(with_records(enrolments=[dataclasses.replace(ENROLMENT, ytd_reimbursed_fen=1, ytd_as_of=later)])),
+        run(
+            with_records(
+                enrolments=[
+                    dataclasses.replace(
+                        ENROLMENT, ytd_reimbursed_fen=1, ytd_as_of=datetime.date(2025, 12, 31)
+                    )
+                ]
+            )
+        ),
+        verify_case(FACTS, RECORDS, YEARLY_POLICY),
+    ]
+    seen: set[str] = set()
+    for report in reports:
+        for item in report.assumptions:
+            seen.add(item.code)
+            assert item.message
+            assert "{" not in item.message, item
+    assert seen == set(ASSUMPTION_MESSAGES), set(ASSUMPTION_MESSAGES) ^ seen
+
+
+# ---- the stored report, with assumptions and years
+
+
+def test_a_split_report_with_assumptions_survives_storage() -> None:
+    facts = dataclasses.replace(FACTS, admissions=2, next_year_admissions=1, next_year_cost_fen=95_000 * YUAN)
+    report = verify_case(facts, with_records(civil_affairs=[DIBAO]), POLICY, NEXT_POLICY)
+    assert report.assumptions
+    assert len(report.cascade.years) == 2
+    stored = json.loads(json.dumps(report_to_dict(report), ensure_ascii=False))
+    loaded = report_from_dict(stored)
+    assert loaded == report
+    assert loaded.assumptions == report.assumptions
+    assert loaded.cascade.years == report.cascade.years
+    assert [step.year for step in loaded.cascade.steps] == [2026] * 4 + [2027] * 4
+
+
+def test_a_report_stored_before_assumptions_and_years_still_loads() -> None:
+    report = run(with_records(civil_affairs=[DIBAO]))
+    stored = json.loads(json.dumps(report_to_dict(report), ensure_ascii=False))
+    del stored["assumptions"]
+    del stored["cascade"]["years"]
+    for step in stored["cascade"]["steps"]:
+        del step["year"]
+    loaded = report_from_dict(stored)
+    assert loaded.assumptions == ()
+    assert loaded.cascade.years == ()
+    assert {step.year for step in loaded.cascade.steps} == {None}
+    assert loaded.gap_fen == report.gap_fen
+    assert loaded.checks == report.checks
+    # A stored check with the status "not_checked" reads back as such.
+    assert loaded.check("disclosure").status == report.check("disclosure").status
+
+
+def test_a_stored_report_with_an_unknown_status_is_refused() -> None:
+    stored = report_to_dict(run())
+    checks = stored["checks"]
+    assert isinstance(checks, list)
+    first = checks[0]
+    assert isinstance(first, dict)
+    first["status"] = "skipped"
+    with pytest.raises(ValueError, match=re.escape("report.checks[0].status 'skipped' is not one of")):
+        report_from_dict(stored)
+
+
+# ---- edge cases found in review
+
+
+def test_the_referral_assumption_formats_without_an_enrolment() -> None:
+    report = run(Records())  # no enrolment; the hospital in 合肥 is outside 阜阳
+    assert report.assumptions[0].code == "referral_filed"
+    assert "{" not in report.assumptions[0].message
+    assert not any(item.code.startswith("basic_rate_") for item in report.assumptions)
+
+
+def test_an_unfiled_rate_above_the_filed_one_is_refused() -> None:
+    data = _fuyang_data()
+    data["basic"]["resident"]["in_province_unfiled_rate_bp"]["primary"] = 9900
+    with pytest.raises(PolicyError, match=re.escape("in_province_unfiled_rate_bp.primary")):
+        policy_from_data(data, "341200-2026 (swapped tables)")
+
+
+def test_the_derived_floor_uses_the_highest_rate_any_stay_could_be_paid_at() -> None:
+    data = _fuyang_data()
+    data["basic"]["resident"]["out_of_province_filed_rate_bp"]["primary"] = 9500  # above every in-region rate
+    policy = policy_from_data(data, "341200-2026 (out-of-region rate above in-region)")
+    enrolment = dataclasses.replace(ENROLMENT, ytd_reimbursed_fen=950_000)
+    ytd, _assumptions = year_to_date(FACTS, policy, enrolment, None, None)
+    # A primary stay out of province at 95%: 1,000,000 fen above the 20,000 deductible gives R = 950,000 with a
+    # self-pay of 20,000 + 50,000 = 70,000 fen. The floor must not exceed it:
+    #   950,000 × 500 // 9500 + 20,000 = 70,000 (got 950,000 × 1500 // 8500 + 20,000 = 187,647).
+    assert ytd.in_policy_self_pay_fen <= 70_000
