@@ -92,6 +92,11 @@ class CampaignFactory(_Base):
     disease_range_id = factory.LazyFunction(lambda: _disease_code_for("C91.0"))
     hospital = factory.LazyFunction(lambda: hospital("AH-PROV"))
     admitted_on = date(2026, 9, 1)
+    # Anhui Provincial lies outside Linquan's pooling region (Fuyang): the family says the treatment was
+    # referred and filed, and the answer counts as confirmed whenever the stay is.
+    referral_filed = True
+    referral_confirmed_at = factory.LazyAttribute(lambda o: getattr(o, "stay_confirmed_at", None))
+    referral_confirmed_by_id = factory.LazyAttribute(lambda o: getattr(o, "stay_confirmed_by_id", None))
     treatment_plan = "诱导化疗及巩固治疗，约两年。"
     cost_total_fen = 40_000_000
     cost_in_policy_fen = 30_000_000

@@ -19,7 +19,7 @@ from fundraise.models import Campaign, DocumentKind, User
 from fundraise.money import format_yuan
 from fundraise.pagination import MAX_PAGE
 from fundraise.pii import mask_name
-from fundraise.services.filing import RELATIONSHIPS, TEXT_LIMITS
+from fundraise.services.filing import MAX_ADMISSIONS, RELATIONSHIPS, TEXT_LIMITS
 from fundraise.services.transitions import available_transitions
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
 
@@ -293,6 +293,20 @@ class CampaignPrivate(Schema):
     other_fundraising_fen = Fen()
     other_fundraising_yuan = Yuan("other_fundraising_fen")
     assistance_claimed = fields.Boolean()
+    referral_filed = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "Treatment outside the pooling region was referred and filed (转诊/异地就医备案);"
+            " null: not answered."
+        },
+    )
+    referral_confirmed = fields.Function(
+        lambda campaign: campaign.referral_confirmed_at is not None,
+        metadata={
+            "type": "boolean",
+            "description": "The hospital's social worker confirmed the referral answer (read-only).",
+        },
+    )
     documents = fields.List(fields.Nested(DocumentSchema), attribute="evidence")
     applicant_id = fields.Integer()
     filed_by_id = fields.Integer(allow_none=True)
@@ -315,6 +329,16 @@ class CampaignDetail(_CampaignBase):
     cost_total_yuan = Yuan("cost_total_fen")
     cost_in_policy_fen = Fen()
     cost_in_policy_yuan = Yuan("cost_in_policy_fen")
+    admissions = fields.Integer(metadata={"description": "Admissions the treatment plan needs in all."})
+    next_year_admissions = fields.Integer(
+        metadata={
+            "description": "Of the admissions, those in the next calendar year (0: the plan ends this year)."
+        }
+    )
+    next_year_cost_fen = Fen(
+        metadata={"description": "Of the total cost, the part in the next calendar year, in fen (0: none)."}
+    )
+    next_year_cost_yuan = Yuan("next_year_cost_fen")
     stay_confirmed = fields.Function(
         lambda campaign: campaign.stay_confirmed_at is not None,
         metadata={"type": "boolean", "description": "The hospital's social worker confirmed the stay."},
@@ -372,6 +396,30 @@ class CampaignInput(Schema):
     treatment_plan = _text("treatment_plan")
     cost_total_fen = Fen()
     cost_in_policy_fen = Fen()
+    admissions = StrictInteger(
+        validate=validate.Range(min=1, max=MAX_ADMISSIONS),
+        metadata={"description": "Admissions the treatment plan needs in all (default 1)."},
+    )
+    next_year_cost_fen = Fen(
+        metadata={
+            "description": "Of the total cost, the part in the next calendar year (0: the plan ends this year);"
+            " at most the total cost."
+        }
+    )
+    next_year_admissions = StrictInteger(
+        validate=validate.Range(min=0, max=MAX_ADMISSIONS),
+        metadata={
+            "description": "Of the admissions, those in the next calendar year: 0 when there is no next-year"
+            " cost, otherwise 1 to admissions - 1 (the first admission is this year)."
+        },
+    )
+    referral_filed = StrictBoolean(
+        allow_none=True,
+        metadata={
+            "description": "For a hospital outside the patient's pooling region: the treatment was referred"
+            " and filed (转诊/异地就医备案); null: not sure. Changing it drops the social worker's confirmation."
+        },
+    )
     target_fen = Fen()
     household_income_fen = Fen()
     household_size = StrictInteger(validate=validate.Range(min=1, max=30))

@@ -41,6 +41,13 @@ DATE_MESSAGE = _l("Enter a date, like 2026-09-01.")
 # WTForms' own messages would come in its translation; these say the same in our words, in our catalogue.
 TOO_LONG = _l("At most %(max)d characters.")
 YES_OR_NO = _l("Answer yes or no.")
+REFERRAL_CHOICES = [
+    SelectChoice("yes", _l("Yes, it was referred and filed")),
+    SelectChoice("no", _l("No")),
+    SelectChoice("", _l("Not sure")),
+]
+ADMISSIONS_MESSAGE = _l("Enter the number of admissions (1 to 60).")
+NEXT_YEAR_ADMISSIONS_MESSAGE = _l("Enter the number of admissions next year (0 to 60).")
 
 
 def _length(field: str) -> Length:
@@ -147,6 +154,20 @@ class DiagnosisForm(FlaskForm):
         _l("Hospital"), invalid_choice_message=_l("Choose a hospital from the registry.")
     )
     admitted_on = DateField(_l("Admission date"), validators=[Optional()], format="%Y-%m-%d")
+    referral_filed = RadioField(
+        _l(
+            "If the hospital is outside your own city: was the treatment referred and filed (转诊/异地就医备案) "
+            "with your medical insurance?"
+        ),
+        choices=REFERRAL_CHOICES,
+        validators=[Optional()],
+        invalid_choice_message=_l("Choose yes, no or not sure."),
+        description=_l(
+            "It changes how much medical insurance and medical assistance pay for treatment in another city. "
+            "The hospital's social worker will confirm your answer. “Not sure” counts as not filed until "
+            "someone checks. If the hospital is in your own city, leave this as it is."
+        ),
+    )
     treatment_plan = TextAreaField(
         _l("Treatment plan"),
         validators=[Optional(), _length("treatment_plan")],
@@ -172,6 +193,25 @@ class CostsForm(FlaskForm):
     cost_in_policy_fen = YuanField(
         _l("Of which inside the insurance catalogue (yuan)"),
         description=_l("The in-policy part (医保目录内) that basic medical insurance can cover."),
+    )
+    admissions = IntegerField(
+        _l("Admissions the treatment plan needs in all"),
+        validators=[Optional(), NumberRange(min=1, max=60, message=ADMISSIONS_MESSAGE)],
+        description=_l("Each stay in hospital counts once, e.g. 6 for six rounds of chemotherapy."),
+        render_kw={"inputmode": "numeric", "min": 1, "max": 60},
+    )
+    next_year_cost_fen = YuanField(
+        _l("Of the total, the part that falls next year (yuan)"),
+        description=_l(
+            "Enter 0 if the plan ends this year. Insurance deductibles and limits start again on 1 January, "
+            "so the part of the cost that falls next year is counted separately."
+        ),
+    )
+    next_year_admissions = IntegerField(
+        _l("Of the admissions, how many fall next year"),
+        validators=[Optional(), NumberRange(min=0, max=60, message=NEXT_YEAR_ADMISSIONS_MESSAGE)],
+        description=_l("Enter 0 if the plan ends this year."),
+        render_kw={"inputmode": "numeric", "min": 0, "max": 60},
     )
     target_fen = YuanField(
         _l("Amount you ask for (yuan)"),
@@ -237,6 +277,10 @@ class CostsForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.household_size.process_errors = [
             _("Enter a whole number of people.") for _e in self.household_size.process_errors
+        ]
+        self.admissions.process_errors = [str(ADMISSIONS_MESSAGE) for _e in self.admissions.process_errors]
+        self.next_year_admissions.process_errors = [
+            str(NEXT_YEAR_ADMISSIONS_MESSAGE) for _e in self.next_year_admissions.process_errors
         ]
 
 

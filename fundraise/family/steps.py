@@ -50,9 +50,13 @@ FIELD_STEPS = {
     "diagnosis_text": ("diagnosis", _l("Diagnosis in words")),
     "hospital_code": ("diagnosis", _l("Hospital")),
     "admitted_on": ("diagnosis", _l("Admission date")),
+    "referral_filed": ("diagnosis", _l("Referral and filing for treatment in another city")),
     "treatment_plan": ("diagnosis", _l("Treatment plan")),
     "cost_total_fen": ("costs", _l("Estimated total cost")),
     "cost_in_policy_fen": ("costs", _l("In-policy part of the cost")),
+    "admissions": ("costs", _l("Admissions the treatment plan needs")),
+    "next_year_cost_fen": ("costs", _l("Part of the cost that falls next year")),
+    "next_year_admissions": ("costs", _l("Admissions that fall next year")),
     "target_fen": ("costs", _l("Amount you ask for")),
     "household_income_fen": ("costs", _l("Household income")),
     "household_size": ("costs", _l("People in the household")),
@@ -140,6 +144,7 @@ def step_initial(campaign: Campaign, step: str) -> dict[str, Any]:
             "diagnosis_text": campaign.diagnosis_text,
             "hospital_code": campaign.hospital.code if campaign.hospital else "",
             "admitted_on": campaign.admitted_on,
+            "referral_filed": _yes_no(campaign.referral_filed) or "",
             "treatment_plan": campaign.treatment_plan,
         }
     if step == "costs":
@@ -147,6 +152,8 @@ def step_initial(campaign: Campaign, step: str) -> dict[str, Any]:
         saved = campaign.household_size is not None or bool(campaign.cost_total_fen)
         data: dict[str, Any] = {field: getattr(campaign, field) if saved else None for field in MONEY_FIELDS}
         data.update(
+            admissions=campaign.admissions,
+            next_year_admissions=campaign.next_year_admissions,
             household_size=campaign.household_size,
             owns_house=_yes_no(campaign.owns_house),
             house_note=campaign.house_note,
@@ -179,17 +186,22 @@ def step_data(form: Any, step: str, campaign: Campaign | None) -> dict[str, Any]
             data["patient_id_number"] = id_number
         return data
     if step == "diagnosis":
-        return {
+        data = {
             "diagnosis_icd10": (form.diagnosis_icd10.data or "").strip() or None,
             "diagnosis_text": form.diagnosis_text.data or "",
             "hospital_code": form.hospital_code.data or None,
             "admitted_on": form.admitted_on.data,
             "treatment_plan": form.treatment_plan.data or "",
         }
+        if form.referral_filed.raw_data:
+            # "Not sure" (empty) is an answer too: it clears an earlier yes or no.
+            data["referral_filed"] = {"yes": True, "no": False}.get(form.referral_filed.data or "")
+        return data
     if step == "costs":
         data = {field: form[field].data for field in MONEY_FIELDS if form[field].data is not None}
-        if form.household_size.data is not None:
-            data["household_size"] = form.household_size.data
+        for field in ("household_size", "admissions", "next_year_admissions"):
+            if form[field].data is not None:
+                data[field] = form[field].data
         for field in ("owns_house", "owns_car"):
             if form[field].data in ("yes", "no"):
                 data[field] = form[field].data == "yes"

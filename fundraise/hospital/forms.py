@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField
+from wtforms import EmailField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 
@@ -30,4 +31,19 @@ class FamilyAccountForm(FlaskForm):
         ],
         description=_l("Only for a new account; optional."),
         render_kw={"inputmode": "tel", "autocomplete": "off"},
+    )
+
+
+class ConfirmStayForm(FlaskForm):
+    """The confirmation button; where the family has not said whether the treatment was referred and filed,
+    the worker answers here and the answer is confirmed with the stay."""
+
+    referral_filed = RadioField(
+        _l("Was the treatment referred and filed (转诊/异地就医备案) with the patient's medical insurance?"),
+        choices=[
+            SelectChoice("yes", _l("Yes, it was referred and filed")),
+            SelectChoice("no", _l("No, it was not")),
+        ],
+        validators=[Optional()],
+        invalid_choice_message=_l("Answer yes or no."),
     )

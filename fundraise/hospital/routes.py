@@ -12,15 +12,14 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from fundraise.access import current_account, roles
-from fundraise.auth.forms import ConfirmForm
 from fundraise.errors import IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.family.routes import my_notifications
 from fundraise.family.steps import step_url
-from fundraise.hospital.forms import FamilyAccountForm
+from fundraise.hospital.forms import ConfirmStayForm, FamilyAccountForm
 from fundraise.models import Campaign, CampaignState, Role, User
 from fundraise.services.campaigns import get_campaign
-from fundraise.services.filing import confirm_stay, open_case_for_family
+from fundraise.services.filing import confirm_stay, open_case_for_family, treated_out_of_region
 from fundraise.web.forms import apply_field_errors
 
 bp = Blueprint("hospital", __name__, url_prefix="/hospital")
@@ -41,8 +40,10 @@ def dashboard() -> Any:
         "hospital/dashboard.html",
         campaigns=campaigns,
         notifications=my_notifications(),
-        action_form=ConfirmForm(formdata=None),
+        action_form=ConfirmStayForm(formdata=None),
         ready_to_confirm=ready_to_confirm,
+        needs_confirming=needs_confirming,
+        treated_out_of_region=treated_out_of_region,
     )
 
 
@@ -51,18 +52,37 @@ def ready_to_confirm(campaign: Campaign) -> bool:
     return campaign.admitted_on is not None and bool(campaign.cost_total_fen)
 
 
+def needs_confirming(campaign: Campaign) -> bool:
+    """The stay is not confirmed yet, or the family's referral answer is (a changed answer, a new one)."""
+    if campaign.state in (CampaignState.REJECTED, CampaignState.CLOSED):
+        return False
+    return campaign.stay_confirmed_at is None or (
+        campaign.referral_filed is not None and campaign.referral_confirmed_at is None
+    )
+
+
 @bp.route("/campaigns/<int:campaign_id>/confirm-stay", methods=["POST"])
 @roles(Role.SOCIAL_WORKER)
 def confirm(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id, current_account())  # 404 for a draft the worker may not see
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmStayForm()
+    if not form.validate_on_submit():
+        for message in form.referral_filed.errors:
+            flash(message, "error")
         return redirect(url_for(".dashboard"))
-    if campaign.hospital_id == current_user.hospital_id and not ready_to_confirm(campaign):
+    if (
+        campaign.hospital_id == current_user.hospital_id
+        and campaign.stay_confirmed_at is None
+        and not ready_to_confirm(campaign)
+    ):
         flash(_("Confirm the stay once the admission date and the cost estimate are filed."), "error")
     else:
+        answer = {"yes": True, "no": False}.get(form.referral_filed.data or "")
         try:
-            confirm_stay(campaign, current_account())  # 403 for another hospital's patient
-        except IllegalTransition as error:
+            confirm_stay(
+                campaign, current_account(), referral_filed=answer
+            )  # 403 for another hospital's patient
+        except (IllegalTransition, ValidationFailed) as error:
             flash(error.message, "error")
         else:
             flash(

@@ -58,6 +58,12 @@ class Campaign(db.Model):
             name="costs",
         ),
         CheckConstraint("target_fen >= 0", name="target"),
+        CheckConstraint("admissions >= 1 AND admissions <= 60", name="admissions"),
+        CheckConstraint(
+            "next_year_admissions >= 0 AND next_year_admissions <= admissions"
+            " AND next_year_cost_fen >= 0 AND next_year_cost_fen <= cost_total_fen",
+            name="next_year",
+        ),
         CheckConstraint(
             "household_income_fen >= 0 AND savings_fen >= 0 AND commercial_insurance_fen >= 0"
             " AND other_fundraising_fen >= 0",
@@ -93,6 +99,11 @@ class Campaign(db.Model):
     treatment_plan: Mapped[str] = mapped_column(Text, default="")
     cost_total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_in_policy_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Admissions the treatment plan needs in all, and the part of the plan (admissions and cost, included in
+    # the totals) that falls in the next calendar year, when deductibles and caps start again.
+    admissions: Mapped[int] = mapped_column(default=1, server_default="1")
+    next_year_admissions: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_year_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     target_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     # What the family asked for, kept once verification has capped `target_fen` to the gap or the limit.
     requested_target_fen: Mapped[int | None] = mapped_column(BigInteger)
@@ -112,6 +123,12 @@ class Campaign(db.Model):
 
     stay_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     stay_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # For treatment outside the patient's pooling region: whether it was referred and filed with the medical
+    # insurance (转诊/异地就医备案). None: the family did not say. The hospital's social worker confirms the
+    # answer with the stay; changing the answer drops the confirmation.
+    referral_filed: Mapped[bool | None] = mapped_column()
+    referral_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    referral_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     # Where a suspended campaign returns to once a report is resolved.
     state_before_suspension: Mapped[str | None] = mapped_column(String(16))
@@ -124,6 +141,7 @@ class Campaign(db.Model):
     applicant: Mapped[User] = relationship(foreign_keys=[applicant_id])
     filed_by: Mapped[User | None] = relationship(foreign_keys=[filed_by_id])
     stay_confirmed_by: Mapped[User | None] = relationship(foreign_keys=[stay_confirmed_by_id])
+    referral_confirmed_by: Mapped[User | None] = relationship(foreign_keys=[referral_confirmed_by_id])
     hospital: Mapped[Hospital | None] = relationship()
     patient_region: Mapped[Region | None] = relationship()
     disease: Mapped[DiseaseRange | None] = relationship()

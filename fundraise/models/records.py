@@ -53,6 +53,7 @@ class AssistanceClass(enum.StrEnum):
     DIBAO_EDGE = "dibao_edge"  # 低保边缘家庭成员, households just above the dibao line
     MONITORED = "monitored"  # 防止返贫监测对象, monitored against falling back into poverty
     ILLNESS_IMPOVERISHED = "illness_impoverished"  # 因病致贫重病患者, impoverished by serious illness
+    RETURNED_TO_POVERTY = "returned_to_poverty"  # 返贫致贫人口, fallen (back) into poverty
 
 
 class ImportStatus(enum.StrEnum):
@@ -92,6 +93,9 @@ class BasicEnrolmentRecord(_PersonRecord, db.Model):
     __table_args__ = (
         CheckConstraint(f"scheme IN ({_values(InsuranceScheme)})", name="scheme"),
         CheckConstraint("ytd_reimbursed_fen >= 0", name="ytd_reimbursed"),
+        CheckConstraint(
+            "ytd_in_policy_self_pay_fen IS NULL OR ytd_in_policy_self_pay_fen >= 0", name="ytd_self_pay"
+        ),
         CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
         UniqueConstraint("pooling_region_code", "source_record_id", name="uq_basic_enrolment_records_issued"),
     )
@@ -101,6 +105,10 @@ class BasicEnrolmentRecord(_PersonRecord, db.Model):
     pooling_region_code: Mapped[str] = mapped_column(String(6), index=True)
     year: Mapped[int] = mapped_column(Integer)
     ytd_reimbursed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The in-policy cost the person paid this year after basic insurance; None: the feed did not say.
+    ytd_in_policy_self_pay_fen: Mapped[int | None] = mapped_column(BigInteger)
+    # The day the year-to-date figures stand at; None: taken as standing before any treatment checked.
+    ytd_as_of: Mapped[date | None] = mapped_column(Date)
 
 
 class CriticalIllnessRecord(_PersonRecord, db.Model):
@@ -119,6 +127,7 @@ class CriticalIllnessRecord(_PersonRecord, db.Model):
     entitled: Mapped[bool] = mapped_column()
     pooling_region_code: Mapped[str] = mapped_column(String(6), index=True)
     ytd_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    ytd_as_of: Mapped[date | None] = mapped_column(Date)
 
 
 class CivilAffairsRecord(_PersonRecord, db.Model):
@@ -139,6 +148,7 @@ class CivilAffairsRecord(_PersonRecord, db.Model):
     monthly_household_income_fen: Mapped[int] = mapped_column(BigInteger)
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     ytd_assistance_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    ytd_as_of: Mapped[date | None] = mapped_column(Date)
 
 
 class ImportBatch(db.Model):

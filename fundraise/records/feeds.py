@@ -6,6 +6,9 @@ value means the same thing whichever way it arrives.
 
 A row is a mapping of column name to raw value: a string from a CSV file, or a JSON value (string, number,
 boolean or null). `parse_row` returns the normalised values keyed by record field, or the faults it found.
+
+Year-to-date figures stand as of the row's optional `ytd_as_of` (see fundraise/records/CONTRACT.md); a date
+in the future or before the record's year is a fault of the row, since such figures cannot be this year's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fundraise.models.records import AssistanceClass, InsuranceScheme, RecordKind
 from fundraise.money import FEN_PER_YUAN, AmountError, parse_yuan
@@ -25,6 +29,12 @@ SOURCE_ID_COLUMN = "source_record_id"
 MAX_HOUSEHOLD_SIZE = 50
 # 100 million yuan: above any income or insurance figure a feed could truthfully carry.
 MAX_AMOUNT_FEN = 100_000_000 * FEN_PER_YUAN
+# The feeds' dates are dates in China.
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
+
+
+def china_today() -> datetime.date:
+    return datetime.datetime.now(CHINA_TIME).date()
 
 
 class FeedValueError(ValueError):
@@ -226,6 +236,8 @@ COLUMNS: dict[RecordKind, tuple[Column, ...]] = {
         *_VALIDITY,
         Column("year", "year", whole_number(2000, 2100)),
         Column("ytd_reimbursed_yuan", "ytd_reimbursed_fen", yuan),
+        Column("ytd_in_policy_self_pay_yuan", "ytd_in_policy_self_pay_fen", yuan, required=False),
+        Column("ytd_as_of", "ytd_as_of", iso_date, required=False),
     ),
     RecordKind.CRITICAL_ILLNESS: (
         *_COMMON_HEAD,
@@ -233,6 +245,7 @@ COLUMNS: dict[RecordKind, tuple[Column, ...]] = {
         Column("pooling_region_code", "pooling_region_code", region_code),
         *_VALIDITY,
         Column("ytd_paid_yuan", "ytd_paid_fen", yuan),
+        Column("ytd_as_of", "ytd_as_of", iso_date, required=False),
     ),
     RecordKind.CIVIL_AFFAIRS: (
         *_COMMON_HEAD,
@@ -242,6 +255,7 @@ COLUMNS: dict[RecordKind, tuple[Column, ...]] = {
         Column("monthly_household_income_yuan", "monthly_household_income_fen", yuan),
         Column("region_code", "region_code", region_code),
         Column("ytd_assistance_paid_yuan", "ytd_assistance_paid_fen", yuan, required=False, default=0),
+        Column("ytd_as_of", "ytd_as_of", iso_date, required=False),
     ),
 }
 
@@ -270,8 +284,13 @@ class Fault:
     message: str
 
 
-def parse_row(kind: RecordKind, raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Fault]]:
-    """Read one row: the normalised values keyed by record field, and every fault found (empty if none)."""
+def parse_row(
+    kind: RecordKind, raw: Mapping[str, Any], *, today: datetime.date | None = None
+) -> tuple[dict[str, Any], list[Fault]]:
+    """Read one row: the normalised values keyed by record field, and every fault found (empty if none).
+
+    `today` is the date a `ytd_as_of` may not be after (today in China if not given; a caller reading many
+    rows passes it once)."""
     values: dict[str, Any] = {}
     faults: list[Fault] = []
     get = raw.get
@@ -288,7 +307,24 @@ def parse_row(kind: RecordKind, raw: Mapping[str, Any]) -> tuple[dict[str, Any],
     valid_from, valid_to = values.get("valid_from"), values.get("valid_to")
     if valid_from is not None and valid_to is not None and valid_to < valid_from:
         faults.append(Fault("valid_to", "is before valid_from"))
+    as_of = values.get("ytd_as_of")
+    if as_of is not None:
+        fault = _ytd_as_of_fault(as_of, values, today or china_today())
+        if fault is not None:
+            faults.append(Fault("ytd_as_of", fault))
     return values, faults
+
+
+def _ytd_as_of_fault(as_of: datetime.date, values: Mapping[str, Any], today: datetime.date) -> str | None:
+    if as_of > today:
+        return "is in the future"
+    # The record's year: an enrolment's insurance year, otherwise the year it became valid.
+    year = values.get("year")
+    if year is None and values.get("valid_from") is not None:
+        year = values["valid_from"].year
+    if year is not None and as_of.year < year:
+        return f"is before the record's year ({year})"
+    return None
 
 
 def mask_value(column: str | None, value: Any) -> str:

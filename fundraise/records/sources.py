@@ -32,7 +32,7 @@ from fundraise.models.records import (
     CriticalIllnessRecord,
     RecordKind,
 )
-from fundraise.records.feeds import parse_row
+from fundraise.records.feeds import china_today, parse_row
 from verification.identity import IdNumberError, parse_resident_id
 from verification.records import BasicEnrolment, CivilAffairsStatus, CriticalIllnessEntitlement, Records
 
@@ -68,6 +68,8 @@ def basic_enrolment(source: Mapping[str, Any] | object) -> BasicEnrolment:
         valid_to=get("valid_to"),
         ytd_reimbursed_fen=get("ytd_reimbursed_fen"),
         source_record_id=get("source_record_id"),
+        ytd_in_policy_self_pay_fen=get("ytd_in_policy_self_pay_fen"),
+        ytd_as_of=get("ytd_as_of"),
     )
 
 
@@ -83,6 +85,7 @@ def critical_illness_entitlement(source: Mapping[str, Any] | object) -> Critical
         valid_to=get("valid_to"),
         ytd_reimbursed_fen=get("ytd_paid_fen"),
         source_record_id=get("source_record_id"),
+        ytd_as_of=get("ytd_as_of"),
     )
 
 
@@ -98,6 +101,7 @@ def civil_affairs_status(source: Mapping[str, Any] | object) -> CivilAffairsStat
         region_code=get("region_code"),
         source_record_id=get("source_record_id"),
         ytd_assistance_fen=get("ytd_assistance_paid_fen"),
+        ytd_as_of=get("ytd_as_of"),
     )
 
 
@@ -215,6 +219,7 @@ class HttpSource:
         if not isinstance(document, dict):
             raise RecordSourceUnavailable("records service answer is not a JSON object")
         found: dict[str, tuple[Any, ...]] = {}
+        today = china_today()
         for key, kind, read in _RESPONSE_KEYS:
             items = document.get(key)
             if not isinstance(items, list):
@@ -223,7 +228,7 @@ class HttpSource:
             for position, item in enumerate(items, start=1):
                 if not isinstance(item, dict):
                     raise RecordSourceUnavailable(f"{key} item {position} is not an object")
-                values, faults = parse_row(kind, item)
+                values, faults = parse_row(kind, item, today=today)
                 if faults:
                     listed = "; ".join(f"{fault.column or 'row'} {fault.message}" for fault in faults)
                     raise RecordSourceUnavailable(f"{key} item {position} is malformed: {listed}")

@@ -4,6 +4,7 @@ ID number. Step by step: a step's fields and files are stored together, or not a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -19,11 +20,13 @@ from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind
 from fundraise.models.columns import utcnow
 from fundraise.services import accounts, documents
 from fundraise.services.documents import Upload
+from fundraise.services.policies import loaded_policies
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import transactional, unit_of_work
 from verification.diseases import DiseaseRange as DiseaseRangeData
 from verification.diseases import find_category, normalize_icd10
 from verification.identity import IdNumberError, ResidentId, consistency_errors, parse_resident_id
+from verification.policy import policy_for
 
 S = CampaignState
 RELATIONSHIPS = ("self", "parent", "child", "spouse", "sibling", "grandparent", "other")
@@ -47,7 +50,10 @@ MONEY_FIELDS = (
     "savings_fen",
     "commercial_insurance_fen",
     "other_fundraising_fen",
+    "next_year_cost_fen",
 )
+# Admissions a treatment plan may need in all (a long chemotherapy plan has a few dozen).
+MAX_ADMISSIONS = 60
 TEXT_LIMITS = {
     "title": 80,
     "patient_name": 64,
@@ -143,6 +149,25 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
     for field in ("owns_house", "owns_car", "assistance_claimed"):
         if field in data and data[field] is not None:
             changes[field] = bool(data[field])
+    for field, low in (("admissions", 1), ("next_year_admissions", 0)):
+        if field in data and data[field] is not None:
+            count = data[field]
+            if isinstance(count, bool) or not isinstance(count, int) or not low <= count <= MAX_ADMISSIONS:
+                fail(
+                    field,
+                    _("Enter a number of admissions from %(low)d to %(high)d.", low=low, high=MAX_ADMISSIONS),
+                )
+            else:
+                changes[field] = count
+    if "referral_filed" in data:
+        referral = data["referral_filed"]
+        if referral is not None and not isinstance(referral, bool):
+            fail("referral_filed", _("Answer yes, no or not sure."))
+        elif referral != campaign.referral_filed:
+            # The social worker confirmed the old answer, not this one.
+            changes["referral_filed"] = referral
+            changes["referral_confirmed_by_id"] = None
+            changes["referral_confirmed_at"] = None
 
     if data.get("relationship"):
         if data["relationship"] not in RELATIONSHIPS:
@@ -215,6 +240,7 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
     in_policy = changes.get("cost_in_policy_fen", campaign.cost_in_policy_fen) or 0
     if in_policy > total and "cost_in_policy_fen" not in errors:
         fail("cost_in_policy_fen", _("The in-policy part cannot be more than the total cost."))
+    _check_next_year(campaign, changes, errors, fail, total)
     target = changes.get("target_fen", campaign.target_fen) or 0
     if target > current_app.config["MAX_TARGET_FEN"] and "target_fen" not in errors:
         fail("target_fen", _("A single request may ask for at most 500,000 yuan."))
@@ -225,6 +251,45 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     for field, value in changes.items():
         setattr(campaign, field, value)
+
+
+def _check_next_year(
+    campaign: Campaign,
+    changes: dict[str, Any],
+    errors: dict[str, list[str]],
+    fail: Callable[[str, str], None],
+    total: int,
+) -> None:
+    """The plan's next-year part: within the total cost, and its admissions fit the plan's (the first
+    admission is this year's, so at most all but one fall next year)."""
+    if errors.keys() & {"next_year_cost_fen", "admissions", "next_year_admissions"}:
+        return
+    next_cost = changes.get("next_year_cost_fen", campaign.next_year_cost_fen) or 0
+    admissions = changes.get("admissions", campaign.admissions) or 1
+    next_admissions = changes.get("next_year_admissions", campaign.next_year_admissions) or 0
+    if next_cost > total:
+        fail("next_year_cost_fen", _("The part that falls next year cannot be more than the total cost."))
+    if next_cost > 0:
+        if next_admissions < 1:
+            fail(
+                "next_year_admissions",
+                _("If part of the cost falls next year, at least one admission falls next year too."),
+            )
+        elif next_admissions > admissions - 1:
+            fail(
+                "next_year_admissions",
+                _(
+                    "The first admission is this year, so at most %(n)d of the %(total)d admissions can fall "
+                    "next year. Check the number of admissions in all.",
+                    n=admissions - 1,
+                    total=admissions,
+                ),
+            )
+    elif next_admissions > 0:
+        fail(
+            "next_year_admissions",
+            _("Enter 0, or enter the part of the cost that falls next year."),
+        )
 
 
 def id_error_message(code: str) -> str:
@@ -254,28 +319,78 @@ def disease_for_code(code: str) -> DiseaseRange | None:
     return next(r for r in rows if r.code_from == found.code_from)
 
 
+# Municipalities directly under the central government pool insurance city-wide (北京, 天津, 上海, 重庆).
+_MUNICIPALITIES = ("11", "12", "31", "50")
+
+
+def treated_out_of_region(campaign: Campaign) -> bool | None:
+    """Whether the campaign's hospital lies outside the patient's pooling region, so that the referral and
+    filing (转诊/异地就医备案) matters; None while the hospital or the household registration is unknown.
+
+    The pooling region is the one the loaded benefit policy for the treatment year names; without one, the
+    patient's prefecture (the whole city for a municipality)."""
+    region = campaign.patient_region_code
+    hospital = campaign.hospital
+    if not region or hospital is None:
+        return None
+    year = (campaign.admitted_on or date.today()).year
+    policy = policy_for(loaded_policies(), region, year)
+    if policy is not None:
+        return not policy.covers(hospital.region_code)
+    prefix = region[:2] if region[:2] in _MUNICIPALITIES else region[:4]
+    return not hospital.region_code.startswith(prefix)
+
+
 @transactional
-def confirm_stay(campaign: Campaign, social_worker: User) -> Campaign:
-    """A social worker of the campaign's hospital confirms the patient's stay and the cost estimate."""
+def confirm_stay(campaign: Campaign, social_worker: User, *, referral_filed: bool | None = None) -> Campaign:
+    """A social worker of the campaign's hospital confirms the patient's stay and the cost estimate, and
+    with them the family's answer whether the treatment was referred and filed (转诊/异地就医备案).
+
+    When the family has not answered, the worker may give the answer (`referral_filed`): it is stored and
+    confirmed together. An answer the family gave is not changed here (the family edits its draft). A stay
+    confirmed before the family answered, or before it changed its answer, has the answer confirmed now.
+    """
     if social_worker.role != Role.SOCIAL_WORKER or social_worker.hospital_id != campaign.hospital_id:
         raise Forbidden(_("Only a social worker of this hospital can confirm the stay."))
     if campaign.state in (S.CANCELLED, S.REJECTED, S.CLOSED):
         raise IllegalTransition(_("This campaign is no longer active."))
-    if campaign.stay_confirmed_at is not None:
+    if (
+        referral_filed is not None
+        and campaign.referral_filed is not None
+        and referral_filed != campaign.referral_filed
+    ):
+        raise ValidationFailed(
+            _("The family has already answered about the referral; ask them to change it in the filing."),
+            fields={"referral_filed": [_("The family's answer stands until they change it.")]},
+        )
+    answer = campaign.referral_filed if campaign.referral_filed is not None else referral_filed
+    confirm_referral = answer is not None and campaign.referral_confirmed_at is None
+    confirm_the_stay = campaign.stay_confirmed_at is None
+    if not confirm_the_stay and not confirm_referral:
         return campaign
-    if campaign.admitted_on is None or not campaign.cost_total_fen:
+    if confirm_the_stay and (campaign.admitted_on is None or not campaign.cost_total_fen):
         raise ValidationFailed(
             _("Enter the admission date and the cost estimate before confirming the stay."),
             fields={"admitted_on": [_("Required before the stay can be confirmed.")]},
         )
-    campaign.stay_confirmed_by_id = social_worker.id
-    campaign.stay_confirmed_at = utcnow()
+    now = utcnow()
+    after: dict[str, Any] = {"hospital_id": campaign.hospital_id}
+    if confirm_the_stay:
+        campaign.stay_confirmed_by_id = social_worker.id
+        campaign.stay_confirmed_at = now
+    if confirm_referral:
+        if campaign.referral_filed is None:
+            after["referral_answered_by_hospital"] = True
+        campaign.referral_filed = answer
+        campaign.referral_confirmed_by_id = social_worker.id
+        campaign.referral_confirmed_at = now
+        after["referral_filed"] = answer
     audit.record(
-        "campaign.confirm_stay",
+        "campaign.confirm_stay" if confirm_the_stay else "campaign.confirm_referral",
         "campaign",
         campaign.id,
         actor=social_worker,
-        after={"hospital_id": campaign.hospital_id},
+        after=after,
     )
     return campaign
 

@@ -11,23 +11,31 @@ empty `valid_to` (or JSON null) means open-ended. Columns not listed are ignored
 ``basic_enrolment`` (basic medical insurance enrolment, one row per person and year)::
 
     source_record_id,id_number,name,scheme,pooling_region_code,valid_from,valid_to,year,ytd_reimbursed_yuan
+    [,ytd_in_policy_self_pay_yuan][,ytd_as_of]
 
-    scheme: employee | resident; year: the insurance year the year-to-date reimbursement belongs to.
+    scheme: employee | resident; year: the insurance year the year-to-date figures belong to;
+    ytd_in_policy_self_pay_yuan: the in-policy cost the person paid that year after basic insurance (empty
+    or absent: not stated, and verification derives a floor from the reimbursement).
 
 ``critical_illness`` (critical-illness insurance entitlement)::
 
-    source_record_id,id_number,name,entitled,pooling_region_code,valid_from,valid_to,ytd_paid_yuan
+    source_record_id,id_number,name,entitled,pooling_region_code,valid_from,valid_to,ytd_paid_yuan[,ytd_as_of]
 
     entitled: true | false (also 1/0, yes/no, 是/否).
 
 ``civil_affairs`` (civil-affairs assistance status)::
 
     source_record_id,id_number,name,assistance_class,valid_from,valid_to,household_size,
-    monthly_household_income_yuan,region_code[,ytd_assistance_paid_yuan]
+    monthly_household_income_yuan,region_code[,ytd_assistance_paid_yuan][,ytd_as_of]
 
     assistance_class: tekun (特困) | dibao (低保) | dibao_edge (低保边缘) | monitored (防止返贫监测) |
-    illness_impoverished (因病致贫重病患者); household_size 1-50; ytd_assistance_paid_yuan is optional
-    (0 when absent).
+    illness_impoverished (因病致贫重病患者) | returned_to_poverty (返贫致贫人口); household_size 1-50;
+    ytd_assistance_paid_yuan is optional (0 when absent).
+
+``ytd_as_of`` (every kind, optional): the date the row's year-to-date figures stand at. Empty or absent:
+undated, taken as standing before any treatment being checked. A date in the future, or before the record's
+year (an enrolment's ``year``, otherwise the year of ``valid_from``), is a row fault. Verification uses
+dated figures only for a treatment on or after that date in the same year (fundraise/records/CONTRACT.md).
 
 Every kind: ``source_record_id`` is the record's id in the sending system (at most 64 characters, unique
 within the file; a later file with the same id and the same issuing region updates the record — the issuing
@@ -78,7 +86,7 @@ from fundraise.extensions import db
 from fundraise.models import Role, User
 from fundraise.models.columns import utcnow
 from fundraise.models.records import ImportBatch, ImportStatus, RecordKind
-from fundraise.records.feeds import JURISDICTION_FIELD, SOURCE_ID_COLUMN, mask_value, parse_row
+from fundraise.records.feeds import JURISDICTION_FIELD, SOURCE_ID_COLUMN, china_today, mask_value, parse_row
 from fundraise.records.reading import FileFault, csv_feed, json_feed
 from fundraise.records.writer import MODELS, RecordWriter
 from fundraise.services.reverification import enqueue_reverification
@@ -271,6 +279,7 @@ def import_feed(
                 writer = RecordWriter(kind, batch.id, POSTGRESQL_CHUNK_ROWS if on_postgresql else CHUNK_ROWS)
                 region_field = JURISDICTION_FIELD[kind]
                 first_seen: dict[str, int] = {}
+                today = china_today()
                 try:
                     for number, raw, row_faults in feed.rows:
                         rows_total = number
@@ -285,7 +294,7 @@ def import_feed(
                             )
                         if raw is None:
                             continue
-                        values, row_faults = parse_row(kind, raw)
+                        values, row_faults = parse_row(kind, raw, today=today)
                         for fault in row_faults:
                             faults.add(
                                 number,

@@ -269,8 +269,13 @@ class _Case:
     admitted_on: date | None
     submitted_at: datetime | None
     stay_confirmed_at: datetime | None
+    referral_filed: bool | None
+    referral_confirmed_at: datetime | None
     cost_total_fen: int
     cost_in_policy_fen: int
+    admissions: int
+    next_year_admissions: int
+    next_year_cost_fen: int
     target_fen: int
     requested_target_fen: int | None
     household_size: int | None
@@ -499,7 +504,9 @@ def _check(case: _Case, records: Records | None, other_active: int, context: _Co
 
     assert policy is not None
     assert records is not None
-    report = verify_case(_facts(case, day, other_active, context), records, policy)
+    # A plan that runs into next year has that part costed under next year's rules, when they are loaded.
+    next_policy = policy_for(context.policies, region, day.year + 1) if case.next_year_cost_fen > 0 else None
+    report = verify_case(_facts(case, day, other_active, context), records, policy, next_policy)
     stored = report_to_dict(report)
     snapshot = stored.pop("records_snapshot")
     cascade = report.cascade
@@ -536,9 +543,11 @@ def _facts(case: _Case, day: date, other_active: int, context: _Context) -> Case
         hospital_tier=hospital[0] if hospital else "tertiary",  # type: ignore[arg-type]  # a str column; CHECK keeps it to the tiers
         hospital_region_code=hospital[1] if hospital else "",
         stay_confirmed=case.stay_confirmed_at is not None,
-        # The filing form does not ask about referral/filing for out-of-region treatment (转诊备案), so none
-        # is assumed: the lower out-of-region rate, a gap no smaller than the real one.
-        referral_filed=False,
+        referral_filed=case.referral_filed,
+        referral_confirmed=case.referral_confirmed_at is not None,
+        admissions=case.admissions,
+        next_year_admissions=case.next_year_admissions,
+        next_year_cost_fen=case.next_year_cost_fen,
         disease_category=disease[0] if disease else None,
         disease_cost_min_fen=disease[1] if disease else None,
         disease_cost_max_fen=disease[2] if disease else None,

@@ -15,14 +15,18 @@ from tests.factories import CampaignFactory, UserFactory
 
 
 def submitted_case(*, confirmed: bool = True, **fields: Any) -> Campaign:
-    """The factory's Linquan leukaemia case, submitted, with the stay confirmed by the hospital's social
-    worker unless `confirmed=False`. Not yet verified: call the service or relay the outbox."""
+    """The factory's Linquan leukaemia case, submitted, with the stay (and the family's referral answer)
+    confirmed by the hospital's social worker unless `confirmed=False`. Not yet verified: call the service or relay the outbox."""
     fields = {"state": "submitted", "submitted_at": utcnow(), **fields}
     campaign = CampaignFactory(with_evidence=True, **fields)
     if confirmed:
         worker = UserFactory(social_worker=True)
         campaign.stay_confirmed_by_id = worker.id
         campaign.stay_confirmed_at = utcnow()
+        if campaign.referral_filed is not None:
+            # The worker confirms the family's referral answer with the stay (filing.confirm_stay).
+            campaign.referral_confirmed_by_id = worker.id
+            campaign.referral_confirmed_at = campaign.stay_confirmed_at
     return campaign
 
 
