@@ -20,7 +20,7 @@ from fundraise.i18n import locale_name
 from fundraise.money import format_yuan
 from fundraise.services.search import category_label
 from verification.coverage import CascadeStep, format_rate
-from verification.report import CheckResult
+from verification.report import Assumption, CheckResult
 from verification.report import VerificationReport as CoreReport
 
 # What each check is about, as a heading.
@@ -31,14 +31,21 @@ CHECK_NAMES = {
     "civil_affairs": _l("Civil-affairs assistance"),
     "duplicate_campaign": _l("Other campaigns for the patient"),
     "hospital": _l("Hospital and stay"),
+    "referral": _l("Referral and filing for treatment elsewhere"),
     "cost": _l("Cost of treatment"),
     "disclosure": _l("Disclosed household finances"),
     "need": _l("Remaining need"),
     "target": _l("Target"),
 }
 
-STATUS_LABELS = {"pass": _l("Passed"), "fail": _l("Failed"), "needs_review": _l("Needs review")}
-STATUS_TONES = {"pass": "ok", "fail": "bad", "needs_review": "warn"}
+STATUS_LABELS = {
+    "pass": _l("Passed"),
+    "fail": _l("Failed"),
+    "needs_review": _l("Needs review"),
+    "not_checked": _l("Not checked"),
+}
+# Not checked is neither good nor bad news: it is shown neutrally.
+STATUS_TONES = {"pass": "ok", "fail": "bad", "needs_review": "warn", "not_checked": "muted"}
 DECISION_LABELS = {
     "verified": _l("Verified"),
     "needs_review": _l("Needs a reviewer"),
@@ -54,6 +61,7 @@ TRIGGER_LABELS = {
 ASSISTANCE_CLASSES = {
     "tekun": _l("extreme-poverty support (特困)"),
     "dibao": _l("minimum living allowance (低保)"),
+    "returned_to_poverty": _l("fell back into poverty (返贫致贫人口)"),
     "dibao_edge": _l("low-income marginal household (低保边缘)"),
     "monitored": _l("household monitored against returning to poverty (防止返贫监测)"),
     "illness_impoverished": _l("impoverished by serious illness (因病致贫重病患者)"),
@@ -72,6 +80,13 @@ MISMATCHES = {
     "birth date and sex": _l("birth date and sex"),
 }
 DISCLOSURE_FIELDS = {"household_size": _l("household size"), "income": _l("income")}
+LOCATIONS = {
+    "in_region": _l("in the patient's own pooling region"),
+    "in_province": _l("another city of the same province"),
+    "out_of_province": _l("another province"),
+}
+FILED_WORDS: dict[int, Any] = {1: _l("made"), 0: _l("not made")}
+CONFIRMED_WORDS: dict[int, Any] = {1: _l(", confirmed by the hospital"), 0: _l(", as the family says")}
 
 # One message per reason code of verification/report.py (CHECK_MESSAGES), with the same parameters.
 CHECK_TEXTS = {
@@ -118,6 +133,21 @@ CHECK_TEXTS = {
         "The patient's civil-affairs status (%(assistance_class)s) entitles the family to about %(assistance)s"
         " of medical assistance that has not been claimed. Please claim it first, from the civil-affairs office"
         " or through the hospital's one-stop settlement; the gap shown already assumes it."
+    ),
+    "referral_not_needed": _l(
+        "The hospital is in the patient's pooling region, so no referral or filing is needed."
+    ),
+    "referral_not_stated": _l(
+        "The hospital is outside the patient's pooling region and the filing form does not say whether the"
+        " referral/filing (转诊/异地就医备案) was made; the gap assumes it was not until a reviewer checks."
+    ),
+    "referral_unconfirmed": _l(
+        "The hospital is outside the patient's pooling region; the family says the referral/filing was"
+        " %(filed_word)s, which the hospital's social worker has not confirmed, so a reviewer must check it."
+    ),
+    "referral_confirmed": _l(
+        "The hospital is outside the patient's pooling region; the hospital's social worker confirmed the"
+        " referral/filing was %(filed_word)s."
     ),
     "no_other_campaign": _l("The patient has no other active campaign."),
     "other_active_campaigns": _l("The patient already has %(count)s other active campaign(s)."),
@@ -203,11 +233,15 @@ STEP_TEXTS = {
     ),
     ("critical_illness", "paid"): _l(
         "Critical-illness insurance pays banded rates on %(base)s (the %(applies_to)s left after basic"
-        " insurance above its %(deductible)s deductible): %(paid)s."
+        " insurance, above the %(deductible)s still left of its yearly deductible): %(paid)s."
     ),
     ("assistance", "paid"): _l(
-        "Medical assistance pays %(rate)s of %(base)s (the %(applies_to)s still self-paid above its"
-        " %(deductible)s deductible): %(paid)s."
+        "Medical assistance pays %(rate)s of %(base)s (the %(applies_to)s still self-paid, above the"
+        " %(deductible)s still left of its yearly deductible): %(paid)s."
+    ),
+    ("assistance", "unfiled_out_of_region"): _l(
+        "The treatment is outside the pooling region without referral/filing, which medical assistance does"
+        " not cover under the region's rules, so it pays nothing."
     ),
     ("*", "capped"): _l("%(step)s reaches its annual cap and pays what is left of it: %(paid)s."),
     ("*", "cap_exhausted"): _l(
@@ -215,6 +249,71 @@ STEP_TEXTS = {
     ),
     ("*", "below_deductible"): _l(
         "%(step)s pays nothing: the %(applies_to)s it considers does not exceed its %(deductible)s deductible."
+    ),
+}
+
+# What the figures rest on, one message per assumption code of verification/report.py (ASSUMPTION_MESSAGES).
+ASSUMPTION_TEXTS = {
+    "in_region": _l(
+        "The hospital is in the patient's pooling region (%(policy_region)s); its in-region rates apply."
+    ),
+    "referral_filed": _l(
+        "Treated outside the pooling region (%(location_word)s) with referral/filing%(confirmed_word)s;"
+        " medical assistance pays %(assistance_share)s of its usual amount."
+    ),
+    "referral_not_filed": _l(
+        "Treated outside the pooling region (%(location_word)s) without referral/filing%(confirmed_word)s;"
+        " medical assistance pays %(assistance_share)s of its usual amount."
+    ),
+    "referral_assumed_not_filed": _l(
+        "Treated outside the pooling region (%(location_word)s); nobody has said whether the referral/filing"
+        " was made, so the figures assume it was not, and medical assistance pays %(assistance_share)s of its"
+        " usual amount."
+    ),
+    "basic_rate_filed": _l("Basic insurance pays its out-of-region rate for a filed stay: %(basic_rate)s."),
+    "basic_rate_not_filed": _l(
+        "Basic insurance pays its lower out-of-region rate for a stay without filing: %(basic_rate)s."
+    ),
+    "ytd_none": _l(
+        "No payment or self-pay earlier this year is on record, so every yearly deductible is counted in full."
+    ),
+    "ytd_recorded": _l(
+        "Earlier this year, on record: basic insurance paid %(basic_paid)s, critical-illness insurance"
+        " %(critical_illness_paid)s, medical assistance %(assistance_paid)s, and the patient's in-policy"
+        " self-pay after basic insurance was %(self_pay)s; the yearly deductibles and bands continue from"
+        " there."
+    ),
+    "ytd_self_pay_floor": _l(
+        "Earlier this year, on record: basic insurance paid %(basic_paid)s, critical-illness insurance"
+        " %(critical_illness_paid)s, medical assistance %(assistance_paid)s. The records do not state the"
+        " self-pay, so at least %(self_pay)s is assumed (the least those payments imply); the yearly"
+        " deductibles and bands continue from there."
+    ),
+    "ytd_dated_after_treatment": _l(
+        "Some year-to-date figures on record are dated %(as_of)s, after the treatment began"
+        " (%(treatment_date)s), so they may include this treatment and were not used."
+    ),
+    "ytd_earlier_year": _l(
+        "Some year-to-date figures on record are of an earlier year (dated %(as_of)s), so they do not count"
+        " towards %(year)s's deductibles and were not used."
+    ),
+    "deductible_per_admission": _l(
+        "Basic insurance charges its deductible of %(deductible)s for each of the %(admissions)s admission(s)"
+        " planned this year."
+    ),
+    "deductible_per_year": _l(
+        "Basic insurance charges its deductible of %(deductible)s once a year; what earlier stays this year"
+        " met is counted."
+    ),
+    "year_split": _l(
+        "The plan runs into %(next_year)s: %(next_year_cost)s of the cost (%(next_year_in_policy)s in-policy,"
+        " in the same proportion) and %(next_year_admissions)s admission(s) fall in %(next_year)s, when the"
+        " yearly deductibles and caps start again. The patient is assumed to stay enrolled and keep the same"
+        " civil-affairs class."
+    ),
+    "next_year_rules_missing": _l(
+        "The rules for %(next_year)s are not published yet, so those of %(year)s are applied to the part in"
+        " %(next_year)s."
     ),
 }
 
@@ -237,8 +336,10 @@ PROBLEM_TEXTS = {
 
 CAP_TEXT = _l("The target was lowered from %(from)s to %(to)s: %(reason)s.")
 SUMMARY_VERIFIED = _l(
-    "Verified automatically: every check passed against the insurance and civil-affairs records."
+    "Verified automatically: every check that could be made against the insurance and civil-affairs records"
+    " passed."
 )
+SUMMARY_NOT_CHECKED = _l("Not checked, because there was nothing on file to check against: %(checks)s.")
 SUMMARY_REJECTED = _l("Not approved by the automatic checks: %(reasons)s")
 SUMMARY_TO_REVIEW = _l("A charity reviewer will look at the case: %(reasons)s")
 
@@ -298,9 +399,16 @@ def shown_params(params: Mapping[str, str | int]) -> _Shown:
         )
     if isinstance(params.get("category"), str):
         shown["category"] = category_label(str(params["category"]), locale_name())
-    for key in ("treatment_date",):
+    for key in ("treatment_date", "as_of"):
         if isinstance(params.get(key), str):
             shown[key] = _day(str(params[key]))
+    if isinstance(params.get("location"), str):
+        location = LOCATIONS.get(str(params["location"]))
+        shown["location_word"] = _text(location) if location is not None else params["location"]
+    for name, flags in (("filed", FILED_WORDS), ("confirmed", CONFIRMED_WORDS)):
+        flag = params.get(name)
+        if isinstance(flag, int) and flag in flags:
+            shown[f"{name}_word"] = _text(flags[flag])
     return shown
 
 
@@ -316,13 +424,29 @@ def check_message(result: CheckResult) -> str:
     return _text(text) % shown_params(result.params)
 
 
-def step_message(step: CascadeStep) -> str:
+def step_message(step: CascadeStep, *, with_year: bool = False) -> str:
+    """A cascade step in words; `with_year` prefixes the year, for a plan split by year."""
     text = STEP_TEXTS.get((step.code, step.reason_code)) or STEP_TEXTS.get(("*", step.reason_code))
     if text is None:
-        return step.message
-    shown = shown_params(step.params)
-    shown["step"] = _text(STEP_NAMES[step.code]) if step.code in STEP_NAMES else step.code
-    return _text(text) % shown
+        message = step.message
+    else:
+        shown = shown_params(step.params)
+        shown["step"] = _text(STEP_NAMES[step.code]) if step.code in STEP_NAMES else step.code
+        message = _text(text) % shown
+    if with_year and step.year is not None:
+        return _text(YEAR_PREFIX) % {"year": step.year, "message": message}
+    return message
+
+
+YEAR_PREFIX = _l("%(year)s: %(message)s")
+
+
+def assumption_message(assumption: Assumption) -> str:
+    """What the figures rest on, in the reader's language."""
+    text = ASSUMPTION_TEXTS.get(assumption.code)
+    if text is None:  # a code newer than this catalogue: the core's English default
+        return assumption.message
+    return _text(text) % shown_params(assumption.params)
 
 
 def problem_message(problem: str, region: str, year: int) -> str:
@@ -347,6 +471,9 @@ def summary(report: CoreReport) -> str:
         reasons = " ".join(check_message(result) for result in report.checks if result.status == status)
         summary_text = SUMMARY_REJECTED if report.decision == "rejected" else SUMMARY_TO_REVIEW
         text = _text(summary_text) % {"reasons": reasons}
+    unchecked = [check_name(result.code) for result in report.checks if result.status == "not_checked"]
+    if unchecked:
+        text += " " + _text(SUMMARY_NOT_CHECKED) % {"checks": ", ".join(unchecked)}
     target = report.check("target")
     if report.cap_reason is not None and report.decision != "rejected":
         text += " " + check_message(target)

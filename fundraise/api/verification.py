@@ -6,6 +6,7 @@ blueprint is registered), and documented in the OpenAPI document like every othe
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePath
 from typing import Any, ClassVar
 
@@ -28,12 +29,14 @@ from fundraise.services.policies import loaded_policies
 from fundraise.states import PUBLIC_STATES
 from fundraise.verification_pages.presenters import public_breakdown
 from fundraise.verification_text import (
+    assumption_message,
     cap_message,
     check_message,
     check_name,
     problem_message,
     step_message,
 )
+from verification.report import report_from_dict
 
 IMPORTERS = (Role.CIVIL_AFFAIRS_OFFICER, Role.ADMIN)
 
@@ -71,11 +74,44 @@ class CascadeSummary(Schema):
 class CheckResultSchema(Schema):
     code = fields.String(metadata={"example": "civil_affairs"})
     name = fields.String(metadata={"example": "Civil-affairs assistance"})
-    status = fields.String(validate=validate.OneOf(("pass", "fail", "needs_review")))
+    status = fields.String(
+        validate=validate.OneOf(("pass", "fail", "needs_review", "not_checked")),
+        metadata={"description": "not_checked: there was nothing on file to check against."},
+    )
     reason_code = fields.String(metadata={"example": "assistance_first"})
     message = fields.String(metadata={"description": "The reason in plain words, in the caller's language."})
     params = fields.Dict(keys=fields.String(), metadata={"description": "The reason's parameters."})
     evidence = fields.Dict(keys=fields.String(), metadata={"description": "What the check looked at."})
+
+
+class AssumptionSchema(Schema):
+    code = fields.String(metadata={"example": "referral_filed"})
+    message = fields.String(
+        metadata={"description": "The assumption in plain words, in the caller's language."}
+    )
+    params = fields.Dict(keys=fields.String(), metadata={"description": "The assumption's parameters."})
+
+
+class YearPartSchema(Schema):
+    """One calendar year's part of a plan that runs into the next year."""
+
+    year = fields.Integer()
+    policy_version = fields.String()
+    total_cost_fen = Fen()
+    in_policy_cost_fen = Fen()
+    basic_fen = Fen()
+    critical_illness_fen = Fen()
+    assistance_fen = Fen()
+    gap_fen = Fen()
+
+
+class ChecksMade(Schema):
+    """Which checks (by code) were made against records, decided by a reviewer instead, or not made because
+    nothing was on file: what the "verified" mark covers."""
+
+    checked = fields.List(fields.String())
+    reviewed = fields.List(fields.String())
+    not_checked = fields.List(fields.String())
 
 
 class VerificationPrivate(Schema):
@@ -109,6 +145,15 @@ class VerificationSchema(Schema):
     decision = fields.String(validate=validate.OneOf(("verified", "needs_review", "rejected")))
     policy_version = fields.String(allow_none=True)
     cascade = fields.Nested(CascadeSummary, allow_none=True)
+    years = fields.List(
+        fields.Nested(YearPartSchema),
+        metadata={"description": "Each year's part when the plan runs into the next year; else empty."},
+    )
+    assumptions = fields.List(
+        fields.Nested(AssumptionSchema),
+        metadata={"description": "What the figures rest on: referral/filing, the year so far, a year split."},
+    )
+    checks_made = fields.Nested(ChecksMade, allow_none=True)
     private = fields.Nested(VerificationPrivate)
 
 
@@ -179,7 +224,7 @@ class PolicySchema(Schema):
     region_code = fields.String(metadata={"example": "341200"})
     region_name = fields.String(metadata={"example": "阜阳市"})
     year = fields.Integer(metadata={"example": 2026})
-    version = fields.String(metadata={"example": "341200-2026.1-illustrative"})
+    version = fields.String(metadata={"example": "341200-2026.2-illustrative"})
 
 
 class PolicyList(Schema):
@@ -269,9 +314,25 @@ def campaign_verification(campaign_id: int) -> Any:
         "policy_version": report.policy_version,
         "cascade": _cascade(report, verification.asked_target_fen(campaign)),
     }
+    body.update(_grounds(report))
     if private:
         body["private"] = _private(report)
     return VerificationSchema().dump(body)
+
+
+def _grounds(report: VerificationReport) -> dict[str, Any]:
+    """What the figures rest on and which checks were made: the same for everyone who may see the figures."""
+    core = report_from_dict({**report.report, "records_snapshot": {}}) if report.report else None
+    if core is None:
+        return {"years": [], "assumptions": [], "checks_made": None}
+    return {
+        "years": [dataclasses.asdict(part) for part in core.cascade.years],
+        "assumptions": [
+            {"code": item.code, "message": assumption_message(item), "params": item.params}
+            for item in core.assumptions
+        ],
+        "checks_made": core.checks_made(),
+    }
 
 
 # --- records imports -------------------------------------------------------------------------------------

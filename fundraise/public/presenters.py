@@ -64,6 +64,7 @@ STAFF_EVENTS = {
     "campaign.verification_changed": _l("Automatic checks changed their result"),
     "campaign.verification_acknowledged": _l("Changed result marked as seen"),
     "campaign.edit": _l("Draft edited"),
+    "campaign.confirm_referral": _l("Referral and filing confirmed by the hospital's social worker"),
     "campaign.reveal_id": _l("Full ID number viewed"),
     "document.add": _l("Document uploaded"),
     "document.remove": _l("Document removed"),

@@ -23,15 +23,20 @@ from fundraise.verification_text import (
     ASSISTANCE_CLASSES,
     DECISION_LABELS,
     DECISION_TONES,
+    LOCATIONS,
     SCHEMES,
     STATUS_LABELS,
     STATUS_TONES,
+    assumption_message,
     cap_message,
     check_message,
     check_name,
     problem_message,
     step_message,
 )
+from verification.coverage import YearPart
+from verification.report import VerificationReport as CoreReport
+from verification.report import report_from_dict
 
 # The cascade, in the order the tiers pay: (code, label, the report column).
 TIERS = (
@@ -59,6 +64,7 @@ EVIDENCE_LABELS = {
     "hospital_tier": _l("Hospital tier"),
     "hospital_region_code": _l("Hospital region"),
     "stay_confirmed": _l("Stay confirmed"),
+    "location": _l("Where the hospital is"),
     "savings_fen": _l("Savings"),
     "commercial_insurance_fen": _l("Commercial insurance"),
     "other_fundraising_fen": _l("Raised elsewhere"),
@@ -68,6 +74,8 @@ RECORD_LABELS = {
     "household_size": _l("Household"),
     "monthly_household_income_fen": _l("Income a month"),
     "ytd_assistance_fen": _l("Assistance paid this year"),
+    "ytd_in_policy_self_pay_fen": _l("In-policy self-pay this year"),
+    "ytd_as_of": _l("Year-to-date figures as of"),
 }
 # Parts of the chart narrower than this (basis points of the total) get no label inside the bar.
 LABEL_MIN_BP = 1200
@@ -85,6 +93,8 @@ PUBLIC_COLUMNS = (
     VerificationReport.capped_target_fen,
     VerificationReport.cap_reason,
     VerificationReport.policy_version,
+    # The report's JSON too: the page says which checks were made and what the figures rest on.
+    VerificationReport.report,
 )
 
 
@@ -127,10 +137,18 @@ class ReportView:
     cap: str | None = None
     assistance_first: str | None = None
     problem: str | None = None
+    # What the figures rest on, in words; each year's part of a plan split by year.
+    assumptions: list[str] = field(default_factory=list)
+    years: tuple[YearPart, ...] = ()
+    # For the public page: the names of the checks made against records, decided by a reviewer, and not
+    # made because nothing was on file.
+    checked: list[str] = field(default_factory=list)
+    reviewed: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
 
     @property
     def to_review(self) -> list[CheckView]:
-        return [check for check in self.checks if check.status != "pass"]
+        return [check for check in self.checks if check.status not in ("pass", "not_checked")]
 
 
 def _share(part: int, whole: int) -> tuple[str, str]:
@@ -163,6 +181,8 @@ def _shown(key: str, value: object) -> str:
         return str(SCHEMES.get(str(value), value))
     if key == "stay_confirmed":
         return str(_l("Yes") if value else _l("No"))
+    if key == "location":
+        return str(LOCATIONS.get(str(value), value))
     return "—" if value in ("", None) else str(value)
 
 
@@ -203,13 +223,25 @@ def report_view(report: VerificationReport, campaign: Campaign) -> ReportView:
     cap = None
     if core.cap_reason is not None:
         cap = cap_message(asked_target_fen(campaign), core.capped_target_fen, core.cap_reason)
+    split = len(core.cascade.years) > 1
     return ReportView(
         checks=checks,
-        steps=[step_message(step) for step in core.cascade.steps],
+        steps=[step_message(step, with_year=split) for step in core.cascade.steps],
         cap=cap,
         assistance_first=check_message(civil) if civil.reason_code == "assistance_first" else None,
+        **_grounds(core),
         **base,
     )
+
+
+def _grounds(core: CoreReport) -> dict[str, Any]:
+    """What a report rests on: its assumptions, its years, and which checks were made and how."""
+    made = core.checks_made()
+    return {
+        "assumptions": [assumption_message(item) for item in core.assumptions],
+        "years": core.cascade.years,
+        **{key: [check_name(code) for code in codes] for key, codes in made.items()},
+    }
 
 
 def latest_view(campaign: Campaign) -> ReportView | None:
@@ -234,12 +266,15 @@ def public_breakdown(campaign: Campaign) -> ReportView | None:
     cap = None
     if report.cap_reason is not None and report.capped_target_fen is not None:
         cap = cap_message(asked_target_fen(campaign), report.capped_target_fen, report.cap_reason)
+    # The records snapshot stays in the database: the public page never shows records.
+    core = report_from_dict({**report.report, "records_snapshot": {}}) if report.report else None
     return ReportView(
         report=report,
         decision_label=str(DECISION_LABELS.get(report.decision, report.decision)),
         decision_tone=DECISION_TONES.get(report.decision, "muted"),
         cascade=cascade_of(report),
         cap=cap,
+        **(_grounds(core) if core is not None else {}),
     )
 
 
@@ -255,12 +290,21 @@ SNAPSHOT_KINDS = (
     (
         "enrolments",
         _l("Basic medical insurance"),
-        ("person_name", "scheme", "pooling_region", "valid_from", "valid_to", "ytd_reimbursed_fen"),
+        (
+            "person_name",
+            "scheme",
+            "pooling_region",
+            "valid_from",
+            "valid_to",
+            "ytd_reimbursed_fen",
+            "ytd_in_policy_self_pay_fen",
+            "ytd_as_of",
+        ),
     ),
     (
         "critical_illness",
         _l("Critical-illness insurance"),
-        ("person_name", "pooling_region", "valid_from", "valid_to", "ytd_reimbursed_fen"),
+        ("person_name", "pooling_region", "valid_from", "valid_to", "ytd_reimbursed_fen", "ytd_as_of"),
     ),
     (
         "civil_affairs",
@@ -274,6 +318,7 @@ SNAPSHOT_KINDS = (
             "household_size",
             "monthly_household_income_fen",
             "ytd_assistance_fen",
+            "ytd_as_of",
         ),
     ),
 )

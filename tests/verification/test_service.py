@@ -40,7 +40,7 @@ def actions(campaign: Campaign) -> list[str]:
 
 
 def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
-    campaign = submitted_case()
+    campaign = submitted_case(referral_filed=False)
     insured(campaign)
 
     report = verify_campaign(campaign.id, trigger="submission")
@@ -50,19 +50,23 @@ def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
     assert campaign.state == "verified"
     assert campaign.decision_reason.startswith("Verified automatically")
     assert actions(campaign)[-2:] == ["campaign.begin_verification", "campaign.verify"]
-    # Out of the pooling region (Hefei), no filing assumed: basic pays 45% of 299,000 yuan; then the bands.
+    # Out of the pooling region (Hefei), not filed (as the family said and the worker confirmed): basic pays
+    # 45% of 299,000 yuan; then the bands.
     assert report.basic_fen == 13_455_000
     assert report.critical_illness_fen == 10_536_000
     assert report.assistance_fen == 0
     assert report.gap_fen == 40_000_000 - 13_455_000 - 10_536_000
-    assert report.policy_version == "341200-2026.1-illustrative"
+    assert report.policy_version == "341200-2026.2-illustrative"
     assert (report.policy_region_code, report.policy_year) == ("341200", 2026)
     assert report.records_snapshot["used"]["enrolment"] == f"YB-{campaign.id}"
     assert "records_snapshot" not in report.report  # kept once, in its own column
     core = core_report(report)
     assert core is not None
     assert core.gap_fen == report.gap_fen
-    assert {check.status for check in core.checks} == {"pass"}
+    # Nothing failed or needs review; with no civil-affairs record the status and disclosure checks had nothing to check.
+    assert {check.code for check in core.checks if check.status != "pass"} == {"civil_affairs", "disclosure"}
+    assert core.check("disclosure").status == "not_checked"
+    assert "Not checked, because there was nothing on file to check against" in campaign.decision_reason
     # Each state change notifies the family, as for any transition.
     jobs = db.session.scalars(select(OutboxMessage.job).where(OutboxMessage.status == "pending")).all()
     assert jobs.count("notify_state_change") == 1  # of the state it ended in
@@ -79,7 +83,13 @@ def test_no_records_and_an_unconfirmed_stay_go_to_a_reviewer_with_the_reasons(ap
     core = core_report(report)
     assert core is not None
     review = {check.reason_code for check in core.checks if check.status == "needs_review"}
-    assert review == {"records_not_found", "enrolment_not_found", "stay_not_confirmed"}
+    # Nobody confirmed the family's referral answer either.
+    assert review == {
+        "records_not_found",
+        "enrolment_not_found",
+        "stay_not_confirmed",
+        "referral_unconfirmed",
+    }
     # flag_for_review carries no decision reason; the history has the summary.
     reasons = db.session.scalars(
         select(AuditEvent.after).where(AuditEvent.action == "campaign.flag_for_review")
@@ -173,7 +183,7 @@ def test_an_unreachable_records_service_sends_the_case_to_review(app):
 
     assert report.problem == "records_unavailable"
     assert report.decision == "needs_review"
-    assert report.policy_version == "341200-2026.1-illustrative"
+    assert report.policy_version == "341200-2026.2-illustrative"
     assert campaign.state == "needs_review"
 
 
