@@ -29,7 +29,7 @@ extract: $(BIN)/activate ## Extract translatable text into messages.pot and merg
 demo: translations ## Migrate, load reference and demo data, serve at http://127.0.0.1:5000 (SQLite in instance/, jobs inline, sandbox payments; HOST=, PORT=)
 	$(BIN)/flask db upgrade
 	$(BIN)/flask reference load
-	$(BIN)/flask demo seed
+	$(BIN)/flask demo seed --url http://$(HOST):$(PORT)
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: translations ## Compile the catalogues and run pytest, migration drift check included (SQLite; PostgreSQL and rq tests need TEST_DATABASE_URL and REDIS_URL; PYTEST_ARGS=)

@@ -14,10 +14,13 @@ def demo() -> None:
 
 @demo.command("seed")
 @click.option(
-    "--reset", is_flag=True, help="Drop demo data first? (The demo database is recreated by make demo.)"
+    "--url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where the demo will be served, for the line that tells people where to go.",
 )
-def seed(reset: bool) -> None:
+def seed(url: str) -> None:
     """Create demo accounts, charities and campaigns (skipped if they exist) and print the logins."""
 
-    for line in seed_demo():
+    for line in seed_demo(url=url):
         click.echo(line)

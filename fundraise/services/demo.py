@@ -113,11 +113,12 @@ def _email(local: str) -> str:
     return f"{local}@{DEMO_DOMAIN}"
 
 
-def seed_demo(demo_file: Path = DEMO_FILE) -> list[str]:
-    """Create the demo data unless it is there already; return the lines to print."""
+def seed_demo(demo_file: Path = DEMO_FILE, url: str = "http://127.0.0.1:5000") -> list[str]:
+    """Create the demo data unless it is there already; return the lines to print, with the `url` it is
+    served at."""
     if db.session.scalar(select(User.id).where(User.email == _email("admin"))) is None:
         _seed(json.loads(demo_file.read_text(encoding="utf-8")))
-    return _logins()
+    return _logins(url)
 
 
 def _seed(data: dict[str, Any]) -> None:
@@ -278,6 +279,12 @@ def _fields(spec: dict[str, Any]) -> dict[str, Any]:
         "owns_car": spec["owns_car"],
         "car_note": spec["car_note"],
         "assistance_claimed": spec.get("assistance_claimed", False),
+        # Asked only of treatment outside the patient's pooling region; the social worker's confirmation of
+        # the stay confirms it too.
+        "referral_filed": spec.get("referral_filed"),
+        "admissions": spec.get("admissions", 1),
+        "next_year_admissions": spec.get("next_year_admissions", 0),
+        "next_year_cost_fen": spec.get("next_year_cost_yuan", 0) * 100,
         **{f"{name}_fen": value for name, value in fen.items()},
     }
 
@@ -324,7 +331,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def _logins() -> list[str]:
+def _logins(url: str) -> list[str]:
     rows = [
         ("family", "family1", "张丽 — owns campaigns in several states"),
         ("donor", "donor", ""),
@@ -337,7 +344,7 @@ def _logins() -> list[str]:
     hospitals = db.session.query(Hospital).count()
     lines = [
         "",
-        "Aidbridge demo is ready: http://127.0.0.1:5000",
+        f"Aidbridge demo is ready: {url}",
         f"  {campaigns_count} campaigns, {hospitals} hospitals; embedded SQLite, jobs run inline, sandbox payments.",
         f"  Every demo login uses the password: {DEMO_PASSWORD}",
         "",

@@ -32,6 +32,10 @@ def test_demo_seeds_every_role_and_is_idempotent(app):
         "cancelled",
     } <= set(states)
     assert sum(states.values()) == 20
+    # Seeding again adds nothing and says where the demo is served (make demo passes its HOST and PORT).
+    again = seed_demo(url="http://127.0.0.1:5055")
+    assert any("http://127.0.0.1:5055" in line for line in again)
+    assert db.session.scalar(select(func.count()).select_from(Campaign)) == 20
     # Every submitted case was decided by the real checks against the imported demo records: some were
     # verified without a reviewer, the rest went to review (one family told to claim assistance first).
     decided = db.session.scalars(select(Campaign).where(Campaign.state.not_in(("draft", "cancelled")))).all()
