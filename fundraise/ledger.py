@@ -1,20 +1,29 @@
-"""The double-entry ledger (DESIGN §4): post balanced, idempotent transfers; derive balances from entries.
+"""The double-entry ledger (DESIGN §4): post balanced, idempotent transfers; keep and read balances.
 
 - `post_transfer(key, kind, entries, ...)` is the only way money moves. A transfer has ≥ 2 entries of integer
   fen that sum to zero, and an idempotency key: a second call with the same key returns the transaction the
-  first call wrote and writes nothing (under concurrent duplicates too: the UNIQUE key decides, inside a
-  savepoint).
-- Campaign fund, project budget and project commitment accounts never go below zero. post_transfer locks
-  those accounts (`SELECT ... FOR UPDATE` in id order on PostgreSQL; SQLite's `BEGIN IMMEDIATE`, see
-  fundraise/database.py, already serialises writers), computes their balances from entries, and refuses with
-  InsufficientFunds before writing anything.
-- Append-only: there is no update or delete path, and a flush that would change or remove a ledger row is
-  refused. A correction is a new transaction.
+  first call wrote and writes nothing (under concurrent duplicates too: the UNIQUE key decides, by the
+  transaction's INSERT ... ON CONFLICT DO NOTHING).
+- Campaign fund, project budget and project commitment accounts (NON_NEGATIVE_KINDS, "guarded") never go
+  below zero. Each keeps its balance (and a version) on its row, and post_transfer moves it in the same
+  transaction as the entries by `UPDATE ledger_accounts SET balance_fen = balance_fen + delta, version =
+  version + 1 WHERE id = ... [AND balance_fen + delta >= 0]`: the UPDATE takes the row lock (held until
+  commit; SQLite's `BEGIN IMMEDIATE`, see fundraise/database.py, already serialises writers), and a
+  withdrawal the balance does not cover changes no row and is refused with InsufficientFunds, nothing left
+  written. A posting costs the same however long the account's history is.
+- The other accounts (donor clearing, processor fees, refunds, disputes, platform reserve, hospital payouts)
+  are touched by every gift. Their rows are never locked nor updated by a posting, since an UPDATE holds the
+  row until commit and every gift would queue behind the one before it; their `balance_fen` stays 0 and their
+  balance is the sum of their entries, which only reports and `flask ledger check` read.
+- Append-only: there is no update or delete path for transactions and entries, and a flush that would change
+  or remove one is refused, as is an ORM change to an account's stored balance. A correction is a new
+  transaction. `verify` (`flask ledger check`) recomputes every balance from the entries, which stay the truth.
 - Every transaction writes one audit event, in the same database transaction.
 
-Lock order, to stay free of deadlocks on PostgreSQL: a unit of work that posts several transfers touching
-different non-negative accounts locks them all first with `lock_accounts` (id order), because the audit
-append each posting makes takes a global lock that is held until commit.
+Lock order, to stay free of deadlocks on PostgreSQL: the only locks a posting takes are the row locks of its
+guarded accounts (held until commit), in id order. A unit of work that posts several transfers touching
+different guarded accounts locks them all first with `lock_accounts` (id order), or two such units could
+each hold an account the other waits for.
 """
 
 from __future__ import annotations
@@ -24,9 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, insert, inspect, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from fundraise import audit
 from fundraise.errors import DomainError
@@ -96,6 +106,36 @@ def account(kind: AccountKind | str, owner_id: int = 0) -> LedgerAccount:
     return created
 
 
+def accounts(*wanted: tuple[AccountKind, int]) -> list[LedgerAccount]:
+    """Several accounts (kind and owner id, 0 for the platform's own) in the order asked, in at most one
+    look-up: those this unit of work has already loaded are not asked for again, and any that does not exist
+    yet is created as `account` creates it."""
+    keys = [(str(kind), owner_id) for kind, owner_id in wanted]
+    found = _loaded_accounts()
+    missing = [key for key in keys if key not in found]
+    if missing:
+        found.update(
+            ((a.kind, a.owner_id), a)
+            for a in db.session.scalars(
+                select(LedgerAccount).where(tuple_(LedgerAccount.kind, LedgerAccount.owner_id).in_(missing))
+            )
+        )
+    return [
+        found.get(key) or account(kind, owner_id) for key, (kind, owner_id) in zip(keys, wanted, strict=True)
+    ]
+
+
+def _loaded_accounts() -> dict[tuple[str, int], LedgerAccount]:
+    # Read from each object's loaded state only: an account expired by a commit is looked up again rather
+    # than refreshed one by one. Accounts are never deleted, and one created in a rolled-back transaction
+    # leaves the session with it.
+    loaded = {}
+    for obj in db.session.identity_map.values():
+        if isinstance(obj, LedgerAccount) and "kind" in obj.__dict__ and "owner_id" in obj.__dict__:
+            loaded[(obj.__dict__["kind"], obj.__dict__["owner_id"])] = obj
+    return loaded
+
+
 def find_account(kind: str, owner_id: int) -> LedgerAccount | None:
     return db.session.scalar(
         select(LedgerAccount).where(LedgerAccount.kind == kind, LedgerAccount.owner_id == owner_id)
@@ -107,49 +147,51 @@ def campaign_fund(campaign_id: int) -> LedgerAccount:
 
 
 def balance(account_: LedgerAccount | int) -> int:
-    """The account's balance: the sum of its entries (what committed and this transaction have written)."""
+    """The account's balance as committed and written by this transaction: stored on the row for a guarded
+    account, the sum of its entries for the others. Always asked of the database, never of the ORM object."""
     account_id = account_ if isinstance(account_, int) else account_.id
-    return int(
-        db.session.scalar(
-            select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).where(
-                LedgerEntry.account_id == account_id
-            )
-        )
-        or 0
-    )
+    return balances([account_id])[account_id]
 
 
 def balances(account_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(account_ids)
+    """Balances of these accounts (0 for an id that names no account), read as `balance` reads one."""
+    ids = list(dict.fromkeys(account_ids))
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_fen))
-        .where(LedgerEntry.account_id.in_(ids))
-        .group_by(LedgerEntry.account_id)
+    stored = db.session.execute(
+        select(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.balance_fen).where(
+            LedgerAccount.id.in_(ids)
+        )
     ).all()
-    found = {account_id: int(total) for account_id, total in rows}
+    found = {account_id: int(held) for account_id, kind, held in stored if kind in NON_NEGATIVE_KINDS}
+    summed = [account_id for account_id, kind, _held in stored if kind not in NON_NEGATIVE_KINDS]
+    if summed:
+        rows = db.session.execute(
+            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_fen))
+            .where(LedgerEntry.account_id.in_(summed))
+            .group_by(LedgerEntry.account_id)
+        ).all()
+        found.update({account_id: int(total) for account_id, total in rows})
     return {account_id: found.get(account_id, 0) for account_id in ids}
 
 
-def lock_accounts(accounts: Iterable[LedgerAccount]) -> None:
-    """Hold row locks on these accounts until commit (PostgreSQL), taken in id order so two units of work
-    never wait on each other in a cycle. On SQLite the transaction already holds the database's write lock."""
+def lock_accounts(accounts: Iterable[LedgerAccount]) -> dict[int, int]:
+    """Hold row locks on these guarded accounts until commit (PostgreSQL), taken in id order so two units of
+    work never wait on each other in a cycle, and return their stored balances. On SQLite the transaction
+    already holds the database's write lock.
+
+    For guarded accounts only: a lock on an account every gift touches would make the gifts queue."""
     ids = sorted({a.id for a in accounts})
-    if ids and db.session.get_bind().dialect.name == "postgresql":
-        # Every posting appends to the audit chain, whose lock (fundraise.audit) is global and held until
-        # commit. Taking it first gives one lock order for all money movements, so no transaction can hold an
-        # account while waiting for the chain and another the other way round. It also serialises postings;
-        # the row locks below are what the non-negative rule relies on all the same.
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit.CHAIN_LOCK_KEY}
-        )  # the chain's own key
-        db.session.execute(
-            select(LedgerAccount.id)
-            .where(LedgerAccount.id.in_(ids))
-            .order_by(LedgerAccount.id)
-            .with_for_update()
-        ).all()
+    if not ids:
+        return {}
+    query = (
+        select(LedgerAccount.id, LedgerAccount.balance_fen)
+        .where(LedgerAccount.id.in_(ids))
+        .order_by(LedgerAccount.id)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {account_id: int(held) for account_id, held in db.session.execute(query)}
 
 
 # --- posting ---------------------------------------------------------------------------------------------
@@ -173,45 +215,56 @@ def post_transfer(
 
     Runs in the caller's database transaction; the caller commits. Raises InsufficientFunds (nothing
     written) when a campaign fund, project budget or project commitment would go below zero.
+
+    A first posting costs one UPDATE per guarded account, the transaction's INSERT and one INSERT of its
+    entries: each guarded balance moves by a conditional UPDATE that locks, checks and changes the row at
+    once; the transaction's INSERT … ON CONFLICT DO NOTHING then finds out whether the key was new. A
+    refusal or a key already used puts the balances back before returning, so nothing is left written.
     """
     kind = _check_kind(kind)
     _check_key(key)
     _check_entries(entries)
 
-    existing = find_transaction(key)
-    if existing is not None:
-        return _same_kind(existing, kind)
+    guarded = sorted((a.id, a, amount) for a, amount in entries if a.kind in NON_NEGATIVE_KINDS)
+    moved: list[tuple[int, int]] = []
+    for account_id, a, amount in guarded:  # in id order: see "Lock order" above
+        if not _move_balance(account_id, amount):
+            _undo(moved)
+            existing = find_transaction(key)
+            if existing is not None:
+                return _same_kind(existing, kind)
+            raise InsufficientFunds(a, balance(account_id), amount)
+        moved.append((account_id, amount))
 
-    guarded = [a for a, _amount in entries if a.kind in NON_NEGATIVE_KINDS]
-    lock_accounts(guarded)
-    # A concurrent poster of the same key may have committed while we waited for the lock.
-    existing = find_transaction(key)
-    if existing is not None:
-        return _same_kind(existing, kind)
-    if guarded:
-        held = balances(a.id for a in guarded)
-        for a, amount in entries:
-            if a.kind in NON_NEGATIVE_KINDS and amount < 0 and held[a.id] + amount < 0:
-                raise InsufficientFunds(a, held[a.id], amount)
-
-    transaction = LedgerTransaction(
-        idempotency_key=key, kind=kind, memo=memo[:2000], donation_id=donation_id, refs=dict(refs or {})
+    inserted = (
+        _insert(LedgerTransaction)
+        .values(
+            idempotency_key=key, kind=kind, memo=memo[:2000], donation_id=donation_id, refs=dict(refs or {})
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(LedgerTransaction)
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(transaction)
-            db.session.flush()
-            for a, amount in entries:
-                db.session.add(LedgerEntry(transaction_id=transaction.id, account_id=a.id, amount_fen=amount))
-            db.session.flush()
-    except IntegrityError:
-        # The same key was committed by another transaction between our check and our insert.
-        if transaction in db.session:
-            db.session.expunge(transaction)
+    # Its entries load when someone reads them, not with the insert.
+    transaction: LedgerTransaction | None = db.session.scalar(
+        select(LedgerTransaction).from_statement(inserted).options(lazyload(LedgerTransaction.entries))
+    )
+    if transaction is None:
+        # Written before, perhaps by a concurrent poster whose commit this insert waited for.
+        _undo(moved)
         existing = find_transaction(key)
-        if existing is None:
-            raise
+        assert existing is not None
         return _same_kind(existing, kind)
+    db.session.execute(
+        insert(LedgerEntry),
+        [
+            {"transaction_id": transaction.id, "account_id": a.id, "amount_fen": amount}
+            for a, amount in entries
+        ],
+    )
+    for _account_id, a, _amount in guarded:
+        # The row changed under the ORM's feet; whoever reads the attribute next loads it again.
+        if a in db.session:
+            db.session.expire(a, list(_STORED))
 
     audit.record(
         "ledger.post",
@@ -228,6 +281,36 @@ def post_transfer(
         },
     )
     return transaction
+
+
+def _insert(model: type[LedgerTransaction]) -> Any:
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _move_balance(account_id: int, amount_fen: int) -> bool:
+    """Add to a guarded account's stored balance under its row lock; a withdrawal only if the balance covers
+    it (judged on the row as it stands once the lock is ours). False when refused."""
+    statement = (
+        update(LedgerAccount)
+        .where(LedgerAccount.id == account_id)
+        .values(balance_fen=LedgerAccount.balance_fen + amount_fen, version=LedgerAccount.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if amount_fen < 0:
+        statement = statement.where(LedgerAccount.balance_fen + amount_fen >= 0)
+    moved: int = db.session.execute(statement).rowcount  # type: ignore[attr-defined]
+    return moved == 1
+
+
+def _undo(moved: list[tuple[int, int]]) -> None:
+    for account_id, amount_fen in reversed(moved):
+        db.session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(balance_fen=LedgerAccount.balance_fen - amount_fen, version=LedgerAccount.version - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _check_kind(kind: TransactionKind | str) -> TransactionKind:
@@ -335,6 +418,16 @@ def _refuse_ledger_edits(session: Session, _context: Any, _instances: Any) -> No
             raise AppendOnlyViolation(
                 f"ledger rows are never changed ({obj!r}); post a correcting transaction"
             )
+        # post_transfer changes a stored balance with its entries, by an UPDATE this flush never sees.
+        if isinstance(obj, LedgerAccount) and any(
+            inspect(obj).attrs[name].history.has_changes() for name in _STORED
+        ):
+            raise AppendOnlyViolation(
+                f"an account's stored balance changes only with its entries ({obj!r}); post a transaction"
+            )
+
+
+_STORED = ("balance_fen", "version")
 
 
 # --- proving the invariants ------------------------------------------------------------------------------
@@ -344,7 +437,8 @@ def verify(batch_size: int = 10_000) -> tuple[int, list[str]]:
     """Check the ledger's own invariants over all data; returns (transactions checked, violations).
 
     Every transaction has ≥ 2 entries summing to zero; replayed in transaction order, no campaign fund,
-    project budget or project commitment is ever below zero; every transaction has its audit event.
+    project budget or project commitment is ever below zero; every account's stored balance is the sum of its
+    entries (0 for the accounts whose balance is not kept on the row); every transaction has its audit event.
     """
     violations: list[str] = []
     checked = db.session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
@@ -409,6 +503,8 @@ def verify(batch_size: int = 10_000) -> tuple[int, list[str]]:
                     )
         last_id = transaction_ids[-1]
 
+    violations += _stored_balance_violations()
+
     audited = db.session.scalar(
         select(func.count(func.distinct(AuditEvent.object_id))).where(
             AuditEvent.action == "ledger.post", AuditEvent.object_type == "ledger_transaction"
@@ -417,3 +513,26 @@ def verify(batch_size: int = 10_000) -> tuple[int, list[str]]:
     if audited != checked:
         violations.append(f"{checked} ledger transactions but {audited} have a ledger.post audit event")
     return checked, violations
+
+
+def _stored_balance_violations() -> list[str]:
+    """Every account whose stored balance is not what its entries say: one statement, so one snapshot even
+    while postings go on."""
+    summed = func.coalesce(func.sum(LedgerEntry.amount_fen), 0)
+    rows = db.session.execute(
+        select(LedgerAccount.kind, LedgerAccount.owner_id, LedgerAccount.balance_fen, summed)
+        .outerjoin(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .group_by(LedgerAccount.id, LedgerAccount.kind, LedgerAccount.owner_id, LedgerAccount.balance_fen)
+        .order_by(LedgerAccount.id)
+    ).all()
+    violations = []
+    for kind, owner_id, stored, total in rows:
+        label = f"{kind}:{owner_id}" if owner_id else kind
+        if kind in NON_NEGATIVE_KINDS:
+            if stored != total:
+                violations.append(f"account {label} stores {stored} fen but its entries sum to {total}")
+        elif stored != 0:
+            violations.append(
+                f"account {label} stores {stored} fen but keeps no balance on its row (its entries sum to {total})"
+            )
+    return violations

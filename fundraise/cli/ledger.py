@@ -16,8 +16,8 @@ def ledger() -> None:
 @ledger.command("check")
 def check() -> None:
     """Every transaction balances with ≥ 2 entries; no fund, budget or commitment account is ever negative
-    (replayed in order); every posting is audited; donations agree with the ledger. Exit 1 naming each
-    violation."""
+    (replayed in order); every balance stored on an account row is the sum of its entries; every posting is
+    audited; donations agree with the ledger. Exit 1 naming each violation."""
     transactions, violations = ledger_module.verify()
     donations, donation_violations = check_donations()
     violations += donation_violations

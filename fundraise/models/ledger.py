@@ -1,7 +1,15 @@
 """The double-entry ledger (DESIGN §4): accounts, transactions and their entries.
 
-Append-only: rows are inserted by `fundraise.ledger.post_transfer` and never updated or deleted (a guard in
-`fundraise.ledger` refuses any flush that would). Balances are sums of entries, never stored.
+Transactions and entries are append-only: they are inserted by `fundraise.ledger.post_transfer` and never
+updated or deleted (a guard in `fundraise.ledger` refuses any flush that would). The entries are the truth.
+
+Balances of the accounts that may not go negative (campaign fund, project budget, project commitment) are
+also stored on the account row (`balance_fen`, with a `version` counted up at each change), updated by
+post_transfer in the same transaction as the entries, under the row lock it already holds to check them, so
+a posting never re-sums history. The other accounts (donor clearing and the sinks every gift touches) keep
+`balance_fen` at 0 and their balance is the sum of their entries: updating their rows would make every
+posting wait on the one before it. `flask ledger check` recomputes every balance from the entries and names
+each stored balance that differs.
 
 Sign convention: an entry's `amount_fen` is what it adds to its account's balance. Money arriving from donors
 is `donor_clearing −x, campaign_fund +x`; every transaction's entries sum to zero.
@@ -13,7 +21,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fundraise.extensions import db
@@ -41,7 +59,8 @@ class AccountKind(enum.StrEnum):
     PLATFORM_RESERVE = "platform_reserve"
 
 
-# Accounts whose balance may never go below zero; post_transfer locks and checks them.
+# Accounts whose balance may never go below zero; post_transfer locks and checks them, and keeps their
+# balance on the account row.
 NON_NEGATIVE_KINDS = frozenset(
     {AccountKind.CAMPAIGN_FUND, AccountKind.PROJECT_BUDGET, AccountKind.PROJECT_COMMITMENT}
 )
@@ -83,6 +102,11 @@ class LedgerAccount(db.Model):
     kind: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Kept only for NON_NEGATIVE_KINDS (0 on the others): the sum of the account's entries, changed only by
+    # post_transfer's `UPDATE ... SET balance_fen = balance_fen + delta, version = version + 1`. Read it
+    # with `fundraise.ledger.balance`, which asks the database, not this attribute.
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<LedgerAccount {self.id} {self.kind}:{self.owner_id}>"
