@@ -14,6 +14,10 @@ INSTANCE_DIR = PROJECT_ROOT / "instance"
 REFERENCE_DIR = PROJECT_ROOT / "config" / "reference"
 
 
+# The embedded default's audit signing key: committed to the repository, so production refuses it.
+DEVELOPMENT_AUDIT_SIGNING_KEY = "ZGV2LW9ubHktYXVkaXQta2V5LW5vdC1mb3ItcHJvZCE="
+
+
 class Config:
     """Defaults shared by every environment."""
 
@@ -109,9 +113,27 @@ class Config:
     SMTP_PASSWORD: str | None = None
     SMTP_SENDER = "noreply@aidbridge.cn"
 
+    # Ed25519 private key (base64 of 32 bytes) that signs the audit log's checkpoints; its public half is
+    # published on /transparency and with every checkpoint. Production must be given its own.
+    AUDIT_SIGNING_KEY: str | None = None
+    # A signed checkpoint of the audit chain's head at most this often (seconds); 0: after every sealed batch.
+    AUDIT_CHECKPOINT_SECONDS = 10
+    # How often the worker's sealing loop looks for committed, unsealed audit events (seconds).
+    AUDIT_SEAL_INTERVAL_SECONDS = 1.0
+    # Seal right after each commit that wrote audit events, in the committing process (the embedded default,
+    # where no worker runs); production leaves it to the worker, off the request's path.
+    AUDIT_SEAL_AFTER_COMMIT = False
+
     CAMPAIGNS_PER_PAGE = 12
     # Self-regulation convention 2.0 (2020): one request may ask for at most 500,000 yuan.
     MAX_TARGET_FEN = 500_000 * 100
+
+    # GET /metrics answers a request bearing `Authorization: Bearer <METRICS_TOKEN>` (Prometheus) or a
+    # signed-in admin, and 404s everyone else. Unset, no token opens it.
+    METRICS_TOKEN: str | None = None
+    # "text": readable log lines; "json": one JSON object per line (time, level, logger, message,
+    # request_id, job, outbox_id) for a log collector; empty: leave logging as the host process set it up.
+    LOG_FORMAT: str | None = "text"
 
 
 class DevelopmentConfig(Config):
@@ -120,6 +142,10 @@ class DevelopmentConfig(Config):
     DEBUG = False
     SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105
     PII_KEY = "ZGV2LW9ubHktcGlpLWtleS1ub3QtZm9yLXByb2QhISE="  # base64 of a fixed 32-byte dev key
+    AUDIT_SIGNING_KEY = DEVELOPMENT_AUDIT_SIGNING_KEY
+    # The demo seals after every commit: a checkpoint for every batch.
+    AUDIT_SEAL_AFTER_COMMIT = True
+    AUDIT_CHECKPOINT_SECONDS = 0
     SQLALCHEMY_DATABASE_URI: str | None = f"sqlite:///{INSTANCE_DIR / 'aidbridge.sqlite3'}"
     # The demo is served over plain http on loopback.
     SESSION_COOKIE_SECURE = False
@@ -130,6 +156,8 @@ class TestingConfig(DevelopmentConfig):
     """Tests: the database comes from TEST_DATABASE_URL (PostgreSQL) or a temporary SQLite file."""
 
     TESTING = True
+    # pytest captures the records (caplog) and shows them with a failing test.
+    LOG_FORMAT = None
     # Tests read English text unless they ask for Chinese (Accept-Language or the language switch).
     BABEL_DEFAULT_LOCALE = "en"
     WTF_CSRF_ENABLED = False
@@ -141,9 +169,10 @@ class ProductionConfig(Config):
     """PostgreSQL, Redis and rq workers; refuses to start without its secrets and a real payment provider."""
 
     JOBS_MODE = "rq"
+    LOG_FORMAT = "json"
     # No default: the payments module refuses to start unless this is "stripe" with all of Stripe's keys.
     PAYMENTS_PROVIDER = None
-    REQUIRED = ("SECRET_KEY", "PII_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
+    REQUIRED = ("SECRET_KEY", "PII_KEY", "AUDIT_SIGNING_KEY", "SQLALCHEMY_DATABASE_URI", "REDIS_URL")
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -156,6 +185,7 @@ CONFIGS: dict[str, type[Config]] = {
 ENVIRONMENT_OVERRIDES = {
     "SECRET_KEY": "SECRET_KEY",
     "PII_KEY": "PII_KEY",
+    "AUDIT_SIGNING_KEY": "AUDIT_SIGNING_KEY",
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL": "REDIS_URL",
     "UPLOAD_DIR": "UPLOAD_DIR",
@@ -171,16 +201,26 @@ ENVIRONMENT_OVERRIDES = {
     "STRIPE_PUBLISHABLE_KEY": "STRIPE_PUBLISHABLE_KEY",
     "RECORDS_SERVICE_URL": "RECORDS_SERVICE_URL",
     "RECORDS_SERVICE_TOKEN": "RECORDS_SERVICE_TOKEN",
+    "METRICS_TOKEN": "METRICS_TOKEN",
+    "LOG_FORMAT": "LOG_FORMAT",
+    "JOBS_MODE": "JOBS_MODE",
 }
 
 
-def environment_settings() -> dict[str, str]:
+def environment_settings() -> dict[str, str | bool]:
     """Settings given by environment variables (empty values are ignored)."""
-    found = {}
+    found: dict[str, str | bool] = {}
     for variable, setting in ENVIRONMENT_OVERRIDES.items():
         value = os.environ.get(variable)
         if value:
             found[setting] = value
     if "SMTP_PORT" in os.environ:
         found["SMTP_PORT"] = os.environ["SMTP_PORT"]
+    if "AUDIT_SEAL_AFTER_COMMIT" in os.environ:
+        # "0" or "false" turns it off (a separate sealer runs instead), anything else on.
+        found["AUDIT_SEAL_AFTER_COMMIT"] = os.environ["AUDIT_SEAL_AFTER_COMMIT"].lower() not in (
+            "0",
+            "false",
+            "no",
+        )
     return found

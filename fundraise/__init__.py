@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from config.settings import CONFIGS, PROJECT_ROOT, environment_settings
+from config.settings import CONFIGS, DEVELOPMENT_AUDIT_SIGNING_KEY, PROJECT_ROOT, environment_settings
 from fundraise.errors import ConfigurationError
 
 __all__ = ["ConfigurationError", "create_app"]
@@ -48,7 +48,7 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     # The application is imported here, inside the factory, not when `fundraise` is: the package is the
     # composition root, imported first by wsgi.py, the CLI and the worker, and a settings error above must
     # stop start-up before any module binds to an extension.
-    from fundraise import database, development, i18n, request_limits, security
+    from fundraise import database, development, i18n, metrics, request_limits, request_log, security
     from fundraise.api import init_app as init_api
     from fundraise.cli import init_app as init_cli
     from fundraise.errors import init_app as init_errors
@@ -57,6 +57,9 @@ def create_app(config: str | Mapping[str, Any] | None = None) -> Flask:
     from fundraise.services.policies import init_app as init_policies
     from fundraise.web.blueprints import init_app as init_web
 
+    # First, so that every request is timed and has its id before any other hook can answer it.
+    metrics.init_app(app)
+    request_log.init_app(app)
     request_limits.init_app(app)
     database.init_app(app)
     migrate.init_app(
@@ -85,7 +88,7 @@ def _wire_jobs_and_adapters(app: Flask) -> None:
     """The composition root's own work: register every job (a module's @job functions register when it is
     imported; nothing below this imports a job module) and hand the sandbox payment provider the webhook
     service it delivers its events to. (Imported inside, as in create_app.)"""
-    from fundraise.jobs import notifications, receipts, verification  # noqa: F401
+    from fundraise.jobs import campaigns, notifications, receipts, verification  # noqa: F401
     from fundraise.payments import jobs as payment_jobs  # noqa: F401
     from fundraise.payments.sandbox import SandboxProvider
     from fundraise.services.donations import receive_webhook
@@ -103,6 +106,19 @@ def _refuse_unsafe_settings(app: Flask) -> None:
         raise ConfigurationError(
             "refusing to start: set " + ", ".join(missing) + " (see README, 'Running in production')"
         )
-    from fundraise.pii import check_key  # inside, as in create_app
+    from fundraise.audit import AuditKeyError, load_signing_key  # inside, as in create_app
+    from fundraise.pii import check_key
 
     check_key(app.config.get("PII_KEY"))
+    if (
+        app.config["ENV_NAME"] == "production"
+        and app.config["AUDIT_SIGNING_KEY"] == DEVELOPMENT_AUDIT_SIGNING_KEY
+    ):
+        raise ConfigurationError(
+            "refusing to start: AUDIT_SIGNING_KEY is the development key committed to the repository; generate"
+            " one (README, 'Running in production')"
+        )
+    try:
+        load_signing_key(app.config["AUDIT_SIGNING_KEY"])
+    except AuditKeyError as error:
+        raise ConfigurationError(f"refusing to start: {error}") from None

@@ -7,7 +7,10 @@ from fundraise.api.routes import bp, init_blueprint
 
 def init_app(app: Flask) -> None:
     import fundraise.api.donations  # noqa: F401  (adds the giving routes to the blueprint)
-    from fundraise.api import verification  # noqa: F401  (adds its routes to the blueprint)
+    from fundraise.api import (
+        audit,  # noqa: F401  (adds the audit checkpoints to the blueprint)
+        verification,  # noqa: F401  (adds its routes to the blueprint)
+    )
 
     init_blueprint(app)
     app.register_blueprint(bp)

@@ -9,6 +9,7 @@ import time
 from flask import Flask, current_app
 from rq import SimpleWorker
 
+from fundraise.audit import seal
 from fundraise.jobs.outbox import relay, run_message
 from fundraise.jobs.queue import queue, redis_connection
 
@@ -35,7 +36,8 @@ def perform(message_id: int) -> None:
 
 
 def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> None:
-    """Work the queue in this process. A side thread relays outbox messages a request failed to relay."""
+    """Work the queue in this process. Side threads relay outbox messages a request failed to relay, and seal
+    the audit log (requests only append to it; see fundraise/audit.py)."""
     stop = threading.Event()
 
     def relay_loop() -> None:
@@ -46,11 +48,22 @@ def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> 
                 except Exception:
                     log.exception("outbox relay failed; will try again")
 
+    def seal_loop() -> None:
+        with app.app_context():
+            while not stop.wait(app.config["AUDIT_SEAL_INTERVAL_SECONDS"]):
+                try:
+                    seal()
+                except Exception:
+                    log.exception("sealing the audit log failed; will try again")
+
     with app.app_context():
         relay()
+        seal()
         relayer = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
+        sealer = threading.Thread(target=seal_loop, name="audit-sealer", daemon=True)
         if not burst:
             relayer.start()
+            sealer.start()
             # The daily reconciliation runs from rq's scheduler (below); make sure its cycle is going. A no-op
             # while a run is scheduled.
             from fundraise.payments.jobs import schedule_daily_reconcile

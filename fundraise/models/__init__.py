@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models; every table is made by the migrations in migrations/."""
 
 from fundraise.models.accounts import ApiToken, Charity, LoginSession, Role, User
-from fundraise.models.audit import AuditEvent
+from fundraise.models.audit import AuditCheckpoint, AuditEvent
 from fundraise.models.campaigns import (
     Campaign,
     CampaignReport,
@@ -52,6 +52,7 @@ __all__ = [
     "AccountKind",
     "ApiToken",
     "AssistanceClass",
+    "AuditCheckpoint",
     "AuditEvent",
     "BasicEnrolmentRecord",
     "Campaign",

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
+from fundraise import audit
 from fundraise.access import can_see_private, current_user_or_none, public
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
@@ -169,4 +170,18 @@ def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) 
             reasons=campaign_reports.REASONS,
         ),
         status,
+    )
+
+
+@bp.route("/transparency")
+@public
+def transparency() -> Any:
+    """How anyone can check the audit log: the signing key, the newest checkpoints, and what to run."""
+    backlog, oldest = audit.unsealed_backlog()
+    return render_template(
+        "public/transparency.html",
+        key=audit.public_key(),
+        checkpoints=audit.latest_checkpoints(10),
+        backlog=backlog,
+        oldest_unsealed=oldest,
     )

@@ -11,7 +11,9 @@ target is crossed half-way, so the system closes it while later confirmations ar
 Afterwards: no request got a 5xx (every complete delivery a 200, every forged one a 400), no event was applied
 twice, one stored event per distinct event id, every donation succeeded once with exactly one capture, fees and
 refunds posted once each, every fund holds exactly the expected sum, and `ledger.verify`, `check_donations`
-and `flask ledger check` (run as a separate process) find nothing wrong.
+and `flask ledger check` (run as a separate process) find nothing wrong. As in production, the requests only
+append to the audit log while a sealer process (`flask audit seal --follow`) seals it concurrently; at the end
+`flask audit verify` finds the chain and every checkpoint intact.
 """
 
 from __future__ import annotations
@@ -167,9 +169,19 @@ def test_every_event_counts_once_under_duplicate_shuffled_concurrent_and_cut_del
     env = server_environment(
         database_url, SECRET, app.config["SECRET_KEY"], app.config["PII_KEY"], tmp_path / "uploads"
     )
+    # As in production: requests only append to the audit log, and a sealer of its own seals it meanwhile.
+    env["AUDIT_SEAL_AFTER_COMMIT"] = "0"
     log = tmp_path / "gunicorn.log"
     port = free_port()
     server = start_gunicorn(env, port, log)
+    sealer_log = (tmp_path / "sealer.log").open("w")
+    sealer = subprocess.Popen(
+        [sys.executable, "-m", "flask", "audit", "seal", "--follow", "--interval", "0.2"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=sealer_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         run = send_all(
             port, deliveries, SECRET, senders=SENDERS, timeout=30, limit_seconds=SEND_LIMIT_SECONDS
@@ -177,6 +189,13 @@ def test_every_event_counts_once_under_duplicate_shuffled_concurrent_and_cut_del
         wait_until_idle(database_url, quiet_seconds=1.0, limit_seconds=30)
     finally:
         stop_gunicorn(server)
+        sealer.terminate()
+        sealer.wait(timeout=30)
+        sealer_log.close()
+    sealer_output = (tmp_path / "sealer.log").read_text(errors="replace")
+    assert sealer.returncode == 0, sealer_output[-2000:]
+    assert "Traceback" not in sealer_output, sealer_output[-2000:]
+    assert re.search(r"stopped after sealing [1-9]\d* events?", sealer_output), sealer_output[-2000:]
     server_log = log.read_text(errors="replace")
     _record(run, events, modes)
 
@@ -282,6 +301,21 @@ def test_every_event_counts_once_under_duplicate_shuffled_concurrent_and_cut_del
     )
     assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
     assert f"ledger consistent: {expected_transactions} transactions, {DONATIONS} donations" in check.stdout
+
+    # What the concurrent sealer left (events committed after its last run) is sealed now; then the whole
+    # chain and every checkpoint verify, with nothing waiting.
+    for command in (["audit", "seal"], ["audit", "verify"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", *command],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "audit log intact" in done.stdout
+    assert "; 0 events not sealed yet" in done.stdout, done.stdout
 
 
 def _record(run: Any, events: dict[str, bytes], modes: Counter[str]) -> None:

@@ -9,6 +9,7 @@ from fundraise import ConfigurationError, create_app
 PRODUCTION_SECRETS = {
     "SECRET_KEY": "s" * 40,
     "PII_KEY": "ZGV2LW9ubHktcGlpLWtleS1ub3QtZm9yLXByb2QhISE=",
+    "AUDIT_SIGNING_KEY": "cHJvZHVjdGlvbi1hdWRpdC1rZXktZm9yLXRlc3RzLi4=",
     "DATABASE_URL": "postgresql://x@127.0.0.1/x",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
 }
@@ -46,6 +47,23 @@ def test_production_names_each_missing_stripe_key(production_env, missing):
         if name != missing:
             production_env.setenv(name, value)
     with pytest.raises(ConfigurationError, match=f"set {missing}$"):
+        create_app("production")
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("ZGV2LW9ubHktYXVkaXQta2V5LW5vdC1mb3ItcHJvZCE=", "AUDIT_SIGNING_KEY is the development key"),
+        ("c2hvcnQ=", "AUDIT_SIGNING_KEY must encode 32 bytes, not 5"),
+        ("not base64!", "AUDIT_SIGNING_KEY is not base64"),
+    ],
+)
+def test_production_refuses_a_development_or_malformed_audit_key(production_env, key, message):
+    production_env.setenv("PAYMENTS_PROVIDER", "stripe")
+    for name, value in STRIPE_KEYS.items():
+        production_env.setenv(name, value)
+    production_env.setenv("AUDIT_SIGNING_KEY", key)
+    with pytest.raises(ConfigurationError, match=message):
         create_app("production")
 
 
