@@ -195,6 +195,7 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
         before={"state": before},
         after={"state": target, "reason": reason},
     )
+    db.session.flush()  # the notification names the event
     enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event.id)
     if name == "submit":
         enqueue("start_verification", campaign_id=campaign.id)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from fundraise import ledger
 from fundraise.extensions import db
+from fundraise.jobs.outbox import relay
 from fundraise.models import Campaign, Charity, Donation, LedgerTransaction, PaymentEvent
 from fundraise.payments import get_provider
 from fundraise.services import donations
@@ -60,8 +61,8 @@ def test_a_nested_unit_that_fails_is_undone_and_the_outer_decides(app: Flask) ->
 
 
 def test_a_payment_event_that_fails_half_way_leaves_nothing_behind(app: Flask, monkeypatch) -> None:
-    """The event crosses the campaign's target; closing the campaign breaks (not a domain refusal, e.g. the
-    database went away). Nothing of the event stands: not the stored event, not the capture, not the donation's
+    """The event crosses the campaign's target; queuing the check that closes it breaks (not a domain refusal,
+    e.g. the database went away). Nothing of the event stands: not the stored event, not the capture, not the donation's
     new state; the provider's retry then applies it whole."""
     campaign = CampaignFactory(state="fundraising", target_fen=5_000)
     db.session.commit()
@@ -72,10 +73,10 @@ def test_a_payment_event_that_fails_half_way_leaves_nothing_behind(app: Flask, m
     payload = sandbox.event("payment.succeeded", payment)  # type: ignore[attr-defined]
     body, headers = sandbox.signed(payload)  # type: ignore[attr-defined]
 
-    def broken(campaign_id: int) -> None:
-        raise RuntimeError("connection lost while closing the campaign")
+    def broken(name: str, **args: object) -> None:
+        raise RuntimeError("connection lost while queuing the target check")
 
-    monkeypatch.setattr(donations.events, "_close_on_target", broken)
+    monkeypatch.setattr(donations.events, "enqueue", broken)
     with pytest.raises(RuntimeError):
         donations.receive_webhook(sandbox, body, headers)
 
@@ -87,6 +88,7 @@ def test_a_payment_event_that_fails_half_way_leaves_nothing_behind(app: Flask, m
 
     monkeypatch.undo()
     assert donations.receive_webhook(sandbox, body, headers) == "recorded"
+    relay()  # the target check the event queued (a request relays it when it ends)
     db.session.expire_all()
     assert db.session.get(Donation, donation_id).status == "succeeded"  # type: ignore[union-attr]
     assert db.session.get(Campaign, campaign_id).state == "closed"  # type: ignore[union-attr]

@@ -24,17 +24,17 @@ def withdraw(
 ) -> LedgerTransaction:
     """Money the provider has already taken out of a campaign's custody: from the campaign fund as far as it
     holds, the rest from the platform reserve (a fund already paid out to the hospital)."""
-    existing = ledger.find_transaction(key)
-    if existing is not None:
-        return existing
-    fund = ledger.campaign_fund(donation.campaign_id)
-    ledger.lock_accounts([fund])
-    from_fund = min(amount_fen, max(ledger.balance(fund), 0))
-    entries: list[tuple[LedgerAccount, int]] = [(ledger.account(to_kind), amount_fen)]
+    fund, to, reserve = ledger.accounts(
+        (AccountKind.CAMPAIGN_FUND, donation.campaign_id), (to_kind, 0), (AccountKind.PLATFORM_RESERVE, 0)
+    )
+    # The fund's balance, its row locked until commit so the split stays true (a key already posted is
+    # found by post_transfer, which then writes nothing).
+    from_fund = min(amount_fen, max(ledger.lock_accounts([fund])[fund.id], 0))
+    entries: list[tuple[LedgerAccount, int]] = [(to, amount_fen)]
     if from_fund:
         entries.append((fund, -from_fund))
     if amount_fen > from_fund:
-        entries.append((ledger.account(AccountKind.PLATFORM_RESERVE), -(amount_fen - from_fund)))
+        entries.append((reserve, -(amount_fen - from_fund)))
         refs = {**refs, "shortfall_fen": amount_fen - from_fund}
     return ledger.post_transfer(key, kind, entries, memo, refs, donation_id=donation.id)
 

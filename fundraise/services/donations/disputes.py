@@ -4,10 +4,10 @@ the campaign fund, a won one reinstates it, a lost one leaves it withdrawn."""
 from __future__ import annotations
 
 from fundraise import audit, ledger
-from fundraise.models import AccountKind, DisputeStatus, Donation, PaymentEvent, TransactionKind
+from fundraise.models import AccountKind, DisputeStatus, Donation, TransactionKind
 from fundraise.models.ledger import LedgerTransaction
 from fundraise.payments.provider import ProviderEvent
-from fundraise.services.donations.capture import EventWork, donation_for, ensure_captured
+from fundraise.services.donations.capture import ClaimedEvent, EventWork, donation_for, ensure_captured
 from fundraise.services.donations.custody import reverse, withdraw
 
 DISPUTE_RANK: dict[str | None, int] = {
@@ -19,7 +19,7 @@ DISPUTE_RANK: dict[str | None, int] = {
 }
 
 
-def record_dispute_opened(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+def record_dispute_opened(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     donation = donation_for(event, stored)
     if donation is None or event.dispute is None:
         return "ignored: no donation for this payment"
@@ -33,7 +33,7 @@ def record_dispute_opened(event: ProviderEvent, stored: PaymentEvent, work: Even
     return f"dispute {dispute.dispute_id}: funds withdrawn"
 
 
-def record_dispute_closed(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+def record_dispute_closed(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     donation = donation_for(event, stored)
     if donation is None or event.dispute is None:
         return "ignored: no donation for this payment"
@@ -63,7 +63,7 @@ def record_dispute_closed(event: ProviderEvent, stored: PaymentEvent, work: Even
     return f"dispute {dispute.dispute_id}: lost, funds stay withdrawn"
 
 
-def record_dispute_reinstated(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+def record_dispute_reinstated(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     donation = donation_for(event, stored)
     if donation is None or event.dispute is None:
         return "ignored: no donation for this payment"

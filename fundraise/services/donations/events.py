@@ -1,5 +1,6 @@
 """Provider events: receive a webhook delivery, store each event once and hand it to its handler, in one
-unit of work (see the package docstring); close a campaign that reached its target; replay a failed event
+unit of work (see the package docstring); close a campaign that reached its target (a job after the gift);
+replay a failed event
 and fetch refunds an event announced without listing them."""
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fundraise import audit, ledger
 from fundraise.database import release_read_transaction
 from fundraise.errors import DomainError, NotFound
 from fundraise.extensions import db
-from fundraise.models import Campaign, CampaignState, DonationStatus, PaymentEvent
+from fundraise.jobs.outbox import enqueue
+from fundraise.models import AuditEvent, Campaign, CampaignState, DonationStatus, PaymentEvent
 from fundraise.models.columns import utcnow
 from fundraise.models.donations import STATUS_RANK
 from fundraise.payments.provider import EventKind, PaymentProvider, ProviderEvent
-from fundraise.services.donations.capture import EventWork, donation_for, record_payment_succeeded
+from fundraise.services.donations.capture import (
+    ClaimedEvent,
+    EventWork,
+    donation_for,
+    record_payment_succeeded,
+)
 from fundraise.services.donations.disputes import (
     record_dispute_closed,
     record_dispute_opened,
@@ -54,49 +61,49 @@ def handle_event(event: ProviderEvent) -> str:
     the provider's retry finds nothing stored."""
     stored = _claim_event(event)
     if stored is None:
-        return "duplicate"
+        return "duplicate"  # one statement: the insert that found the event already there
     handler = HANDLERS.get(event.kind)
     try:
         with unit_of_work():
             work = EventWork()
             result = handler(event, stored, work) if handler else f"ignored: {event.type} is not acted on"
-            for campaign_id in work.crossed_target:
-                _close_on_target(campaign_id)
+            for campaign_id in sorted(work.fundraising):
+                enqueue("close_at_target", campaign_id=campaign_id)
     except (DomainError, ledger.LedgerError) as error:
         log.error("payment event %s %s could not be applied: %s", event.event_id, event.type, error)
         result = f"failed: {error}"[:255]
-    stored.result = result[:255]
-    stored.processed_at = utcnow()
+    db.session.execute(
+        update(PaymentEvent)
+        .where(PaymentEvent.id == stored.id)
+        .values(result=result[:255], processed_at=utcnow(), donation_id=stored.donation_id)
+        .execution_options(synchronize_session=False)
+    )
     return result
 
 
-def _claim_event(event: ProviderEvent) -> PaymentEvent | None:
-    """Insert the event under its unique id, or return None when it was already stored (a duplicate; a
-    concurrent duplicate waits here for the first to commit, then finds it)."""
-    found = db.session.scalar(
-        select(PaymentEvent.id).where(
-            PaymentEvent.provider == event.provider, PaymentEvent.event_id == event.event_id
+def _claim_event(event: ProviderEvent) -> ClaimedEvent | None:
+    """Store the event under its unique id in one statement, or return None when it is already stored (a
+    duplicate; a concurrent duplicate's insert waits for the first to commit, then finds the conflict)."""
+    dialect = db.session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stored_id = db.session.scalar(
+        insert_(PaymentEvent)
+        .values(
+            provider=event.provider,
+            event_id=event.event_id,
+            type=event.type[:64],
+            payload=event.payload,
+            result="received",
+            received_at=utcnow(),
         )
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(PaymentEvent.id)
     )
-    if found is not None:
-        return None
-    stored = PaymentEvent(
-        provider=event.provider,
-        event_id=event.event_id,
-        type=event.type[:64],
-        payload=event.payload,
-        result="received",
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(stored)
-    except IntegrityError:
-        return None  # the savepoint is rolled back; the caller's own work stays
-    return stored
+    return None if stored_id is None else ClaimedEvent(stored_id)
 
 
 def _move(target: DonationStatus) -> Any:
-    def record(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+    def record(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
         donation = donation_for(event, stored)
         if donation is None:
             return "ignored: no donation for this payment"
@@ -108,25 +115,39 @@ def _move(target: DonationStatus) -> Any:
     return record
 
 
-def _close_on_target(campaign_id: int) -> None:
-    """The campaign reached its target: it stops taking donations. The system closes it when the state machine
-    lets the system make the 'close' transition; otherwise start_donation already refuses (no remaining need)
-    and the event is written to the audit log for staff."""
-
-    campaign = db.session.get(Campaign, campaign_id)
+@transactional
+def close_at_target(campaign_id: int) -> None:
+    """The worker's follow-up to a gift: a fundraising campaign that has raised its target stops taking
+    donations. The system closes it when the state machine lets the system make the 'close' transition;
+    otherwise start_donation already refuses (no remaining need) and the event is written to the audit log
+    for staff, once."""
+    campaign = db.session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+    )  # two gifts' checks at once close it once
     if campaign is None or campaign.state != CampaignState.FUNDRAISING:
+        return
+    raised = raised_fen(campaign)
+    if raised < campaign.target_fen:
         return
     rule = TRANSITIONS.get("close")
     if rule is not None and campaign.state in rule.sources and rule.allowed(None, campaign):
         transition(campaign, "close", actor=None, reason="target reached")
         return
-    audit.record(
-        "campaign.target_reached",
-        "campaign",
-        campaign.id,
-        actor=None,
-        after={"raised_fen": raised_fen(campaign), "target_fen": campaign.target_fen},
+    already = db.session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.action == "campaign.target_reached",
+            AuditEvent.object_type == "campaign",
+            AuditEvent.object_id == str(campaign.id),
+        )
     )
+    if already is None:
+        audit.record(
+            "campaign.target_reached",
+            "campaign",
+            campaign.id,
+            actor=None,
+            after={"raised_fen": raised, "target_fen": campaign.target_fen},
+        )
 
 
 HANDLERS = {

@@ -19,7 +19,6 @@ from fundraise.models import (
     Donation,
     DonationRefund,
     DonationStatus,
-    PaymentEvent,
     RefundStatus,
     Role,
     TransactionKind,
@@ -28,7 +27,7 @@ from fundraise.models import (
 from fundraise.models.columns import utcnow
 from fundraise.money import format_yuan
 from fundraise.payments.provider import ProviderError, ProviderEvent, RefundInfo
-from fundraise.services.donations.capture import EventWork, donation_for, ensure_captured
+from fundraise.services.donations.capture import ClaimedEvent, EventWork, donation_for, ensure_captured
 from fundraise.services.donations.custody import reverse, withdraw
 from fundraise.services.donations.payment import provider
 from fundraise.services.transitions import TRANSITIONS, transition
@@ -54,7 +53,7 @@ PROVIDER_REFUND_STATUS = {
 # --- the provider's refund events ------------------------------------------------------------------------
 
 
-def record_refund(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+def record_refund(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     donation = donation_for(event, stored)
     if donation is None:
         return "ignored: no donation for this payment"
@@ -138,7 +137,7 @@ def _apply_refund(donation: Donation, info: RefundInfo, event: ProviderEvent) ->
     return f"refund {info.refund_id}: {target}"
 
 
-def note_refund_summary(event: ProviderEvent, stored: PaymentEvent, work: EventWork) -> str:
+def note_refund_summary(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     """The provider says how much of the payment is refunded but not which refunds: when that differs from
     the ledger, a job fetches the refunds from the provider and posts each by its id (once, like any refund
     event), after this transaction commits and outside it."""
