@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay, retry_failed
 from fundraise.jobs.queue import queue
 from fundraise.jobs.worker import run_worker
+from fundraise.metrics import operations_figures
 from fundraise.models import OutboxMessage
 
 
@@ -20,25 +21,31 @@ def jobs() -> None:
 
 @jobs.command("status")
 def status() -> None:
-    """Outbox counts by status, the failed jobs with their errors, and rq's failed registry."""
-    counts = dict(
-        db.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()
-    )
+    """Outbox counts by status and the age of its oldest waiting message, the audit sealer's lag, the failed
+    jobs with their errors, and rq's failed registry. The figures are the ones GET /metrics reports."""
+    figures = operations_figures()
+    click.echo("outbox: " + ", ".join(f"{s}={n}" for s, n in figures.outbox_by_status.items()))
+    click.echo(f"oldest waiting (pending or enqueued): {_age(figures.oldest_waiting_seconds)}")
+    click.echo(f"failed jobs: {figures.failed_jobs}")
     click.echo(
-        "outbox: " + ", ".join(f"{s}={counts.get(s, 0)}" for s in ("pending", "enqueued", "done", "failed"))
+        f"audit: unsealed={figures.audit_unsealed}, oldest unsealed: {_age(figures.audit_oldest_unsealed_seconds)}"
     )
     failed = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.status == "failed").order_by(OutboxMessage.id)
     ).all()
     for message in failed:
         click.echo(
-            f"  failed #{message.id} {message.job} {message.args} attempts={message.attempts}: "
-            f"{message.last_error}"
+            f"  failed #{message.id} {message.job} {message.args} attempts={message.attempts}"
+            f"{f' request={message.request_id}' if message.request_id else ''}: {message.last_error}"
         )
     if current_app.config["JOBS_MODE"] == "rq":
         from rq.registry import FailedJobRegistry
 
         click.echo(f"rq failed registry: {len(FailedJobRegistry(queue=queue()))} jobs")
+
+
+def _age(seconds: float | None) -> str:
+    return "none" if seconds is None else f"{seconds:.0f}s"
 
 
 @jobs.command("retry")

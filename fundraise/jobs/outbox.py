@@ -21,6 +21,7 @@ from fundraise.extensions import db
 from fundraise.jobs.queue import queue
 from fundraise.models import OutboxMessage
 from fundraise.models.columns import utcnow
+from fundraise.request_log import current_request_id, job_context
 from fundraise.unit_of_work import discard, transactional, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,12 @@ def job(name: str) -> Callable[[JobFunction], JobFunction]:
 
 
 def enqueue(name: str, **args: Any) -> OutboxMessage:
-    """Write a job to the outbox in the current transaction. It runs only if that transaction commits."""
+    """Write a job to the outbox in the current transaction. It runs only if that transaction commits.
+
+    The message keeps the id of the request (or job) queuing it, which the job then logs under."""
     if name not in JOBS:
         raise KeyError(f"unknown job {name!r}")
-    message = OutboxMessage(job=name, args=args)
+    message = OutboxMessage(job=name, args=args, request_id=current_request_id())
     db.session.add(message)
     db.session.info["outbox_pending"] = True
     return message
@@ -56,7 +59,11 @@ def enqueue_many(name: str, args: Sequence[dict[str, Any]]) -> None:
         raise KeyError(f"unknown job {name!r}")
     if not args:
         return
-    insert_rows(OutboxMessage.__table__, [{"job": name, "args": dict(values)} for values in args])
+    request_id = current_request_id()
+    insert_rows(
+        OutboxMessage.__table__,
+        [{"job": name, "args": dict(values), "request_id": request_id} for values in args],
+    )
     db.session.info["outbox_pending"] = True
 
 
@@ -107,11 +114,16 @@ def _enqueue_to_rq(ids: list[int]) -> None:
 
 
 def run_message(message_id: int, *, reraise: bool) -> None:
-    """Run one outbox message's job; a message already done is skipped, a failure is recorded."""
+    """Run one outbox message's job; a message already done is skipped, a failure is recorded. The job runs
+    under the id of the request that queued it: its log records carry that id, its name and the outbox id."""
     message = db.session.get(OutboxMessage, message_id)
     if message is None or message.status == "done":
         return
-    name, args = message.job, dict(message.args)
+    with job_context(message.request_id, message.job, message_id):
+        _run(message_id, message.job, dict(message.args), reraise=reraise)
+
+
+def _run(message_id: int, name: str, args: dict[str, Any], *, reraise: bool) -> None:
     try:
         JOBS[name](**args)  # its services commit their own units of work
     except Exception as error:
@@ -131,6 +143,7 @@ def run_message(message_id: int, *, reraise: bool) -> None:
         message.attempts += 1
         message.finished_at = utcnow()
         message.last_error = ""
+    log.info("job %s (outbox %s) done", name, message_id)
 
 
 @transactional

@@ -28,6 +28,8 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The id of the web request (or job) that queued it: the job logs under it (fundraise/request_log.py).
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Notification(db.Model):

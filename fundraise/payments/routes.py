@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from fundraise.access import public
 from fundraise.errors import problem
 from fundraise.extensions import csrf, db
+from fundraise.metrics import count_webhook, webhook_outcome
 from fundraise.models import Campaign, Donation
 from fundraise.payments import SANDBOX_ENVIRONMENTS, get_provider, init_app
 from fundraise.payments.links import donation_token
@@ -59,16 +60,24 @@ def webhook(provider_name: str) -> Any:
     if provider_name != client.name:
         abort(404)
     if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+        count_webhook(client.name, "rejected_too_large")
         return problem(413, "Payload too large")
     raw = request.get_data(cache=False)
     if len(raw) > MAX_WEBHOOK_BYTES:
+        count_webhook(client.name, "rejected_too_large")
         return problem(413, "Payload too large")
     try:
         result = receive_webhook(client, raw, dict(request.headers))
     except InvalidSignature as error:
+        count_webhook(client.name, "rejected_signature")
         return problem(400, "Invalid signature", str(error))
     except MalformedEvent as error:
+        count_webhook(client.name, "rejected_malformed")
         return problem(400, "Malformed event", str(error))
+    except Exception:
+        count_webhook(client.name, "error")
+        raise
+    count_webhook(client.name, webhook_outcome(result))
     return jsonify({"received": True, "result": result})
 
 

@@ -75,6 +75,10 @@ def test_walk_every_route_as_every_role(app: Flask, role: str | None) -> None:
             problem = None
             if status >= 500:
                 problem = "server error"
+            elif kind == "operators":
+                # /metrics: its roles (or a bearer token) are answered, anyone else gets a plain 404.
+                expected = 200 if role in allowed else 404
+                problem = None if status == expected else f"expected {expected} for {role}, got {status}"
             elif kind == "roles" and role is None:
                 if url.startswith("/api/"):
                     problem = None if status == 401 else f"expected 401, got {status}"
