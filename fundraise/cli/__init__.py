@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from fundraise.cli import audit, demo, jobs, reference, users
+from fundraise.cli.backup import backup
 from fundraise.cli.ledger import ledger
 from fundraise.cli.payments import payments
 from fundraise.cli.records import records
@@ -21,3 +22,4 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(ledger)
     app.cli.add_command(payments)
+    app.cli.add_command(backup)
