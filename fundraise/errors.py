@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -12,9 +13,15 @@ from flask_babel import format_datetime, format_time, to_user_timezone
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from fundraise.extensions import limiter
+
+log = logging.getLogger(__name__)
+
+# How long a caller should wait when the database went away mid-request (a restart, a failover).
+DATABASE_RETRY_SECONDS = 30
 
 
 class ConfigurationError(RuntimeError):
@@ -51,7 +58,8 @@ class IllegalTransition(DomainError):
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # The API, and the payment providers' webhooks, which the rest of their answers give as JSON too.
+    return request.path.startswith(("/api/", "/payments/webhooks/"))
 
 
 def problem(status: int, title: str, detail: str = "", fields: dict[str, Any] | None = None) -> Response:
@@ -82,6 +90,27 @@ def init_app(app: Flask) -> None:
         if wants_json():
             return problem(400, HTTPStatus(400).phrase, message)
         return render_template("errors/error.html", status=400, message=message), 400
+
+    @app.errorhandler(DBAPIError)
+    def _database_gone(error: DBAPIError) -> Any:
+        # The connection was lost (the database restarted or failed over): the request's transaction rolled
+        # back whole, so nothing half-done stands, and the pool reconnects for the next request. Asking again
+        # is the right answer; a payment provider retries a webhook by itself. Any other database error is
+        # a bug and goes on to the 500 handler.
+        if not error.connection_invalidated:
+            raise error
+        log.error(
+            "the database connection was lost during %s %s", request.method, request.path, exc_info=error
+        )
+        message = _("The service is briefly unavailable. Nothing was saved; please try again in a minute.")
+        if wants_json():
+            response = problem(503, HTTPStatus(503).phrase, message)
+        else:
+            response = Response(
+                render_template("errors/error.html", status=503, message=message), 503, mimetype="text/html"
+            )
+        response.headers["Retry-After"] = str(DATABASE_RETRY_SECONDS)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:
