@@ -34,8 +34,12 @@ def counted() -> Iterator[list[str]]:
     statements: list[str] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(CONTROL):
-            statements.append(statement.split("\n", 1)[0][:120])
+        if statement.lstrip().upper().startswith(CONTROL):
+            return
+        line = statement.split("\n", 1)[0][:120]
+        # One INSERT of several rows: PostgreSQL sends it as one statement; SQLite's driver, row by row.
+        if not (line.startswith("INSERT") and statements and statements[-1] == line):
+            statements.append(line)
 
     event.listen(db.engine, "before_cursor_execute", before)
     try:
