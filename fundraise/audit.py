@@ -20,7 +20,10 @@ import binascii
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -379,8 +382,20 @@ class SavedCheckpoint:
 MAX_PROBLEMS = 50
 
 
-def verify_log(saved: Iterable[SavedCheckpoint] = (), *, batch_size: int = 20_000) -> Verification:
-    """Walk the sealed chain in order and check every checkpoint (ours, and any `saved` elsewhere)."""
+# A chain this long is walked in parallel ranges (when the caller allows it), one process per core, in ranges
+# of at least this many sequence numbers.
+PARALLEL_FROM_EVENTS = 200_000
+PARALLEL_RANGE_MIN = 50_000
+
+
+def verify_log(
+    saved: Iterable[SavedCheckpoint] = (), *, batch_size: int = 20_000, parallel: bool = False
+) -> Verification:
+    """Walk the sealed chain in order and check every checkpoint (ours, and any `saved` elsewhere).
+
+    `parallel` (the command line's choice; never inside a web process) lets a long chain on PostgreSQL be
+    walked in ranges by worker processes: every link can be checked on its own, and the ranges are stitched
+    together here."""
     result = Verification()
     key = signing_key()
     ours = key_id(key)
@@ -410,58 +425,142 @@ def verify_log(saved: Iterable[SavedCheckpoint] = (), *, batch_size: int = 20_00
             continue
         wanted.setdefault(checkpoint.seq, []).append(checkpoint)
 
+    walks = _walk_in_parallel(set(wanted)) if parallel else None
+    if walks is None:
+        walks = [_walk(_sealed_in_order(batch_size), set(wanted))]
     expected_seq, expected_prev = 1, GENESIS_HASH
-    for row in _sealed_in_order(batch_size):
-        if len(result.problems) >= MAX_PROBLEMS:
+    hashes: dict[int, str] = {}
+    for walk in walks:
+        if walk.first is not None:
+            result.problems += _link_problems(*walk.first, expected_seq, expected_prev)
+            expected_seq, expected_prev = walk.last  # type: ignore[misc]  # a walk with a first row has a last
+            expected_seq += 1
+        result.problems += walk.findings
+        result.events += walk.count
+        hashes.update(walk.hashes)
+    result.head_seq = expected_seq - 1
+    for seq in sorted(wanted):
+        for checkpoint in wanted[seq]:
+            if seq not in hashes:
+                result.problems.append(
+                    Problem(
+                        "tail_cut" if seq > result.head_seq else "missing",
+                        f"{checkpoint.label}, signed {checkpoint.sealed_at}, says the chain reached event {seq},"
+                        + (
+                            f" but it now ends at {result.head_seq}: the newest events were deleted"
+                            if seq > result.head_seq
+                            else " which is no longer in the chain: it was deleted"
+                        ),
+                    )
+                )
+            elif checkpoint.head_hash != hashes[seq]:
+                result.problems.append(
+                    Problem(
+                        "fork",
+                        f"{checkpoint.label} says the chain's event {seq} had hash {checkpoint.head_hash[:16]}…,"
+                        f" but it now has {hashes[seq][:16]}…: the log was rewritten after that checkpoint",
+                    )
+                )
+    del result.problems[MAX_PROBLEMS:]
+    result.unsealed, result.oldest_unsealed = unsealed_backlog()
+    return result
+
+
+@dataclass
+class _Walk:
+    """What walking one run of the chain found; the link into its first event is the caller's to check."""
+
+    findings: list[Problem] = field(default_factory=list)
+    count: int = 0
+    first: tuple[int, int, str] | None = None  # the first event's id, seq and prev_hash
+    last: tuple[int, str] | None = None  # the last event's seq and hash
+    hashes: dict[int, str] = field(default_factory=dict)  # at the sequence numbers checkpoints name
+
+
+def _walk(rows: Iterable[Any], wanted: set[int]) -> _Walk:
+    walk = _Walk()
+    previous: tuple[int, str] | None = None
+    for row in rows:
+        if len(walk.findings) >= MAX_PROBLEMS:
             break
-        if row.seq != expected_seq:
-            result.problems.append(
-                Problem(
-                    "missing",
-                    f"events with seq {expected_seq} to {row.seq - 1} are missing (deleted) before audit event"
-                    f" {row.id} (seq {row.seq})",
-                )
-            )
-        elif row.prev_hash != expected_prev:
-            result.problems.append(
-                Problem(
-                    "relinked",
-                    f"audit event {row.id} (seq {row.seq}): its prev_hash does not match the hash of the event"
-                    " before it (events were swapped, replaced or re-chained)",
-                )
+        if previous is None:
+            walk.first = (row.id, row.seq, row.prev_hash or "")
+        else:
+            walk.findings += _link_problems(
+                row.id, row.seq, row.prev_hash or "", previous[0] + 1, previous[1]
             )
         if chain_hash(row.prev_hash or "", event_body(row)) != row.hash:
-            result.problems.append(
+            walk.findings.append(
                 Problem(
                     "altered",
                     f"audit event {row.id} (seq {row.seq}): its contents do not match its hash (the row was"
                     " altered)",
                 )
             )
-        for checkpoint in wanted.pop(row.seq, ()):
-            if checkpoint.head_hash != row.hash:
-                result.problems.append(
-                    Problem(
-                        "fork",
-                        f"{checkpoint.label} says the chain's event {checkpoint.seq} had hash"
-                        f" {checkpoint.head_hash[:16]}…, but it now has {str(row.hash)[:16]}…: the log was"
-                        " rewritten after that checkpoint",
-                    )
-                )
-        expected_seq, expected_prev = row.seq + 1, str(row.hash)
-        result.events += 1
-        result.head_seq = row.seq
-    for seq in sorted(wanted):
-        for checkpoint in wanted[seq]:
-            result.problems.append(
-                Problem(
-                    "tail_cut",
-                    f"{checkpoint.label}, signed {checkpoint.sealed_at}, says the chain reached event {seq}, but"
-                    f" it now ends at {result.head_seq}: the newest events were deleted",
-                )
+        if row.seq in wanted:
+            walk.hashes[row.seq] = str(row.hash)
+        previous = (row.seq, str(row.hash))
+        walk.count += 1
+    walk.last = previous
+    return walk
+
+
+def _link_problems(
+    event_id: int, seq: int, prev_hash: str, expected_seq: int, expected_prev: str
+) -> list[Problem]:
+    """Whether an event follows on from the one before it: the next number, and that event's hash."""
+    if seq != expected_seq:
+        return [
+            Problem(
+                "missing",
+                f"events with seq {expected_seq} to {seq - 1} are missing (deleted) before audit event"
+                f" {event_id} (seq {seq})",
             )
-    result.unsealed, result.oldest_unsealed = unsealed_backlog()
-    return result
+        ]
+    if prev_hash != expected_prev:
+        return [
+            Problem(
+                "relinked",
+                f"audit event {event_id} (seq {seq}): its prev_hash does not match the hash of the event"
+                " before it (events were swapped, replaced or re-chained)",
+            )
+        ]
+    return []
+
+
+def _walk_in_parallel(wanted: set[int]) -> list[_Walk] | None:
+    """The chain walked in ranges of sequence numbers by worker processes, in order; None when it is not
+    worth it (short, or not PostgreSQL)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    count, highest = db.session.execute(
+        select(func.count(), func.max(EVENTS.c.seq)).where(EVENTS.c.seq.is_not(None))
+    ).one()
+    workers = min(os.cpu_count() or 1, 8)
+    if workers < 2 or count < PARALLEL_FROM_EVENTS:
+        return None
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    step = max(PARALLEL_RANGE_MIN, highest // (workers * 4) + 1)
+    ranges = [(low, min(low + step - 1, highest)) for low in range(1, highest + 1, step)]
+    # Forked: ready at once. A worker opens a connection of its own and never touches the ones it inherited;
+    # multiprocessing ends it with os._exit, so nothing of this process's is closed or flushed there.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(_walk_range, [url] * len(ranges), ranges, [wanted] * len(ranges)))
+
+
+def _walk_range(url: str, seqs: tuple[int, int], wanted: set[int]) -> _Walk:
+    """In a worker process: walk the events numbered seqs[0]..seqs[1] on a connection of its own."""
+    import psycopg
+    from psycopg.rows import namedtuple_row
+
+    with (
+        psycopg.connect(url) as connection,
+        connection.cursor(name="audit_verify_range", row_factory=namedtuple_row) as cursor,
+    ):
+        cursor.itersize = 20_000
+        cursor.execute(_CHAIN_QUERY + " WHERE seq BETWEEN %s AND %s ORDER BY seq", seqs)
+        return _walk(cursor, wanted)
 
 
 def unsealed_backlog() -> tuple[int, datetime | None]:
@@ -520,6 +619,12 @@ def _sealed_in_order(batch_size: int) -> Iterator[Any]:
         last = batch[-1].seq
 
 
+_CHAIN_QUERY = (
+    "SELECT id, seq, prev_hash, hash, created_at, actor_id, actor_label, action, object_type, object_id, before,"
+    " after FROM audit_events"
+)
+
+
 def _sealed_in_order_postgresql(batch_size: int) -> Iterator[Any]:
     # One server-side cursor read straight through psycopg: at a million events, building SQLAlchemy rows
     # would cost more than the hashing itself. psycopg already hands back aware datetimes and parsed JSON.
@@ -529,10 +634,7 @@ def _sealed_in_order_postgresql(batch_size: int) -> Iterator[Any]:
     connection: Any = db.session.connection().connection.dbapi_connection
     with connection.cursor(name="audit_verify", row_factory=namedtuple_row) as cursor:
         cursor.itersize = batch_size
-        cursor.execute(
-            "SELECT id, seq, prev_hash, hash, created_at, actor_id, actor_label, action, object_type, object_id,"
-            " before, after FROM audit_events WHERE seq IS NOT NULL ORDER BY seq"
-        )
+        cursor.execute(_CHAIN_QUERY + " WHERE seq IS NOT NULL ORDER BY seq")
         yield from cursor
 
 

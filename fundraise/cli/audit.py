@@ -72,7 +72,7 @@ def verify(against: Path | None) -> None:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
             click.echo(f"cannot use {against}: {error}", err=True)
             raise SystemExit(2) from None
-    result = verify_log(saved)
+    result = verify_log(saved, parallel=True)
     for problem in result.problems:
         click.echo(f"BROKEN ({problem.kind}): {problem.message}")
     waiting = f"{_count(result.unsealed, 'event')} not sealed yet"

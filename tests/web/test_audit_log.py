@@ -328,3 +328,28 @@ def test_the_transparency_page_shows_the_key_and_the_newest_checkpoints(app: Fla
     assert "Signed checkpoints" in page
     zh = client.get("/transparency", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "Signed checkpoints" not in zh
+
+
+@pytest.mark.services
+def test_a_long_chain_walked_in_parallel_ranges_names_the_same_problems(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`flask audit verify` walks a long chain on PostgreSQL in ranges, in worker processes; a break inside a
+    range, one at a range's first event and one across the boundary are all found as the serial walk finds
+    them."""
+    assert db.engine.dialect.name == "postgresql"
+    _events(100)
+    ids = _ids()
+    db.session.execute(text("UPDATE audit_events SET object_id = 'x' WHERE id = :id"), {"id": ids[14]})
+    db.session.execute(
+        text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[39]}
+    )  # seq 40, a range's first
+    db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[70]})
+    db.session.commit()
+    serial = audit.verify_log()
+    monkeypatch.setattr(audit, "PARALLEL_FROM_EVENTS", 1)
+    monkeypatch.setattr(audit, "PARALLEL_RANGE_MIN", 13)
+    parallel = audit.verify_log(parallel=True)
+    assert [p.kind for p in serial.problems] == ["altered", "missing", "missing"]
+    assert parallel.problems == serial.problems
+    assert (parallel.events, parallel.head_seq) == (serial.events, serial.head_seq) == (98, 100)
