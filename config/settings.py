@@ -123,6 +123,11 @@ class Config:
     # Seal right after each commit that wrote audit events, in the committing process (the embedded default,
     # where no worker runs); production leaves it to the worker, off the request's path.
     AUDIT_SEAL_AFTER_COMMIT = False
+    # Hand the jobs a request queued to their runner when the request ends. Off, the worker's relay loop
+    # (every OUTBOX_RELAY_INTERVAL_SECONDS) picks them up instead: production keeps the request to its own
+    # work, since relaying to rq costs a request about as much as a webhook's whole posting.
+    OUTBOX_RELAY_IN_REQUEST = True
+    OUTBOX_RELAY_INTERVAL_SECONDS = 5.0
 
     CAMPAIGNS_PER_PAGE = 12
     # Self-regulation convention 2.0 (2020): one request may ask for at most 500,000 yuan.
@@ -169,6 +174,8 @@ class ProductionConfig(Config):
     """PostgreSQL, Redis and rq workers; refuses to start without its secrets and a real payment provider."""
 
     JOBS_MODE = "rq"
+    OUTBOX_RELAY_IN_REQUEST = False
+    OUTBOX_RELAY_INTERVAL_SECONDS = 0.5
     LOG_FORMAT = "json"
     # No default: the payments module refuses to start unless this is "stripe" with all of Stripe's keys.
     PAYMENTS_PROVIDER = None
@@ -216,11 +223,8 @@ def environment_settings() -> dict[str, str | bool]:
             found[setting] = value
     if "SMTP_PORT" in os.environ:
         found["SMTP_PORT"] = os.environ["SMTP_PORT"]
-    if "AUDIT_SEAL_AFTER_COMMIT" in os.environ:
-        # "0" or "false" turns it off (a separate sealer runs instead), anything else on.
-        found["AUDIT_SEAL_AFTER_COMMIT"] = os.environ["AUDIT_SEAL_AFTER_COMMIT"].lower() not in (
-            "0",
-            "false",
-            "no",
-        )
+    for switch in ("AUDIT_SEAL_AFTER_COMMIT", "OUTBOX_RELAY_IN_REQUEST"):
+        if switch in os.environ:
+            # "0", "false" or "no" turns it off, anything else on.
+            found[switch] = os.environ[switch].lower() not in ("0", "false", "no")
     return found

@@ -106,6 +106,11 @@ def _refuse_unsafe_settings(app: Flask) -> None:
         raise ConfigurationError(
             "refusing to start: set " + ", ".join(missing) + " (see README, 'Running in production')"
         )
+    if not app.config["OUTBOX_RELAY_IN_REQUEST"] and app.config["JOBS_MODE"] != "rq":
+        raise ConfigurationError(
+            "refusing to start: OUTBOX_RELAY_IN_REQUEST is off, which leaves jobs to the rq worker's relay loop,"
+            " but JOBS_MODE is not rq: no job would ever run"
+        )
     from fundraise.audit import AuditKeyError, load_signing_key  # inside, as in create_app
     from fundraise.pii import check_key
 

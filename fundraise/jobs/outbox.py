@@ -162,7 +162,8 @@ def _remember_commit(session: Session) -> None:
 
 
 def relay_if_committed() -> None:
-    if db.session.info.pop("outbox_committed", False):
+    committed = db.session.info.pop("outbox_committed", False)
+    if committed and current_app.config["OUTBOX_RELAY_IN_REQUEST"]:  # else the worker's relay loop will
         try:
             relay()
         except Exception:

@@ -35,14 +35,14 @@ def perform(message_id: int) -> None:
     run_message(message_id, reraise=True)
 
 
-def run_worker(app: Flask, *, burst: bool = False, relay_every: float = 5.0) -> None:
+def run_worker(app: Flask, *, burst: bool = False) -> None:
     """Work the queue in this process. Side threads relay outbox messages a request failed to relay, and seal
     the audit log (requests only append to it; see fundraise/audit.py)."""
     stop = threading.Event()
 
     def relay_loop() -> None:
         with app.app_context():
-            while not stop.wait(relay_every):
+            while not stop.wait(app.config["OUTBOX_RELAY_INTERVAL_SECONDS"]):
                 try:
                     relay()
                 except Exception:

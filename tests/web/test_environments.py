@@ -115,3 +115,9 @@ def test_development_serves_loopback_only(database_url, tmp_path, remote_addr, h
     assert response.status_code == status
     if status == 403:
         assert "AIDBRIDGE_ENV=production" in response.get_data(as_text=True)
+
+
+def test_leaving_jobs_to_the_worker_without_a_worker_refuses_to_start(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("OUTBOX_RELAY_IN_REQUEST", "0")
+    with pytest.raises(ConfigurationError, match="OUTBOX_RELAY_IN_REQUEST is off.*JOBS_MODE is not rq"):
+        _development_app(database_url, tmp_path)
