@@ -119,5 +119,5 @@ def test_development_serves_loopback_only(database_url, tmp_path, remote_addr, h
 
 def test_leaving_jobs_to_the_worker_without_a_worker_refuses_to_start(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("OUTBOX_RELAY_IN_REQUEST", "0")
-    with pytest.raises(ConfigurationError, match="OUTBOX_RELAY_IN_REQUEST is off.*JOBS_MODE is not rq"):
+    with pytest.raises(ConfigurationError, match=r"OUTBOX_RELAY_IN_REQUEST is off.*JOBS_MODE is not rq"):
         _development_app(database_url, tmp_path)
