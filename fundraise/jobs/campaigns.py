@@ -8,6 +8,6 @@ from fundraise.jobs.outbox import job
 from fundraise.services.donations import events
 
 
-@job("close_at_target")
+@job("close_at_target", coalesce=True)
 def close_at_target(campaign_id: int) -> None:
     events.close_at_target(campaign_id)

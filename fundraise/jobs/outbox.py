@@ -6,13 +6,14 @@ A job takes ids, never objects, and is safe to run twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Flask, Response, current_app
-from rq import Retry
+from rq import Queue, Retry
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
@@ -28,14 +29,21 @@ log = logging.getLogger(__name__)
 
 JobFunction = Callable[..., None]
 JOBS: dict[str, JobFunction] = {}
+# Jobs whose messages with the same arguments do the same work however many wait: a relay runs one of them.
+COALESCED: set[str] = set()
 RETRY_INTERVALS = [10, 60, 300]  # seconds; rq retries a failed job after each of these
 
 
-def job(name: str) -> Callable[[JobFunction], JobFunction]:
-    """Register a job function under a stable name (the name is what the outbox stores)."""
+def job(name: str, *, coalesce: bool = False) -> Callable[[JobFunction], JobFunction]:
+    """Register a job function under a stable name (the name is what the outbox stores).
+
+    `coalesce`: the job looks at the state as it is when it runs (a check, not a delivery), so of the
+    messages with the same arguments that one relay claims, one runs and the others are marked done."""
 
     def register(function: JobFunction) -> JobFunction:
         JOBS[name] = function
+        if coalesce:
+            COALESCED.add(name)
         return function
 
     return register
@@ -79,7 +87,7 @@ def relay(limit: int = 500) -> int:
             )
             if db.session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            ids = list(db.session.scalars(query.limit(limit)))
+            ids = _coalesce(list(db.session.scalars(query.limit(limit))))
             if ids and not inline:
                 _enqueue_to_rq(ids)
             elif ids:
@@ -100,17 +108,54 @@ def relay(limit: int = 500) -> int:
     return relayed
 
 
+def _coalesce(ids: list[int]) -> list[int]:
+    """The claimed messages that are to run: of a coalesced job's messages with the same arguments, the
+    newest; the others are marked done in the claiming transaction."""
+    if not ids or not COALESCED:
+        return ids
+    rows = db.session.execute(
+        select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.args).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.job.in_(COALESCED)
+        )
+    ).all()
+    newest: dict[tuple[str, str], int] = {}
+    for message_id, name, args in rows:
+        key = (name, json.dumps(args, sort_keys=True))
+        newest[key] = max(message_id, newest.get(key, 0))
+    covered = {message_id for message_id, _name, _args in rows} - set(newest.values())
+    if covered:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(covered))
+            .values(
+                status="done", finished_at=utcnow(), last_error="coalesced: a newer message runs the same job"
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return [message_id for message_id in ids if message_id not in covered]
+
+
 def _enqueue_to_rq(ids: list[int]) -> None:
     q = queue()
-    for message_id in ids:
-        # The rq job id is derived from the message, so relaying twice cannot queue it twice.
-        q.enqueue(
-            "fundraise.jobs.worker.perform",
-            message_id,
-            job_id=f"outbox-{message_id}",
-            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-        )
-        db.session.get_one(OutboxMessage, message_id).status = "enqueued"
+    # One round trip to Redis for the batch. The rq job id is derived from the message, so relaying twice
+    # cannot queue it twice.
+    q.enqueue_many(
+        [
+            Queue.prepare_data(
+                "fundraise.jobs.worker.perform",
+                args=(message_id,),
+                job_id=f"outbox-{message_id}",
+                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+            )
+            for message_id in ids
+        ]
+    )
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(status="enqueued")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def run_message(message_id: int, *, reraise: bool) -> None:
