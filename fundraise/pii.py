@@ -76,10 +76,13 @@ def blind_index(number: str) -> str:
 
 
 def mask_name(name: str | None) -> str:
-    """'张小明' -> '张**', 'Li Wei' -> 'L*****': the public sees a patient's surname only (pages and API alike)."""
+    """'张小明' -> '张**', 'Li Wei' -> 'L**': the public sees the first character only (pages and API alike).
+
+    Always two asterisks, whatever the length: the mask reveals nothing of the rest, and a 64-character
+    donor name cannot stretch a campaign page sideways."""
     if not name:
         return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
+    return name.strip()[:1] + "**"
 
 
 def public_name(donation: Donation) -> str | None:

@@ -60,7 +60,7 @@ def test_a_guest_gives_50_yuan_and_sees_the_receipt(app, live_server, browser, a
     panel = page.locator(".donate-panel")
     assert panel.get_by_text("¥300").is_visible()
     assert panel.get_by_text("2 donors").is_visible()
-    assert page.locator(".gift-list").get_by_text("L*****").is_visible()
+    assert page.locator(".gift-list").get_by_text("L**", exact=True).is_visible()
     assert "Li Wei" not in page.content()
     shoot(page, artifacts, "donor-0-campaign")
 
@@ -114,7 +114,7 @@ def test_a_guest_gives_50_yuan_and_sees_the_receipt(app, live_server, browser, a
     page.get_by_role("link", name="Help Xiaoming beat leukaemia").first.click()
     assert page.locator(".donate-panel").get_by_text("¥350").is_visible()
     assert page.locator(".gift-list").get_by_text("Stay strong, Xiaoming.").is_visible()
-    assert page.locator(".gift-list").get_by_text("Z********").is_visible()
+    assert page.locator(".gift-list").get_by_text("Z**", exact=True).is_visible()
 
     page.get_by_role("link", name=re.compile("public ledger")).first.click()
     assert page.get_by_role("heading", name="Public ledger of the campaign's fund").is_visible()
