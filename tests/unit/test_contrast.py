@@ -32,7 +32,8 @@ def test_every_part_of_the_coverage_bar_gives_its_white_label_4_5_to_1() -> None
         )
     )
     assert set(parts) == {"basic", "critical_illness", "assistance", "gap"}, parts
-    assert ".cascade-part { " in css and "color: #fff" in css.split(".cascade-part { ", 1)[1].split("}", 1)[0]
+    assert ".cascade-part { " in css
+    assert "color: #fff" in css.split(".cascade-part { ", 1)[1].split("}", 1)[0]
     low = {
         name: round(contrast_with_white(colour), 2)
         for name, colour in parts.items()
