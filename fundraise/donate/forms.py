@@ -49,7 +49,7 @@ class DonateForm(FlaskForm):
     display_name = StringField(
         _l("Name to show with your gift"),
         validators=[Length(max=64, message=_l("Keep the name to %(max)d characters."))],
-        description=_l("The public list shows only its first character, like 张*."),
+        description=_l("The public list shows only its first character, like 张**."),
     )
     anonymous = BooleanField(_l("Give anonymously: show no name at all"))
     message = TextAreaField(

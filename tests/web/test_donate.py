@@ -379,3 +379,21 @@ def test_a_campaign_without_money_has_an_empty_ledger(client: FlaskClient) -> No
     page = text(client.get(f"/campaigns/{campaign.id}/ledger"))
     assert "No money has moved" in page
     assert ledger.find_account(AccountKind.CAMPAIGN_FUND, campaign.id) is None  # reading creates nothing
+
+
+def test_the_donor_message_is_counted_not_cut(client: FlaskClient) -> None:
+    campaign = fundraising()
+    response = client.get(f"/campaigns/{campaign.id}/donate")
+    page = text(response)
+    message_box = _tag(response.get_data(as_text=True), "textarea", "message")
+    assert "maxlength" not in message_box
+    assert 'data-limit="200"' in message_box
+    assert "At most 200 characters." in page
+    refused = give(client, campaign, message="好" * 201)
+    assert refused.status_code == 422
+    assert "好" * 201 in refused.get_data(as_text=True)
+
+
+def _tag(html: str, name: str, element_id: str) -> str:
+    """The opening tag of the <name> element with this id."""
+    return next(tag for tag in re.findall(rf"<{name}\b[^>]*>", html) if f'id="{element_id}"' in tag)

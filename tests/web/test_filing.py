@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -519,3 +520,18 @@ class TestWithCsrf:
         token = self.token(text_of(client.get("/family/campaigns/new")))
         response = client.post("/family/campaigns/new", data={**patient_form(), "csrf_token": token})
         assert response.status_code == 302
+
+
+def test_a_story_too_long_is_refused_with_a_counter_and_kept_not_cut(app, client, family):
+    """The story box once carried maxlength=20000, so a browser cut pasted text without a word. The limit is
+    now counted on the page (static/counter.js) and enforced by the server, which keeps what was typed."""
+    campaign_id = new_draft(client)
+    page = client.get(f"/family/campaigns/{campaign_id}/edit/story").get_data(as_text=True)
+    story_box = next(tag for tag in re.findall(r"<textarea\b[^>]*>", page) if 'id="story"' in tag)
+    assert "maxlength" not in story_box
+    assert 'data-limit="20000"' in story_box
+    assert 'id="story-count"' in page
+    too_long = "长" * 20_001
+    response = client.post(f"/family/campaigns/{campaign_id}/edit/story", data=story_form(story=too_long))
+    assert response.status_code == 422
+    assert too_long in response.get_data(as_text=True)  # shown back whole, to be shortened
