@@ -86,6 +86,6 @@ def mask_name(name: str | None) -> str:
 
 
 def public_name(donation: Donation) -> str | None:
-    """The donor's chosen name masked for the public (张三 → 张*), or None for an anonymous gift."""
+    """The donor's chosen name masked for the public (张三 → 张**), or None for an anonymous gift."""
     name = donation.shown_name
     return mask_name(name) if name else None

@@ -131,8 +131,8 @@ class PublicGift(Schema):
         lambda d: public_name(d),
         metadata={
             "type": ["string", "null"],
-            "description": "Masked (张*), or null when anonymous.",
-            "example": "张*",
+            "description": "Masked to its first character and two asterisks whatever its length (张**), or null when anonymous.",
+            "example": "张**",
         },
     )
     amount_fen = Fen()

@@ -73,6 +73,12 @@ def create_draft(applicant: User, data: dict[str, Any], *, filed_by: User | None
     """Start a campaign as a draft with whatever fields were given (each checked); commits."""
     if applicant.role != Role.FAMILY:
         raise Forbidden(_("Only a family account can own a campaign."))
+    if not any(value not in (None, "") for value in data.values()):
+        # An empty first step would leave an untitled draft behind for good.
+        raise ValidationFailed(
+            _("Fill in at least the patient's name before saving. Nothing was saved."),
+            fields={"patient_name": [_("Enter the patient's name.")]},
+        )
     campaign = Campaign(applicant_id=applicant.id, filed_by_id=filed_by.id if filed_by else None)
     actor = filed_by or applicant
     _apply_fields(campaign, data, actor)

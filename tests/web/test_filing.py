@@ -535,3 +535,14 @@ def test_a_story_too_long_is_refused_with_a_counter_and_kept_not_cut(app, client
     response = client.post(f"/family/campaigns/{campaign_id}/edit/story", data=story_form(story=too_long))
     assert response.status_code == 422
     assert too_long in response.get_data(as_text=True)  # shown back whole, to be shortened
+
+
+def test_an_empty_first_step_saves_no_draft(app, client, family):
+    """'Save and continue' on an empty first step once left a permanent untitled draft."""
+    before = snapshot(app)
+    empty = {key: "" for key in patient_form()}
+    response = client.post("/family/campaigns/new", data=empty)
+    assert response.status_code == 422
+    assert "Enter the patient&#39;s name." in text_of(response)
+    assert snapshot(app) == before
+    assert client.post("/family/campaigns/new", data=patient_form()).status_code == 302
