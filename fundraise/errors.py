@@ -171,6 +171,8 @@ def _limit_lifted_at(error: HTTPException) -> datetime | None:
 
 
 def _too_many(error: HTTPException) -> Any:
+    if isinstance(error, RateLimitExceeded) and error.response is not None:
+        return error.response  # the limit's own answer (on_breach), e.g. the donate form kept as typed
     lifted = _limit_lifted_at(error)
     headers: dict[str, str] = {}
     if lifted is None:

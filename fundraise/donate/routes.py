@@ -14,18 +14,37 @@ The staff's donation list and refund pages are in fundraise/staff/refunds.py.
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
+from flask_limiter import RequestLimit
 from flask_login import current_user
 from sqlalchemy import select
 
 from fundraise.access import current_user_or_none, public, signed_in
 from fundraise.donate import presenters
 from fundraise.donate.forms import DEFAULT_PRESET_YUAN, DonateForm
-from fundraise.errors import DomainError, ValidationFailed
+from fundraise.errors import (
+    DomainError,
+    ValidationFailed,
+    retry_after_seconds,
+    retry_moment,
+    try_again_at,
+)
 from fundraise.extensions import db, limiter
 from fundraise.models import (
     Campaign,
@@ -59,9 +78,31 @@ def thanks_url(donation: Donation) -> str:
 # --- giving ----------------------------------------------------------------------------------------------
 
 
+def _give_again_later(limit: RequestLimit) -> Response | None:
+    """Past the limit on gifts started from one address: the form comes back as it was typed, saying when to
+    press the button again (rather than an error page that loses it)."""
+    try:
+        campaign = get_campaign((request.view_args or {})["campaign_id"], current_user_or_none())
+    except (DomainError, KeyError):
+        return None  # the general 429 page
+    lifted = retry_moment(datetime.fromtimestamp(limit.reset_at, UTC))
+    flash(
+        _(
+            "This connection sent the form many times in a short while. What you typed is kept below:"
+            " press “Continue to payment” again after %(time)s.",
+            time=try_again_at(lifted),
+        ),
+        "error",
+    )
+    page, status = _give_page(campaign, DonateForm(), presenters.donation_panel(campaign, recent=0), 429)
+    response = make_response(page, status)
+    response.headers["Retry-After"] = str(retry_after_seconds(lifted))
+    return response
+
+
 @bp.route("/campaigns/<int:campaign_id>/donate", methods=["GET", "POST"])
 @public
-@limiter.limit("10 per minute; 60 per hour", methods=["POST"])
+@limiter.limit("10 per minute; 60 per hour", methods=["POST"], on_breach=_give_again_later)
 def give(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id, current_user_or_none())
     panel = presenters.donation_panel(campaign, recent=0)
