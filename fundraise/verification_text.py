@@ -50,8 +50,35 @@ DECISION_LABELS = {
     "verified": _l("Verified"),
     "needs_review": _l("Needs a reviewer"),
     "rejected": _l("Not approved"),
+    # A case the checks sent to review, once the reviewer has decided it (the campaign's state says which).
+    "reviewer_approved": _l("Approved by a reviewer"),
+    "reviewer_rejected": _l("Not approved by a reviewer"),
 }
-DECISION_TONES = {"verified": "ok", "needs_review": "warn", "rejected": "bad"}
+DECISION_TONES = {
+    "verified": "ok",
+    "needs_review": "warn",
+    "rejected": "bad",
+    "reviewer_approved": "ok",
+    "reviewer_rejected": "bad",
+}
+# The campaign's state says what a reviewer made of a case the checks sent to review: the state machine is
+# the one source of truth for where a case stands, and a report never contradicts it.
+REVIEWED_STATES = {
+    "verified": "approved",
+    "fundraising": "approved",
+    "closed": "approved",
+    "suspended": "approved",
+    "rejected": "rejected",
+}
+
+
+def reviewer_decision(report_decision: str, campaign_state: str) -> str | None:
+    """What a reviewer made of a case the checks sent to review ("approved", "rejected"), or None."""
+    if report_decision != "needs_review":
+        return None
+    return REVIEWED_STATES.get(str(campaign_state))
+
+
 TRIGGER_LABELS = {
     "submission": _l("On submission"),
     "records_import": _l("After a records import"),

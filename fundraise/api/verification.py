@@ -34,6 +34,7 @@ from fundraise.verification_text import (
     check_message,
     check_name,
     problem_message,
+    reviewer_decision,
     step_message,
 )
 from verification.report import report_from_dict
@@ -143,6 +144,14 @@ class VerificationSchema(Schema):
     campaign_id = fields.Integer()
     created_at = fields.DateTime()
     decision = fields.String(validate=validate.OneOf(("verified", "needs_review", "rejected")))
+    reviewer_decision = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(("approved", "rejected")),
+        metadata={
+            "description": "When the checks sent the case to a reviewer: what the reviewer decided (the campaign's"
+            " state says so), or null while it waits or when no review was needed."
+        },
+    )
     policy_version = fields.String(allow_none=True)
     cascade = fields.Nested(CascadeSummary, allow_none=True)
     years = fields.List(
@@ -311,6 +320,7 @@ def campaign_verification(campaign_id: int) -> Any:
         "campaign_id": campaign.id,
         "created_at": report.created_at,
         "decision": report.decision,
+        "reviewer_decision": reviewer_decision(report.decision, campaign.state),
         "policy_version": report.policy_version,
         "cascade": _cascade(report, verification.asked_target_fen(campaign)),
     }

@@ -32,6 +32,7 @@ from fundraise.verification_text import (
     check_message,
     check_name,
     problem_message,
+    reviewer_decision,
     step_message,
 )
 from verification.coverage import YearPart
@@ -145,6 +146,8 @@ class ReportView:
     checked: list[str] = field(default_factory=list)
     reviewed: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
+    # "approved" or "rejected" once a reviewer has decided a case the checks sent to review; None otherwise.
+    reviewer_decision: str | None = None
 
     @property
     def to_review(self) -> list[CheckView]:
@@ -194,15 +197,19 @@ def _evidence(params: dict[str, str | int]) -> list[tuple[str, str]]:
     return [(_label(key), _shown(key, value)) for key, value in params.items()]
 
 
+def _decision(report: VerificationReport, campaign: Campaign) -> dict[str, Any]:
+    decided = reviewer_decision(report.decision, campaign.state)
+    key = f"reviewer_{decided}" if decided else report.decision
+    return {
+        "decision_label": str(DECISION_LABELS.get(key, key)),
+        "decision_tone": DECISION_TONES.get(key, "muted"),
+        "reviewer_decision": decided,
+    }
+
+
 def report_view(report: VerificationReport, campaign: Campaign) -> ReportView:
     """Everything the family's and the reviewer's pages say about one stored report."""
-    decision = report.decision
-    base: dict[str, Any] = {
-        "report": report,
-        "decision_label": str(DECISION_LABELS.get(decision, decision)),
-        "decision_tone": DECISION_TONES.get(decision, "muted"),
-        "cascade": cascade_of(report),
-    }
+    base: dict[str, Any] = {"report": report, "cascade": cascade_of(report), **_decision(report, campaign)}
     core = core_report(report)
     if core is None:
         problem = problem_message(report.problem or "", report.policy_region_code, report.policy_year)
@@ -270,8 +277,7 @@ def public_breakdown(campaign: Campaign) -> ReportView | None:
     core = report_from_dict({**report.report, "records_snapshot": {}}) if report.report else None
     return ReportView(
         report=report,
-        decision_label=str(DECISION_LABELS.get(report.decision, report.decision)),
-        decision_tone=DECISION_TONES.get(report.decision, "muted"),
+        **_decision(report, campaign),
         cascade=cascade_of(report),
         cap=cap,
         **(_grounds(core) if core is not None else {}),

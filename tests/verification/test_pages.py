@@ -233,3 +233,32 @@ def test_acknowledging_never_redirects_off_the_site(app, client, login, target):
         f"/staff/verification/reports/{report.id}/acknowledge", data={"next": "/staff/reviews/1#verification"}
     )
     assert kept.headers["Location"] == "/staff/reviews/1#verification"
+
+
+def test_once_a_reviewer_decides_the_report_says_so_not_that_a_reviewer_will_look(app, client, login):
+    """A campaign showed 'verified' beside a 'needs a reviewer' badge, and its report still said a reviewer
+    would look after one had approved it: the campaign's state is the one source of truth."""
+    campaign = submitted_case(confirmed=False)
+    report = verify_campaign(campaign.id, trigger="submission")
+    assert report.decision == "needs_review"
+    login(campaign.applicant)
+    path = f"/family/campaigns/{campaign.id}/verification"
+
+    waiting = client.get(path).get_data(as_text=True)
+    assert "Needs a reviewer" in waiting
+    assert "A charity reviewer will look at them" in waiting
+
+    campaign.state = "fundraising"  # approved by the reviewer, then opened
+    db.session.commit()
+    approved = client.get(path).get_data(as_text=True)
+    assert "Approved by a reviewer" in approved
+    assert "a charity reviewer looked at them and approved the case" in approved
+    assert "Needs a reviewer" not in approved
+    assert "will look at them" not in approved
+    assert "Approved by a reviewer" in client.get("/family/").get_data(as_text=True)
+    api = client.get(f"/api/v1/campaigns/{campaign.id}/verification").json
+    assert (api["decision"], api["reviewer_decision"]) == ("needs_review", "approved")
+
+    campaign.state = "rejected"
+    db.session.commit()
+    assert "Not approved by a reviewer" in client.get(path).get_data(as_text=True)
