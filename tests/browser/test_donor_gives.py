@@ -76,7 +76,7 @@ def test_a_guest_gives_50_yuan_and_sees_the_receipt(app, live_server, browser, a
     page.fill("input[name=email]", "zhang.san@example.cn")
     with page.expect_navigation():
         page.get_by_role("button", name="Continue to payment").click()
-    assert page.get_by_text("Use at most two decimals").is_visible()
+    assert page.locator("p.error", has_text="Use at most two decimals").is_visible()
     assert page.input_value("input[name=custom_amount]") == "12.345"
     shoot(page, artifacts, "donor-2-form-error")
 

@@ -99,7 +99,7 @@ def test_family_files_a_campaign_in_the_browser(app, live_server, browser, artif
     page.fill("input[name=commercial_insurance_fen]", "0")
     page.fill("input[name=other_fundraising_fen]", "0")
     save_and_continue(page)
-    assert page.get_by_text("The amount cannot be negative.").is_visible()
+    assert page.locator("p.error", has_text="The amount cannot be negative.").is_visible()
     assert page.input_value("input[name=cost_total_fen]") == "400,000"
     shoot(page, artifacts, "family-3-costs-error")
     page.fill("input[name=target_fen]", "150000")
@@ -121,7 +121,7 @@ def test_family_files_a_campaign_in_the_browser(app, live_server, browser, artif
     page.set_input_files("input[name=cost_estimate]", files=[pdf("cost-estimate")])
     with page.expect_navigation():
         page.get_by_role("button", name="Upload", exact=True).click()
-    assert page.get_by_text("diagnosis.pdf is not a PDF, JPEG or PNG file").is_visible()
+    assert page.locator("p.error", has_text="diagnosis.pdf is not a PDF, JPEG or PNG file").is_visible()
     assert page.locator(".file-list").count() == 0
     shoot(page, artifacts, "family-5-documents-error")
     # Then the real files, uploaded and listed before moving on.

@@ -397,3 +397,16 @@ def test_the_donor_message_is_counted_not_cut(client: FlaskClient) -> None:
 def _tag(html: str, name: str, element_id: str) -> str:
     """The opening tag of the <name> element with this id."""
     return next(tag for tag in re.findall(rf"<{name}\b[^>]*>", html) if f'id="{element_id}"' in tag)
+
+
+def test_a_refused_form_ties_each_error_to_its_field_and_links_to_it(client: FlaskClient) -> None:
+    """axe-core: invalid fields carried aria-invalid but nothing pointed to their message, and the summary did
+    not lead to the bad field."""
+    campaign = fundraising()
+    html = give(client, campaign, email="not-an-address").get_data(as_text=True)
+    email = _tag(html, "input", "email")
+    assert 'aria-invalid="true"' in email
+    assert 'aria-describedby="email-error-1 email-help"' in email
+    assert 'id="email-error-1"' in html
+    assert 'class="flash flash-error error-summary"' in html
+    assert '<a href="#email">' in html

@@ -524,7 +524,7 @@ class TestWithCsrf:
 
 def test_a_story_too_long_is_refused_with_a_counter_and_kept_not_cut(app, client, family):
     """The story box once carried maxlength=20000, so a browser cut pasted text without a word. The limit is
-    now counted on the page (static/counter.js) and enforced by the server, which keeps what was typed."""
+    now counted on the page (static/forms.js) and enforced by the server, which keeps what was typed."""
     campaign_id = new_draft(client)
     page = client.get(f"/family/campaigns/{campaign_id}/edit/story").get_data(as_text=True)
     story_box = next(tag for tag in re.findall(r"<textarea\b[^>]*>", page) if 'id="story"' in tag)

@@ -55,7 +55,8 @@ def test_too_many_files_in_one_request_are_refused_before_any_is_read(app, clien
         },
     )
     assert response.status_code == 422
-    assert text_of(response).count("You sent 11 files; send at most 10 at a time.") == 2
+    # Each field shows the error, and the summary at the top links to each.
+    assert text_of(response).count("You sent 11 files; send at most 10 at a time.") == 4
     assert read == []
     assert snapshot(app) == before
 
@@ -109,7 +110,9 @@ def test_a_campaign_holds_at_most_12_photos_and_30_evidence_documents(app, clien
         },
     )
     assert response.status_code == 422
-    assert text_of(response).count("A campaign can have at most 30 evidence documents (it has 29).") == 2
+    assert (
+        text_of(response).count("A campaign can have at most 30 evidence documents (it has 29).") == 4
+    )  # two fields, each linked from the summary
     assert snapshot(app) == before
 
     api = api_client(app, family)
