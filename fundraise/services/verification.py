@@ -3,7 +3,7 @@
 `verify_campaign` (one case) and `verify_campaigns` (a batch) load each case, its hospital and disease range,
 the patient's records from the configured `RecordSource` (found by the ID number's blind index) and the
 policy of the patient's pooling region for the treatment year, call the pure core
-(`verification.checks.verify_case`), store a `VerificationReport`, cap the target and move the campaign.
+(`verification.case.verify_case`), store a `VerificationReport`, cap the target and move the campaign.
 
 The rules of a run:
 
@@ -69,7 +69,8 @@ from fundraise.services.policies import loaded_policies
 from fundraise.services.transitions import move_by_system
 from fundraise.unit_of_work import unit_of_work
 from fundraise.verification_text import problem_summary, summary
-from verification.checks import CaseFacts, verify_case
+from verification.case import verify_case
+from verification.checks import CaseFacts
 from verification.policy import Policy, PolicyKey, policy_for
 from verification.records import Records
 from verification.report import VerificationReport as CoreReport

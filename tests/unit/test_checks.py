@@ -13,18 +13,16 @@ from typing import Any
 
 import pytest
 
+from verification.case import coverage_input, verify_case, year_to_date
 from verification.checks import (
     PLATFORM_LIMIT_FEN,
     CaseFacts,
     VerificationReport,
     cap_target,
     check_referral,
-    coverage_input,
     normalize_name,
     report_from_dict,
     report_to_dict,
-    verify_case,
-    year_to_date,
 )
 from verification.coverage import YearToDate
 from verification.identity import make_resident_id, mask_id, parse_resident_id

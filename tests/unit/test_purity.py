@@ -19,6 +19,7 @@ PURE_MODULES = [
     "verification.report",
     "verification.records",
     "verification.checks",
+    "verification.case",
 ]
 FORBIDDEN = ("flask", "sqlalchemy", "fundraise")
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from verification.checks import CaseFacts, verify_case
+from verification.case import verify_case
+from verification.checks import CaseFacts
 from verification.coverage import (
     Cascade,
     CoverageInput,
