@@ -234,7 +234,7 @@ def main() -> int:
         from sqlalchemy import func, select, text
 
         from fundraise import create_app
-        from fundraise.audit import verify_log
+        from fundraise.audit_verification import verify_log
         from fundraise.extensions import db
         from fundraise.models import AuditEvent, VerificationReport
         from fundraise.services.records_import import import_feed

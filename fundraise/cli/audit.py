@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 from flask import current_app
 
-from fundraise.audit import SavedCheckpoint, saved_checkpoints, seal, verify_log
+from fundraise.audit import seal
+from fundraise.audit_verification import SavedCheckpoint, saved_checkpoints, verify_log
 from fundraise.models.columns import utcnow
 from fundraise.unit_of_work import discard
 

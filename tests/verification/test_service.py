@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from fundraise.audit import verify_log
+from fundraise.audit_verification import verify_log
 from fundraise.errors import IllegalTransition
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay

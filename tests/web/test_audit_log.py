@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from fundraise import audit
+from fundraise import audit, audit_verification
 from fundraise.extensions import db
 from fundraise.models import AuditCheckpoint, AuditEvent
 
@@ -66,7 +66,7 @@ def test_events_of_a_rolled_back_transaction_are_never_sealed(app: Flask) -> Non
     db.session.rollback()
     _events(1)
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 1
-    assert audit.verify_log().intact
+    assert audit_verification.verify_log().intact
 
 
 def test_without_sealing_after_commit_events_wait_for_the_sealer(app: Flask, runner: Any) -> None:
@@ -102,7 +102,7 @@ def test_a_sealer_that_fails_half_way_leaves_nothing_half_sealed(app: Flask, mon
     db.session.rollback()  # SQLite: the counts above began a transaction that holds the write lock
     assert isinstance(audit.signing_key(), Ed25519PrivateKey)
     assert audit.seal().sealed == 4
-    assert audit.verify_log().intact
+    assert audit_verification.verify_log().intact
 
 
 def test_two_sealers_started_together_seal_each_event_once(app: Flask) -> None:
@@ -129,7 +129,7 @@ def test_two_sealers_started_together_seal_each_event_once(app: Flask) -> None:
     assert sum(results) == 300
     seqs = list(db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
     assert seqs == list(range(1, 301))
-    assert audit.verify_log().intact
+    assert audit_verification.verify_log().intact
 
 
 # ---- tampering, each caught and named
@@ -346,10 +346,10 @@ def test_a_long_chain_walked_in_parallel_ranges_names_the_same_problems(
     )  # seq 40, a range's first
     db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[70]})
     db.session.commit()
-    serial = audit.verify_log()
-    monkeypatch.setattr(audit, "PARALLEL_FROM_EVENTS", 1)
-    monkeypatch.setattr(audit, "PARALLEL_RANGE_MIN", 13)
-    parallel = audit.verify_log(parallel=True)
+    serial = audit_verification.verify_log()
+    monkeypatch.setattr(audit_verification, "PARALLEL_FROM_EVENTS", 1)
+    monkeypatch.setattr(audit_verification, "PARALLEL_RANGE_MIN", 13)
+    parallel = audit_verification.verify_log(parallel=True)
     assert [p.kind for p in serial.problems] == ["altered", "missing", "missing"]
     assert parallel.problems == serial.problems
     assert (parallel.events, parallel.head_seq) == (serial.events, serial.head_seq) == (98, 100)

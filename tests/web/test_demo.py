@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from fundraise.audit import verify_log
+from fundraise.audit_verification import verify_log
 from fundraise.extensions import db
 from fundraise.models import Campaign, Role, User, VerificationReport
 from fundraise.services.accounts import authenticate
