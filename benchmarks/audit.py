@@ -27,11 +27,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support import bench_database, postgres_version
+from support import append_results, bench_database, code_revision, machine_line, postgres_version
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
-RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 
 
 def raw_copy_in(url: str, events: int) -> float:
@@ -160,16 +159,12 @@ def main() -> None:
     print(aims)
     if args.no_record:
         return
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
     section = [
         "",
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: audit.py",
         "",
-        f"- machine: `{platform.machine()}`, {os.cpu_count()} cores; load average"
-        f" {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start",
-        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {commit or 'unknown'}",
+        machine_line(load),
+        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {code_revision()}",
         f"- {n:,} audit events, written unsealed by COPY, then sealed in one run (batches of"
         f" {audit.SEAL_BATCH_SIZE:,}), then verified",
         "",
@@ -178,8 +173,7 @@ def main() -> None:
         aims,
         "",
     ]
-    with RESULTS.open("a", encoding="utf-8") as results:
-        results.write("\n".join(section))
+    append_results(section)
 
 
 if __name__ == "__main__":

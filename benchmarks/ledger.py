@@ -17,18 +17,16 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support import bench_database, postgres_version
+from support import append_results, bench_database, code_revision, machine_line, postgres_version
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
-RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 ROUND = 100  # postings to one fund before switching to the other
 
 
@@ -166,16 +164,12 @@ def main() -> None:
     print(summary)
     if args.no_record:
         return
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
     section = [
         "",
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: ledger.py",
         "",
-        f"- machine: `{platform.machine()}`, {os.cpu_count()} cores; load average"
-        f" {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start",
-        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {commit or 'unknown'}",
+        machine_line(load),
+        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {code_revision()}",
         f"- one process, `ledger.post_transfer` in the app; {args.postings:,} gifts per fund, each a capture and "
         f"a fee in one committed transaction, the funds alternating every {ROUND}",
         "",
@@ -184,8 +178,7 @@ def main() -> None:
         summary,
         "",
     ]
-    with RESULTS.open("a", encoding="utf-8") as results:
-        results.write("\n".join(section))
+    append_results(section)
 
 
 if __name__ == "__main__":

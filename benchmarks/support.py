@@ -15,6 +15,7 @@ Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); BENCH_PG_ADMIN_U
 from __future__ import annotations
 
 import os
+import platform
 import re
 import secrets
 import subprocess
@@ -125,3 +126,40 @@ def workers_cpu_seconds(master_pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
+
+
+RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
+
+
+def code_revision() -> str:
+    """The commit measured (`-dirty` when the working tree has changes)."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def machine_line(load: tuple[float, float, float]) -> str:
+    return (
+        f"- machine: `{platform.machine()}`, {os.cpu_count()} cores; load average"
+        f" {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start"
+    )
+
+
+def append_results(section: list[str]) -> None:
+    """Append a dated section to RESULTS.md, a blank line before it; read just before writing, since other
+    scripts append too."""
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by the scripts in this folder, newest last. "
+            "See README.md for what each measures.\n\n"
+        )
+    existing = RESULTS.read_text(encoding="utf-8")
+    with RESULTS.open("a", encoding="utf-8") as out:
+        out.write("" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n")
+        out.write("\n".join(section).strip("\n") + "\n")
+    print(f"\nappended to {RESULTS.relative_to(PROJECT_ROOT)}")

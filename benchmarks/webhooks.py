@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from support import bench_database, postgres_version, workers_cpu_seconds
+from support import append_results, bench_database, code_revision, postgres_version, workers_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
@@ -67,7 +67,6 @@ from tests.reliability.webhook_load import (  # noqa: E402  (after the path is s
     wait_until_idle,
 )
 
-RESULTS = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 CAMPAIGNS = 50
 HOT_TARGET_FEN = 2_000_000_000  # never reached by the hot campaign's gifts: it keeps fundraising throughout
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -324,17 +323,6 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def git_revision() -> str:
-    done = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
-    return done.stdout.strip() or "unknown"
-
-
 def table(results: list[Measurement]) -> list[str]:
     lines = [
         "| deliveries | count | events/s | p50 | p99 | app CPU per event | answers |",
@@ -364,7 +352,7 @@ def record(
         f"## {started:%Y-%m-%d %H:%M} UTC: webhooks.py",
         "",
         f"- machine: `{platform.machine()}`, {cpu_model()}, {os.cpu_count()} cores; load average {load} at start",
-        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {git_revision()}",
+        f"- Python {platform.python_version()}, PostgreSQL {postgres_version()}; code at {code_revision()}",
         f"- gunicorn {WORKERS} sync workers on 127.0.0.1; {senders} sender threads (http.client, one connection "
         "per delivery) on the same machine; app CPU = the workers' user+system time over the run / events "
         "(PostgreSQL's and the rq worker's own CPU not included)",
@@ -384,16 +372,7 @@ def record(
         f"{check_seconds:.1f} s, `flask audit verify` exit 0.",
         "",
     ]
-    if not RESULTS.exists():
-        RESULTS.write_text(
-            "# Benchmark results\n\nAppended by the scripts in this folder, newest last. "
-            "See README.md for what each measures.\n\n"
-        )
-    existing = RESULTS.read_text()  # re-read just before appending: other scripts append too
-    with RESULTS.open("a") as out:
-        out.write("" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n")
-        out.write("\n".join(section) + "\n")
-    print(f"\nappended to {RESULTS.relative_to(PROJECT_ROOT)}")
+    append_results(section)
 
 
 # --- main ----------------------------------------------------------------------------------------------
