@@ -108,32 +108,33 @@ def account(kind: AccountKind | str, owner_id: int = 0) -> LedgerAccount:
 
 def accounts(*wanted: tuple[AccountKind, int]) -> list[LedgerAccount]:
     """Several accounts (kind and owner id, 0 for the platform's own) in the order asked, in at most one
-    look-up: those this unit of work has already loaded are not asked for again, and any that does not exist
+    look-up: those already looked up in this transaction are not asked for again, and any that does not exist
     yet is created as `account` creates it."""
     keys = [(str(kind), owner_id) for kind, owner_id in wanted]
-    found = _loaded_accounts()
-    missing = [key for key in keys if key not in found]
+    known: dict[tuple[str, int], LedgerAccount] = db.session.info.setdefault(_LOOKED_UP, {})
+    missing = [key for key in keys if key not in known]
     if missing:
-        found.update(
+        known.update(
             ((a.kind, a.owner_id), a)
             for a in db.session.scalars(
                 select(LedgerAccount).where(tuple_(LedgerAccount.kind, LedgerAccount.owner_id).in_(missing))
             )
         )
-    return [
-        found.get(key) or account(kind, owner_id) for key, (kind, owner_id) in zip(keys, wanted, strict=True)
+    found = [
+        known.get(key) or account(kind, owner_id) for key, (kind, owner_id) in zip(keys, wanted, strict=True)
     ]
+    return found
 
 
-def _loaded_accounts() -> dict[tuple[str, int], LedgerAccount]:
-    # Read from each object's loaded state only: an account expired by a commit is looked up again rather
-    # than refreshed one by one. Accounts are never deleted, and one created in a rolled-back transaction
-    # leaves the session with it.
-    loaded = {}
-    for obj in db.session.identity_map.values():
-        if isinstance(obj, LedgerAccount) and "kind" in obj.__dict__ and "owner_id" in obj.__dict__:
-            loaded[(obj.__dict__["kind"], obj.__dict__["owner_id"])] = obj
-    return loaded
+# The accounts `accounts` looked up, held for the transaction that read them (rows are never deleted; one
+# created in a transaction that rolls back goes with it, so the memo ends with every transaction, savepoints
+# included, and after a commit the objects are stale anyway).
+_LOOKED_UP = "aidbridge.ledger_accounts"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_looked_up(session: Session, _transaction: Any) -> None:
+    session.info.pop(_LOOKED_UP, None)
 
 
 def find_account(kind: str, owner_id: int) -> LedgerAccount | None:

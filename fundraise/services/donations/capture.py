@@ -91,9 +91,9 @@ def record_payment_succeeded(event: ProviderEvent, stored: ClaimedEvent, work: E
             after={"amount_fen": event.amount_fen, "currency": event.currency, "event_id": event.event_id},
         )
         return f"refused: the provider reports {event.amount_fen} {event.currency}, the donation is {donation.amount_fen}"
-    # Every account the capture and its fee touch, in one look-up; held here, since the session keeps only
-    # weak references and the postings below find them there.
-    touched = ledger.accounts(
+    # Every account the capture and its fee touch, in one look-up; the postings below find them again without
+    # asking the database (ledger.accounts remembers them for the transaction).
+    ledger.accounts(
         *_accounts_of(donation),
         *([(AccountKind.PROCESSOR_FEES, 0), (AccountKind.PLATFORM_RESERVE, 0)] if event.fee_fen else []),
     )
@@ -108,7 +108,6 @@ def record_payment_succeeded(event: ProviderEvent, stored: ClaimedEvent, work: E
             memo=f"{event.provider} fee on donation {donation.id}",
             refs={"event_id": event.event_id},
         )
-    del touched
     # The postings first, then the donation's own changes: those and the audit events of all go to the
     # database together when the unit of work ends, one statement per table.
     return _mark_succeeded(donation, work)
