@@ -9,13 +9,11 @@ PostgreSQL's row locks and say so.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from fundraise import ledger
@@ -30,6 +28,7 @@ from fundraise.models import (
     TransactionKind,
 )
 from tests.races import THREADS, race
+from tests.statements import counting
 
 
 def _seed(fund: LedgerAccount, amount: int, key: str) -> None:
@@ -60,21 +59,6 @@ def _stored(account_id: int) -> tuple[int, int]:
 
 def _count(model: Any) -> int:
     return db.session.scalar(select(func.count()).select_from(model)) or 0
-
-
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    """The SQL statements the engine sends while the block runs."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", note)
 
 
 def test_stored_balances_equal_the_entries_after_many_postings(app: Flask) -> None:
@@ -203,7 +187,7 @@ def test_a_posting_to_a_long_history_costs_what_it_costs_to_a_fresh_fund(app: Fl
 
     def pay(fund: LedgerAccount, key: str) -> list[str]:
         db.session.commit()  # each starts the same way: a new transaction, the accounts to load again
-        with _statements() as seen:
+        with counting() as seen:
             post_transfer(key, TransactionKind.PAYOUT, [(fund, -50), (hospital, 50)])
         db.session.commit()
         return seen

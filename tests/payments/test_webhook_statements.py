@@ -5,19 +5,17 @@ duplicate costs one. Counted statements, never timings."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 
 from fundraise.extensions import db
 from fundraise.models import Donation
 from fundraise.payments.provider import EventKind, ProviderEvent
 from fundraise.services.donations.events import handle_event
 from tests.factories import CampaignFactory
+from tests.statements import counting
 
 # Transaction control is not work: BEGIN, SAVEPOINT, RELEASE and COMMIT are left out of the count.
 CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
@@ -29,23 +27,17 @@ def app_settings() -> dict[str, Any]:
     return {"AUDIT_SEAL_AFTER_COMMIT": False}  # as in production: the worker seals, not the request
 
 
-@contextmanager
-def counted() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+def work(statements: list[str]) -> list[str]:
+    """The statements that did work, a line each: transaction control left out, and the rows of one INSERT
+    counted once (PostgreSQL sends them as one statement; SQLite's driver, row by row)."""
+    lines: list[str] = []
+    for statement in statements:
         if statement.lstrip().upper().startswith(CONTROL):
-            return
+            continue
         line = statement.split("\n", 1)[0][:120]
-        # One INSERT of several rows: PostgreSQL sends it as one statement; SQLite's driver, row by row.
-        if not (line.startswith("INSERT") and statements and statements[-1] == line):
-            statements.append(line)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
+        if not (line.startswith("INSERT") and lines and lines[-1] == line):
+            lines.append(line)
+    return lines
 
 
 def _donation(campaign_id: int) -> Donation:
@@ -89,11 +81,13 @@ def test_a_first_time_payment_costs_a_handful_of_statements_and_a_duplicate_one(
     event_ = _succeeded(fresh, fee_fen)
     db.session.remove()
 
-    with counted() as first:
+    with counting() as statements:
         assert handle_event(event_) == "recorded"
+    first = work(statements)
     assert len(first) <= FIRST_TIME_LIMIT[fee_fen], "\n".join(first)
 
     db.session.remove()
-    with counted() as again:
+    with counting() as statements:
         assert handle_event(event_) == "duplicate"
+    again = work(statements)
     assert len(again) == 1, again

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
 from config.settings import REFERENCE_DIR
 from fundraise import models
@@ -33,6 +30,7 @@ from fundraise.services.transitions import transition
 from fundraise.services.updates import post_update
 from fundraise.web import page_cache
 from tests.factories import PASSWORD, CampaignFactory, DocumentFactory, user_of_role
+from tests.statements import counting
 
 # What a page may cost with the page cache off (a visitor's first look, or a signed-in user), whatever the
 # number of cards, updates and photos:
@@ -49,24 +47,6 @@ CACHED_LIST_MAX = 2
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    """The SQL statements run (on any engine) inside the block."""
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith(
-            "BEGIN"
-        ):  # SQLite's BEGIN IMMEDIATE starts a transaction, queries nothing
-            statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
 
 
 def fresh_get(client: FlaskClient, url: str) -> Any:
