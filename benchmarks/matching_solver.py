@@ -40,16 +40,12 @@ from numpy.typing import NDArray
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from matching.allocation import ArrayAllocation  # noqa: E402
 from matching.eligibility import CaseProfile  # noqa: E402  (benchmarks/ is not a package)
+from matching.greedy import greedy_arrays  # noqa: E402
 from matching.priority import priority  # noqa: E402
 from matching.rules import ASSISTANCE_CLASSES  # noqa: E402
-from matching.solver import (  # noqa: E402
-    DEFAULT_SEGMENTS,
-    NO_PAIR_CAP,
-    ArrayAllocation,
-    greedy_arrays,
-    solve_arrays,
-)
+from matching.solver import DEFAULT_SEGMENTS, NO_PAIR_CAP, solve_arrays  # noqa: E402
 
 YUAN = 100
 TODAY = date(2026, 6, 1)

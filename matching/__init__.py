@@ -16,7 +16,19 @@ Reasons are codes with parameters (money parameters end in ``_fen``) for the web
 English default texts are in PROBLEM_MESSAGES, CHECK_MESSAGES and BOUND_MESSAGES.
 """
 
+from matching.allocation import (
+    BOUND_CODES,
+    BOUND_MESSAGES,
+    Allocation,
+    ArrayAllocation,
+    Bound,
+    Demand,
+    Edge,
+    ProjectSupply,
+    SolverError,
+)
 from matching.eligibility import CHECK_MESSAGES, CaseProfile, RuleCheck, evaluate, is_eligible
+from matching.greedy import greedy, greedy_arrays
 from matching.priority import (
     DEFAULT_WEIGHTS,
     Priority,
@@ -38,23 +50,7 @@ from matching.rules import (
     rules_to_dict,
     validate_project_terms,
 )
-from matching.solver import (
-    BOUND_CODES,
-    BOUND_MESSAGES,
-    DEFAULT_SEGMENTS,
-    NO_PAIR_CAP,
-    Allocation,
-    ArrayAllocation,
-    Bound,
-    Demand,
-    Edge,
-    ProjectSupply,
-    SolverError,
-    greedy,
-    greedy_arrays,
-    solve,
-    solve_arrays,
-)
+from matching.solver import DEFAULT_SEGMENTS, NO_PAIR_CAP, solve, solve_arrays
 
 __all__ = [
     "ASSISTANCE_CLASSES",

@@ -14,20 +14,9 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from matching.solver import (
-    BOUND_CODES,
-    BOUND_MESSAGES,
-    DEFAULT_SEGMENTS,
-    MAX_WEIGHT,
-    NO_PAIR_CAP,
-    Allocation,
-    Demand,
-    Edge,
-    ProjectSupply,
-    greedy,
-    solve,
-    solve_arrays,
-)
+from matching.allocation import BOUND_CODES, BOUND_MESSAGES, Allocation, Demand, Edge, ProjectSupply
+from matching.greedy import greedy
+from matching.solver import DEFAULT_SEGMENTS, MAX_WEIGHT, NO_PAIR_CAP, solve, solve_arrays
 
 
 @dataclass(frozen=True)
