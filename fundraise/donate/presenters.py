@@ -28,7 +28,7 @@ from fundraise.models import (
 from fundraise.models.ledger import TransactionKind
 from fundraise.pagination import Page, last_page
 from fundraise.pii import public_name
-from fundraise.services.donations import raised_fen
+from fundraise.services.donations import need_left, raised_and_committed
 
 T = TypeVar("T")
 
@@ -173,6 +173,8 @@ class Panel:
     campaign: Campaign
     raised_fen: int
     target_fen: int
+    # Relief projects' approved support: it counts toward the target as donations do.
+    committed_fen: int
     remaining_fen: int
     donors: int
     accepting: bool
@@ -180,23 +182,25 @@ class Panel:
     recent: list[Donation]
 
 
-def closed_reason(campaign: Campaign, raised: int) -> str:
-    """Why this campaign takes no gift now, or "" when it does."""
+def closed_reason(campaign: Campaign, remaining: int) -> str:
+    """Why this campaign takes no gift now (given its remaining need), or "" when it does."""
     if campaign.state == CampaignState.FUNDRAISING:
-        return str(TARGET_REACHED) if raised >= campaign.target_fen else ""
-    if campaign.state == CampaignState.CLOSED and raised >= campaign.target_fen:
+        return str(TARGET_REACHED) if remaining <= 0 else ""
+    if campaign.state == CampaignState.CLOSED and remaining <= 0:
         return str(TARGET_REACHED)
     return str(CLOSED_REASONS.get(CampaignState(campaign.state), NOT_TAKING))
 
 
 def donation_panel(campaign: Campaign, recent: int = 5) -> Panel:
-    raised = raised_fen(campaign)
-    reason = closed_reason(campaign, raised)
+    raised, committed = raised_and_committed(campaign)
+    remaining = need_left(campaign.target_fen, raised, committed)
+    reason = closed_reason(campaign, remaining)
     return Panel(
         campaign=campaign,
         raised_fen=raised,
         target_fen=campaign.target_fen,
-        remaining_fen=max(campaign.target_fen - raised, 0),
+        committed_fen=committed,
+        remaining_fen=remaining,
         donors=donor_count(campaign.id),
         accepting=not reason,
         closed_reason=reason,

@@ -46,6 +46,9 @@ class AccountKind(enum.StrEnum):
     # A relief project's unallocated budget and its approved-but-unpaid offers (owner: project id). Never negative.
     PROJECT_BUDGET = "project_budget"
     PROJECT_COMMITMENT = "project_commitment"
+    # Money a charity has placed with the platform for its relief projects (owner: charity id; negative = what
+    # the charity deposited, net of what went back to it).
+    CHARITY_FUNDS = "charity_funds"
     # Money paid out to a hospital (owner: hospital id).
     HOSPITAL_PAYOUT = "hospital_payout"
     # Money returned to donors through the provider.
@@ -71,6 +74,7 @@ OWNED_KINDS = frozenset(
         AccountKind.PROJECT_BUDGET,
         AccountKind.PROJECT_COMMITMENT,
         AccountKind.HOSPITAL_PAYOUT,
+        AccountKind.CHARITY_FUNDS,
     }
 )
 

@@ -24,11 +24,12 @@ event under its unique id (a duplicate delivery finds it and does nothing), lock
 event without ever moving a state backwards, and posts with idempotency keys (so two different events
 reporting the same fact post it once).
 
-Raised and remaining need come from donation sums: raised = Σ (amount − refunded − disputed) over succeeded
-donations. Not the fund balance: fees and payouts lower the fund without lowering what donors gave.
+Raised comes from donation sums: raised = Σ (amount − refunded − disputed) over succeeded donations. Not
+the fund balance: fees and payouts lower the fund without lowering what donors gave. The remaining need is
+target − raised − relief projects' approved commitments (`remaining_need_fen`, the one place it is computed).
 
-The package, one module per thing: `totals` (raised and remaining need), `checkout` (starting a donation),
-`payment` (the provider and a donation's status), `events` (receiving and applying provider events),
+The package, one module per thing: `totals` (raised, commitments, remaining need), `checkout` (starting a
+donation), `payment` (the provider and a donation's status), `events` (receiving and applying provider events),
 `capture`, `refunds` and `disputes` (what each kind of event does; refunds also as staff ask for them),
 `custody` (the ledger moves out of and back into a campaign fund) and `invariants` (`check_donations`).
 """
@@ -45,9 +46,14 @@ from fundraise.services.donations.events import (
 from fundraise.services.donations.invariants import check_donations
 from fundraise.services.donations.refunds import RefundAllResult, refund_all, refund_donation, refundable_fen
 from fundraise.services.donations.totals import (
+    committed_by_campaign,
+    committed_fen,
+    need_left,
+    raised_and_committed,
     raised_by_campaign,
     raised_fen,
     remaining_need_fen,
+    remaining_needs,
     surplus_fen,
 )
 
@@ -59,7 +65,11 @@ __all__ = [
     "apply_fetched_refunds",
     "caller_key",
     "check_donations",
+    "committed_by_campaign",
+    "committed_fen",
     "handle_event",
+    "need_left",
+    "raised_and_committed",
     "raised_by_campaign",
     "raised_fen",
     "receive_webhook",
@@ -68,6 +78,7 @@ __all__ = [
     "refund_donation",
     "refundable_fen",
     "remaining_need_fen",
+    "remaining_needs",
     "replay_event",
     "start_donation",
     "surplus_fen",

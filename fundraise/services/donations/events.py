@@ -36,7 +36,7 @@ from fundraise.services.donations.disputes import (
 )
 from fundraise.services.donations.payment import provider, set_status
 from fundraise.services.donations.refunds import note_refund_summary, record_refund
-from fundraise.services.donations.totals import raised_fen
+from fundraise.services.donations.totals import committed_fen, raised_fen, remaining_need_fen
 from fundraise.services.transitions import TRANSITIONS, transition
 from fundraise.unit_of_work import transactional, unit_of_work
 
@@ -126,8 +126,7 @@ def close_at_target(campaign_id: int) -> None:
     )  # two gifts' checks at once close it once
     if campaign is None or campaign.state != CampaignState.FUNDRAISING:
         return
-    raised = raised_fen(campaign)
-    if raised < campaign.target_fen:
+    if remaining_need_fen(campaign) > 0:
         return
     rule = TRANSITIONS.get("close")
     if rule is not None and campaign.state in rule.sources and rule.allowed(None, campaign):
@@ -146,7 +145,11 @@ def close_at_target(campaign_id: int) -> None:
             "campaign",
             campaign.id,
             actor=None,
-            after={"raised_fen": raised, "target_fen": campaign.target_fen},
+            after={
+                "raised_fen": raised_fen(campaign),
+                "committed_fen": committed_fen(campaign),
+                "target_fen": campaign.target_fen,
+            },
         )
 
 
