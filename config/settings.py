@@ -73,6 +73,13 @@ class Config:
     # A donor's message is shown publicly beside the gift: a line or two, not a letter.
     DONATION_MESSAGE_MAX_CHARS = 200
 
+    # Matching (DESIGN §5): an offer nobody approved or declined within this many days expires and its budget
+    # goes back to the next run. Two weeks: long enough for a charity that meets weekly, short enough that a
+    # family is not kept waiting on money nobody is deciding about.
+    MATCH_OFFER_DAYS = 14
+    # The case priority's weights (matching/priority.py); None keeps the documented defaults.
+    MATCH_PRIORITY_WEIGHTS: dict[str, object] | None = None
+
     BABEL_DEFAULT_LOCALE = "zh_CN"
     # Dates are shown in China Standard Time; they are stored in UTC.
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

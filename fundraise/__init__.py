@@ -88,7 +88,7 @@ def _wire_jobs_and_adapters(app: Flask) -> None:
     """The composition root's own work: register every job (a module's @job functions register when it is
     imported; nothing below this imports a job module) and hand the sandbox payment provider the webhook
     service it delivers its events to. (Imported inside, as in create_app.)"""
-    from fundraise.jobs import campaigns, notifications, receipts, verification  # noqa: F401
+    from fundraise.jobs import campaigns, matching, notifications, receipts, verification  # noqa: F401
     from fundraise.payments import jobs as payment_jobs  # noqa: F401
     from fundraise.payments.sandbox import SandboxProvider
     from fundraise.services.donations import receive_webhook

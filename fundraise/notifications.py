@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from fundraise.errors import try_again_at
 from fundraise.models import Notification
+from fundraise.money import format_yuan
 from fundraise.states import state_label
 
 
@@ -23,6 +24,20 @@ def render_notification(notification: Notification) -> tuple[str, str]:
         body = subject
         if params.get("reason"):
             body += "\n\n" + _("Reason: %(reason)s", reason=params["reason"])
+        return subject, body
+    if notification.kind == "relief_approved":
+        subject = _(
+            "A charity will support \u201c%(title)s\u201d with %(amount)s",
+            title=params.get("title") or _("(untitled)"),
+            amount=format_yuan(int(params.get("amount_fen") or 0)),
+        )
+        body = _(
+            "The relief project \u201c%(project)s\u201d approved %(amount)s for the patient's treatment. The money"
+            " is paid to the hospital against its bills, like donations; it counts toward your target, so the"
+            " amount still needed went down by as much. Your dashboard shows every charity's support.",
+            project=params.get("project") or "",
+            amount=format_yuan(int(params.get("amount_fen") or 0)),
+        )
         return subject, body
     if notification.kind == "sign_in_locked":
         subject = _("Sign-in to your Aidbridge account is locked for a while")

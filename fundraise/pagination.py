@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import ceil
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+
+from fundraise.extensions import db
 
 T = TypeVar("T")
 
@@ -47,3 +51,12 @@ def parse_page(value: object) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 7:
         return MAX_PAGE if text.isascii() and text.isdigit() else 1
     return min(max(int(text), 1), MAX_PAGE)
+
+
+def paginate(query: Select[Any], page: int, per_page: int) -> Page[Any]:
+    """One page of a select of model rows: the total counted in the database, a page past the end shown as
+    the last."""
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    number = min(page, last_page(total, per_page))
+    items = db.session.scalars(query.limit(per_page).offset((number - 1) * per_page)).all()
+    return Page(list(items), number, per_page, total)

@@ -7,6 +7,7 @@ from flask import Flask
 from fundraise.cli import audit, demo, jobs, reference, users
 from fundraise.cli.backup import backup
 from fundraise.cli.ledger import ledger
+from fundraise.cli.match import match
 from fundraise.cli.payments import payments
 from fundraise.cli.records import records
 from fundraise.cli.verify import verify
@@ -21,5 +22,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(verify)
 
     app.cli.add_command(ledger)
+    app.cli.add_command(match)
     app.cli.add_command(payments)
     app.cli.add_command(backup)

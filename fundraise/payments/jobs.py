@@ -1,4 +1,4 @@
-"""The reconciliation job, `reconcile_payments`, and its daily cycle.
+"""The reconciliation job, `reconcile_payments`, and the daily cycle (which also queues the day's matching run).
 
 - In production (JOBS_MODE=rq, Redis) it runs once a day: rq's scheduler, which `flask worker` runs
   (`with_scheduler`), starts `run_daily_reconcile`, which first schedules the next day's run, then puts
@@ -21,6 +21,7 @@ from flask import current_app
 from fundraise.jobs.outbox import job, relay
 from fundraise.jobs.queue import queue as default_queue
 from fundraise.payments import get_provider
+from fundraise.services import matching_runs
 from fundraise.services.donations import apply_fetched_refunds
 from fundraise.services.reconciliation import queue_reconciliation, reconcile_and_record, summarize
 
@@ -119,12 +120,16 @@ def schedule_daily_reconcile(
 
 def run_daily_reconcile() -> None:
     """What rq's scheduler starts once a day: schedule tomorrow's run first (a failing reconciliation must not
-    end the cycle), then put `reconcile_payments` in the outbox and relay it."""
+    end the cycle), then put `reconcile_payments` and the day's matching run in the outbox and relay them.
+
+    The matching run rides on this cycle rather than keeping one of its own: both are once-a-day work started
+    by the same scheduler, and a second cycle would be a second thing to keep from being scheduled twice."""
 
     def work() -> None:
 
         schedule_daily_reconcile()
         queue_reconciliation()
+        matching_runs.start_run(None)
         relay()
 
     _in_app_context(work)

@@ -1,5 +1,5 @@
-"""Notices to people: a campaign's state changed (to its family and the social worker who filed it), or an
-account's sign-in was locked (to its owner). Each is stored once per event, whoever runs the job how often,
+"""Notices to people: a campaign's state changed or a charity approved support for it (to its family and the
+social worker who filed it), or an account's sign-in was locked (to its owner). Each is stored once per event, whoever runs the job how often,
 and e-mailed once when SMTP is configured."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from fundraise import mail
 from fundraise.database import insert_unless_present
 from fundraise.extensions import db
-from fundraise.models import AuditEvent, Campaign, Notification, User
+from fundraise.models import AuditEvent, Campaign, Notification, Offer, User
 from fundraise.models.columns import utcnow
 from fundraise.notifications import render_notification
 from fundraise.unit_of_work import transactional, unit_of_work
@@ -38,6 +38,31 @@ def notify_state_change(campaign_id: int, audit_event_id: int) -> None:
         }
         keys = [
             _store(f"state:{audit_event_id}:{user_id}", user_id, "state_change", params, campaign.id)
+            for user_id in recipients
+        ]
+    for key, user_id in zip(keys, recipients, strict=True):
+        email_once(key, user_id)
+
+
+def notify_relief_approved(offer_id: int) -> None:
+    """The campaign's family (and its social worker) learn that a charity approved support for the case."""
+    with unit_of_work():
+        offer = db.session.get(Offer, offer_id)
+        if offer is None:
+            return
+        campaign = offer.campaign
+        recipients = sorted(
+            {campaign.applicant_id, *([campaign.filed_by_id] if campaign.filed_by_id else [])}
+        )
+        params = {
+            "campaign_id": campaign.id,
+            "title": campaign.title,
+            "charity_id": offer.project.charity_id,
+            "project": offer.project.name,
+            "amount_fen": offer.amount_fen,
+        }
+        keys = [
+            _store(f"relief:{offer_id}:{user_id}", user_id, "relief_approved", params, campaign.id)
             for user_id in recipients
         ]
     for key, user_id in zip(keys, recipients, strict=True):
