@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_login import decode_cookie, user_loaded_from_cookie
 
+from fundraise import matching_text
 from fundraise.access import public
 from fundraise.admin.routes import bp as admin_bp
 from fundraise.auth.routes import bp as auth_bp
@@ -17,7 +18,8 @@ from fundraise.family.routes import bp as family_bp
 from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.public.routes import bp as public_bp
-from fundraise.services import accounts
+from fundraise.relief.routes import bp as relief_bp
+from fundraise.services import accounts, offers
 from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
 from fundraise.web import templating
@@ -40,10 +42,12 @@ def init_app(app: Flask) -> None:
         admin_bp,
         payments_bp,
         donate_bp,
+        relief_bp,
     ):
         app.register_blueprint(blueprint)
 
     templating.init_app(app)
+    app.jinja_env.globals.update(matching_text.template_globals(), relief_support=offers.support_for)
 
     init_verification_pages(app)
 
