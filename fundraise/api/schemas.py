@@ -19,6 +19,7 @@ from fundraise.models import Campaign, DocumentKind, User
 from fundraise.money import format_yuan
 from fundraise.pagination import MAX_PAGE
 from fundraise.pii import mask_name
+from fundraise.services import donations as donation_service
 from fundraise.services.filing import MAX_ADMISSIONS, RELATIONSHIPS, TEXT_LIMITS
 from fundraise.services.transitions import available_transitions
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
@@ -339,6 +340,21 @@ class CampaignDetail(_CampaignBase):
         metadata={"description": "Of the total cost, the part in the next calendar year, in fen (0: none)."}
     )
     next_year_cost_yuan = Yuan("next_year_cost_fen")
+    raised_fen = fields.Function(
+        lambda campaign: donation_service.raised_fen(campaign),
+        metadata={"type": "integer", "description": "What donors gave and kept, in fen."},
+    )
+    committed_fen = fields.Function(
+        lambda campaign: donation_service.committed_fen(campaign),
+        metadata={"type": "integer", "description": "Relief projects' approved support, in fen."},
+    )
+    remaining_need_fen = fields.Function(
+        lambda campaign: donation_service.remaining_need_fen(campaign),
+        metadata={
+            "type": "integer",
+            "description": "Target − raised − approved support, never below 0: what a gift may be at most.",
+        },
+    )
     stay_confirmed = fields.Function(
         lambda campaign: campaign.stay_confirmed_at is not None,
         metadata={"type": "boolean", "description": "The hospital's social worker confirmed the stay."},
