@@ -32,6 +32,7 @@ from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.campaign_reports import file_report
 from fundraise.services.charities import create_charity
+from fundraise.services.demo_relief import seed_relief
 from fundraise.services.documents import Upload
 from fundraise.services.donations import start_donation
 from fundraise.services.records_import import import_feed
@@ -148,6 +149,8 @@ def _seed(data: dict[str, Any]) -> None:
     _import_records()
     for spec in sorted(data["campaigns"], key=lambda c: (STATE_ORDER.index(c["state"]), c["key"])):
         _seed_campaign(spec, families[spec["family"]], social_workers, reviewer)
+    relay()
+    seed_relief(staff)
     relay()
 
 
@@ -336,7 +339,7 @@ def _logins(url: str) -> list[str]:
         ("family", "family1", "张丽 — owns campaigns in several states"),
         ("donor", "donor", ""),
         ("social_worker", "socialworker", "安徽省立医院"),
-        ("charity_staff", "staff", "安心医疗救助基金会 — review queue, reports"),
+        ("charity_staff", "staff", "安心医疗救助基金会 — review queue, reports, relief offers to approve"),
         ("civil_affairs_officer", "officer", "阜阳市 (341200)"),
         ("admin", "admin", ""),
     ]
