@@ -60,8 +60,9 @@ def _sqlite_begin_immediate(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert many rows into a table with an integer `id` in the session's transaction; their ids, in order.
+def insert_rows(table: Table, rows: Sequence[dict[str, Any]], *, want_ids: bool = True) -> list[int]:
+    """Insert many rows into a table with an integer `id` in the session's transaction; their ids, in order
+    (or none with `want_ids=False`: the database numbers the rows itself, one round trip per row fewer).
 
     For batch work (thousands of rows). Columns a row leaves out get their Python-side default. On PostgreSQL
     the ids are drawn from the table's sequence and the rows go in by COPY: an INSERT ... RETURNING of
@@ -72,18 +73,23 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if db.session.get_bind().dialect.name != "postgresql":
+        if not want_ids:
+            db.session.execute(insert(table), list(rows))
+            return []
         inserted = db.session.execute(
             insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
         )
         return list(inserted.scalars())
     from psycopg.types.json import Json
 
-    ids = sorted(
-        db.session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
-            {"table": table.name, "n": len(rows)},
+    ids: list[int | None] = [None] * len(rows)
+    if want_ids:
+        ids = sorted(
+            db.session.scalars(
+                text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+                {"table": table.name, "n": len(rows)},
+            )
         )
-    )
     columns = [column for column in table.columns if column.name != "id"]
     defaults = {column.name: column.default for column in columns if column.default is not None}
     json_columns = {column.name for column in columns if isinstance(column.type, JSON)}
@@ -92,10 +98,10 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     connection = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY {table.name} (id, {', '.join(names)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {table.name} ({'id, ' if want_ids else ''}{', '.join(names)}) FROM STDIN") as copy,
     ):
         for id_, row in zip(ids, rows, strict=True):
-            values: list[Any] = [id_]
+            values: list[Any] = [id_] if want_ids else []
             for name in names:
                 if name in row:
                     value = row[name]
@@ -107,7 +113,7 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
                     value = None
                 values.append(Json(value) if name in json_columns and value is not None else value)
             copy.write_row(values)
-    return ids
+    return [id_ for id_ in ids if id_ is not None]
 
 
 def update_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:

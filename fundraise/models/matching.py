@@ -130,14 +130,18 @@ class MatchCaseResult(db.Model):
     __table_args__ = (UniqueConstraint("run_id", "campaign_id", name="uq_match_case_results_run_campaign"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("match_runs.id"))
+    # The run that wrote it (no foreign key: only the run writes these rows, in the transaction that finishes
+    # it, and runs are never deleted; a key would cost a lookup per row, a million of them in a national run).
+    run_id: Mapped[int] = mapped_column(Integer)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     need_fen: Mapped[int] = mapped_column(BigInteger)
     priority: Mapped[int] = mapped_column(Integer)
     priority_parts: Mapped[dict[str, int]] = mapped_column(JSON)
     covered_fen: Mapped[int] = mapped_column(BigInteger)
-    # [[project_id, amount_fen, bound_code, bound_params], ...] for each eligible pair the run solved.
-    pairs: Mapped[list[list[Any]]] = mapped_column(JSON)
+    # Every eligible pair the run solved, as parallel lists (a national run writes a million pairs; lists of
+    # numbers are what JSON stores cheapest): {"project_ids": [...], "amounts_fen": [...], "bounds": [codes]}.
+    # A bound's parameters follow from the row (need_fen), the amount (a cap) or the run's budgets_fen.
+    pairs: Mapped[dict[str, list[Any]]] = mapped_column(JSON)
 
 
 class Offer(db.Model):
@@ -161,7 +165,8 @@ class Offer(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("match_runs.id"), index=True)
+    # The run that made it (no foreign key, as for MatchCaseResult.run_id).
+    run_id: Mapped[int] = mapped_column(Integer)
     project_id: Mapped[int] = mapped_column(ForeignKey("relief_projects.id"))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)

@@ -45,6 +45,7 @@ from fundraise.records.feeds import china_today
 from fundraise.services.matching_cases import load_cases
 from fundraise.services.relief_projects import money
 from fundraise.unit_of_work import discard, transactional
+from matching.allocation import BOUND_CODES
 from matching.candidates import CandidateIndex
 from matching.eligibility import CaseProfile, is_eligible
 from matching.priority import Priority, PriorityWeights, priority, weights_from_dict
@@ -216,44 +217,48 @@ def plan_run(progress: Progress | None = None) -> Plan:
     funds = money(sorted(open_ids))
     solvable = [p for p in projects if p.id in rules]
     caps = {p.id: p.per_case_cap_fen for p in solvable}
+    budgets = {p.id: max(funds[p.id].budget_fen - kept_by_project.get(p.id, 0), 0) for p in solvable}
     index = CandidateIndex(rules)
     weights = _weights()
     # The solver's input as one list per field (matching.solver.solve_arrays): no object per pair, since a
-    # national run has a million pairs.
+    # national run has a million pairs. A case's pairs are consecutive, from `starts[k]` on.
     case_ids: list[int] = []
     needs: list[int] = []
     priorities: list[Priority] = []
+    starts: list[int] = []
     edge_case: list[int] = []
     edge_project: list[int] = []
     edge_cap: list[int] = []
+    excluded = load.declined_pairs | kept_pairs
+    committed = load.committed_pairs
     for case in load.profiles:
         need = case.need_fen - kept_by_case.get(case.case_id, 0)
         if need <= 0:
             continue
-        found = 0
-        for project_id in index.candidates(case):
-            pair = (case.case_id, project_id)
-            if pair in load.declined_pairs or pair in kept_pairs:
-                continue
-            cap = caps[project_id] - load.committed_pairs.get(pair, 0)
-            if cap > 0 and is_eligible(rules[project_id], case):
-                edge_case.append(case.case_id)
+        first = len(edge_project)
+        case_id = case.case_id
+        for project_id in index.eligible(case):
+            pair = (case_id, project_id)
+            cap = caps[project_id] - committed.get(pair, 0)
+            if cap > 0 and pair not in excluded:
                 edge_project.append(project_id)
                 edge_cap.append(cap)
-                found += 1
-        if found:
-            case_ids.append(case.case_id)
+        if len(edge_project) > first:
+            edge_case.extend([case_id] * (len(edge_project) - first))
+            starts.append(first)
+            case_ids.append(case_id)
             needs.append(need)
             priorities.append(priority(case, today, weights))
+    starts.append(len(edge_project))
     report(50, "solving")
     solve_started = time.perf_counter()
     result = solve_arrays(
         case_ids,
         needs,
         [weight.total for weight in priorities],
-        [p.id for p in solvable],
-        [max(funds[p.id].budget_fen - kept_by_project.get(p.id, 0), 0) for p in solvable],
-        [p.per_case_cap_fen for p in solvable],
+        list(budgets),
+        list(budgets.values()),
+        [caps[project_id] for project_id in budgets],
         edge_case,
         edge_project,
         edge_cap,
@@ -261,44 +266,47 @@ def plan_run(progress: Progress | None = None) -> Plan:
     solve_seconds = time.perf_counter() - solve_started
     report(75, "solving")
 
+    amounts = result.amount_fen.tolist()
+    codes = [BOUND_CODES[code] for code in result.bound_code.tolist()]
     expires_at = now + timedelta(days=current_app.config["MATCH_OFFER_DAYS"])
-    weight_of = {case_id: weight.total for case_id, weight in zip(case_ids, priorities, strict=True)}
-    pairs_by_case: dict[int, list[list[Any]]] = {}
-    for case_id, project_id, amount, bound in zip(
-        edge_case, edge_project, result.amount_fen.tolist(), result.bounds(), strict=True
-    ):
-        pairs_by_case.setdefault(case_id, []).append([project_id, amount, bound.code, bound.params])
-        if amount > 0:
-            plan.new_offers.append(
-                {
-                    "project_id": project_id,
-                    "campaign_id": case_id,
-                    "amount_fen": amount,
-                    "status": OfferStatus.PENDING.value,
-                    "bound_code": bound.code,
-                    "bound_params": bound.params,
-                    "priority": weight_of[case_id],
-                    "created_at": now,
-                    "expires_at": expires_at,
-                }
-            )
-    covered = dict(zip(case_ids, result.covered_fen.tolist(), strict=True))  # in input order
-    for case_id, need, weight in zip(case_ids, needs, priorities, strict=True):
+    covered = result.covered_fen.tolist()  # in input order
+    for k, (case_id, need, weight) in enumerate(zip(case_ids, needs, priorities, strict=True)):
+        first, last = starts[k], starts[k + 1]
+        for edge in range(first, last):
+            if amounts[edge] > 0:
+                bound = result.bound(edge)
+                plan.new_offers.append(
+                    {
+                        "project_id": edge_project[edge],
+                        "campaign_id": case_id,
+                        "amount_fen": amounts[edge],
+                        "status": OfferStatus.PENDING.value,
+                        "bound_code": bound.code,
+                        "bound_params": bound.params,
+                        "priority": weight.total,
+                        "created_at": now,
+                        "expires_at": expires_at,
+                    }
+                )
         plan.case_results.append(
             {
                 "campaign_id": case_id,
                 "need_fen": need,
                 "priority": weight.total,
                 "priority_parts": dict(weight.parts),
-                "covered_fen": covered[case_id],
-                "pairs": pairs_by_case[case_id],
+                "covered_fen": covered[k],
+                "pairs": {
+                    "project_ids": edge_project[first:last],
+                    "amounts_fen": amounts[first:last],
+                    "bounds": codes[first:last],
+                },
             }
         )
     plan.summary = {
         "cases": len(load.profiles),
         "cases_with_projects": len(case_ids),
         "projects": len(solvable),
-        "pairs": len(edge_case),
+        "pairs": len(edge_project),
         "offers_new": len(plan.new_offers),
         "offered_fen": sum(o["amount_fen"] for o in plan.new_offers),
         "offers_kept": len(kept_pairs),
@@ -308,6 +316,8 @@ def plan_run(progress: Progress | None = None) -> Plan:
         "solve_ms": round(solve_seconds * 1000),
         "total_ms": round((time.perf_counter() - started) * 1000),
         "changes": _changes(plan, pending),
+        # What each project could give this run: the "budget" a case's why quotes when the budget bound.
+        "budgets_fen": {str(project_id): budget for project_id, budget in budgets.items()},
     }
     return plan
 
@@ -376,14 +386,20 @@ def _write(run_id: int, plan: Plan) -> None:
                 .where(Offer.id.in_(plan.expired), Offer.status == OfferStatus.PENDING)
                 .values(status=OfferStatus.EXPIRED)
             )
-        insert_rows(Offer.__table__, [{**offer, "run_id": run_id} for offer in plan.new_offers])
-        insert_rows(MatchCaseResult.__table__, [{**row, "run_id": run_id} for row in plan.case_results])
+        insert_rows(
+            Offer.__table__, [{**offer, "run_id": run_id} for offer in plan.new_offers], want_ids=False
+        )
+        insert_rows(
+            MatchCaseResult.__table__,
+            [{**row, "run_id": run_id} for row in plan.case_results],
+            want_ids=False,
+        )
     run.status = RunStatus.SUCCEEDED
     run.progress = 100
     run.stage = "done"
     run.finished_at = utcnow()
     run.summary = plan.summary
-    counts = {key: value for key, value in plan.summary.items() if key != "changes"}
+    counts = {key: value for key, value in plan.summary.items() if key not in ("changes", "budgets_fen")}
     audit.record("match_run.finished", "match_run", run_id, actor=None, after=counts)
 
 

@@ -58,7 +58,7 @@ def explain(campaign: Campaign) -> Why:
         not_matchable = "need_met" if campaign.state in MATCHABLE_STATES else "not_verified"
     latest = latest_result(campaign.id)
     run, result = latest if latest else (None, None)
-    solved = {row[0]: row for row in (result.pairs if result else [])}
+    solved = _solved(run, result)
     offers_by_project: dict[int, list[Offer]] = {}
     for offer in db.session.scalars(
         select(Offer).where(Offer.campaign_id == campaign.id).order_by(Offer.id.desc())
@@ -79,16 +79,16 @@ def explain(campaign: Campaign) -> Why:
             except RuleError:
                 checks = []
             eligible = bool(checks) and all(check.passed for check in checks)
-        pair = solved.get(project.id)
+        amount, bound_code, bound_params = solved.get(project.id, (None, None, {}))
         findings.append(
             Finding(
                 project=project,
                 open_today=project.is_open_on(today),
                 checks=checks,
                 eligible=eligible,
-                run_amount_fen=pair[1] if pair else None,
-                bound_code=pair[2] if pair else None,
-                bound_params=dict(pair[3]) if pair else {},
+                run_amount_fen=amount,
+                bound_code=bound_code,
+                bound_params=bound_params,
                 offers=offers_by_project.get(project.id, []),
             )
         )
@@ -102,3 +102,27 @@ def explain(campaign: Campaign) -> Why:
         result=result,
         findings=findings,
     )
+
+
+def _solved(
+    run: MatchRun | None, result: MatchCaseResult | None
+) -> dict[int, tuple[int, str, dict[str, Any]]]:
+    """What the run gave each of the case's pairs: the amount, the bound and the bound's parameters (the need,
+    the cap the pair reached, the project's budget that run), by project id."""
+    if run is None or result is None:
+        return {}
+    budgets = run.summary.get("budgets_fen", {})
+    pairs = result.pairs
+    solved = {}
+    for project_id, amount, code in zip(
+        pairs["project_ids"], pairs["amounts_fen"], pairs["bounds"], strict=True
+    ):
+        params: dict[str, Any] = {}
+        if code == "need_filled":
+            params = {"need_fen": result.need_fen}
+        elif code == "per_case_cap":
+            params = {"cap_fen": amount}
+        elif str(project_id) in budgets:
+            params = {"budget_fen": budgets[str(project_id)]}
+        solved[project_id] = (amount, code, params)
+    return solved
