@@ -1,14 +1,17 @@
-"""Filters and globals the templates use: money, dates, states, masked names."""
+"""Filters and globals the templates use: money, dates, states, masked names, the language of what people wrote."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, request, url_for
 from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
+from fundraise.i18n import locale_name
 from fundraise.money import format_yuan
 from fundraise.pii import mask_name
 from fundraise.states import EXPLANATIONS, LABELS, TONES
@@ -28,6 +31,23 @@ def percent(part: int, whole: int) -> int:
     if whole <= 0:
         return 0
     return min(100, part * 100 // whole)
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def lang_of(text: object) -> Markup:
+    """A `lang` attribute for what people wrote (a title, a story, a donor's message) when its language is not
+    the page's, so a screen reader reads Chinese with a Chinese voice on an English page, and the other way
+    round: Chinese for text with Chinese characters, English for Latin letters and no Chinese."""
+    value = str(text or "")
+    page_is_zh = locale_name().startswith("zh")
+    if _CJK.search(value):
+        return Markup("") if page_is_zh else Markup(' lang="zh-CN"')
+    if page_is_zh and _LATIN.search(value):
+        return Markup(' lang="en"')
+    return Markup("")
 
 
 def url_with(**changes: Any) -> str:
@@ -58,4 +78,5 @@ def init_app(app: Flask) -> None:
         percent=percent,
         role_label=lambda r: ROLE_LABELS.get(r, r),
         url_with=url_with,
+        lang_of=lang_of,
     )

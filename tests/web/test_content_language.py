@@ -1,0 +1,37 @@
+"""What people wrote carries its own language: Chinese titles, stories, names and donor messages are marked
+lang="zh-CN" on English pages (a screen reader switches voice), English ones lang="en" on Chinese pages, and
+nothing is marked where the text is in the page's language."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+
+from tests.web.donations import fundraising, pay_directly
+
+
+def page(app: Flask, path: str, language: str) -> str:
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    return client.get(path).get_data(as_text=True)
+
+
+def test_chinese_content_is_marked_on_english_pages_and_english_content_on_chinese_pages(app: Flask) -> None:
+    chinese = fundraising(title="请帮助小明战胜白血病", story="小明今年七岁。")
+    english = fundraising(title="Help Ming beat leukaemia", story="Ming is seven.", patient_id_sequence=5)
+    pay_directly(chinese, 500, display_name="王五", message="加油，早日康复")
+
+    on_english = page(app, f"/campaigns/{chinese.id}", "en")
+    assert re.search(r'<h1 lang="zh-CN">请帮助小明战胜白血病</h1>', on_english)
+    assert re.search(r'<div class="story" lang="zh-CN">小明今年七岁。</div>', on_english)
+    assert re.search(r'<p class="gift-message" lang="zh-CN">加油，早日康复</p>', on_english)
+    assert re.search(r'<span class="gift-name" lang="zh-CN">王\*+</span>', on_english)
+
+    on_chinese = page(app, f"/campaigns/{chinese.id}", "zh-CN")
+    assert "<h1>请帮助小明战胜白血病</h1>" in on_chinese  # the page's own language: no mark
+
+    english_on_chinese = page(app, f"/campaigns/{english.id}", "zh-CN")
+    assert '<h1 lang="en">Help Ming beat leukaemia</h1>' in english_on_chinese
+    browse = page(app, "/campaigns", "en")
+    assert 'class="card-title" lang="zh-CN"' in browse
