@@ -113,6 +113,11 @@ class Config:
     LOGIN_MAX_FAILURES = 10
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
     LOGIN_LOCK_SECONDS = 15 * 60
+    # Requests for a password reset link ("Forgot your password?"), every one counted: per address, and per
+    # e-mail address asked about (whether or not an account has it, so the limit tells nothing), which keeps
+    # anyone from filling a mailbox with links.
+    PASSWORD_RESET_RATE_LIMIT = "10 per minute; 50 per hour"  # noqa: S105  (a rate, not a password)
+    PASSWORD_RESET_EMAIL_RATE_LIMIT = "3 per 15 minutes; 10 per day"  # noqa: S105  (a rate, not a password)
 
     SMTP_HOST: str | None = None
     SMTP_PORT = 587

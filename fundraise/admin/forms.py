@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -13,17 +13,11 @@ from fundraise.services.accounts import MIN_PASSWORD_LENGTH
 from fundraise.web.templating import ROLE_LABELS
 
 
-class AccountForm(FlaskForm):
+class AccountDetailsForm(FlaskForm):
+    """Who an account is and what it acts for: the fields an admin sets when creating it and may edit later."""
+
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(
-        _l("First password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)],
-        description=_l(
-            "At least %(n)d characters. Give it to the person safely; they can change it.",
-            n=MIN_PASSWORD_LENGTH,
-        ),
-    )
     role = SelectField(
         _l("Role"),
         choices=[SelectChoice(role.value, ROLE_LABELS[role.value]) for role in Role],
@@ -48,6 +42,28 @@ class AccountForm(FlaskForm):
         ]
 
 
+class AccountForm(AccountDetailsForm):
+    """A new account, with the first password the admin gives the person."""
+
+    password = PasswordField(
+        _l("First password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)],
+        description=_l(
+            "At least %(n)d characters. Give it to the person safely; they can change it.",
+            n=MIN_PASSWORD_LENGTH,
+        ),
+    )
+
+
+class AccountEditForm(AccountDetailsForm):
+    """An existing account. No password: the admin sends a reset link instead."""
+
+    active = BooleanField(
+        _l("Active: the account can sign in"),
+        description=_l("Deactivating signs the account out everywhere and refuses its API tokens."),
+    )
+
+
 class CharityForm(FlaskForm):
     code = StringField(
         _l("Short code"),
@@ -68,4 +84,4 @@ class CharityForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """A button that posts with a CSRF token (activate, deactivate)."""
+    """A button that posts with a CSRF token (activate, deactivate, send a password reset link)."""

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
+from fundraise import mail
 from fundraise.access import public, signed_in
-from fundraise.auth.forms import ConfirmForm, LoginForm, PasswordForm, RegisterForm, TokenForm
-from fundraise.errors import ValidationFailed, retry_after_seconds
+from fundraise.auth.forms import (
+    ConfirmForm,
+    ForgotPasswordForm,
+    LoginForm,
+    PasswordForm,
+    RegisterForm,
+    ResetPasswordForm,
+    TokenForm,
+)
+from fundraise.errors import ValidationFailed, retry_after_seconds, retry_moment, try_again_at
 from fundraise.extensions import db, limiter
 from fundraise.models import ApiToken, Notification, Role, User
 from fundraise.notifications import render_notification
-from fundraise.services import accounts
+from fundraise.services import accounts, password_resets
 from fundraise.web.forms import apply_field_errors
 from fundraise.web.redirects import next_from_request
 
@@ -131,6 +154,117 @@ def login() -> Any:
         401 if request.method == "POST" and not form.errors.get("email") and form.password.errors else 200
     )
     return render_template("auth/login.html", form=form), status
+
+
+# --- a forgotten password --------------------------------------------------------------------------------
+
+
+def _reset_request_limit() -> str:
+    return str(current_app.config["PASSWORD_RESET_RATE_LIMIT"])
+
+
+def _reset_email_limit() -> str:
+    return str(current_app.config["PASSWORD_RESET_EMAIL_RATE_LIMIT"])
+
+
+def reset_request_email() -> str:
+    """Whom the per-account limit counts: the e-mail address asked about, as accounts are looked up."""
+    return "email:" + (request.form.get("email") or "").strip().lower()
+
+
+def _forgot_page(form: ForgotPasswordForm, status: int = 200) -> Any:
+    return (
+        render_template(
+            "auth/forgot_password.html",
+            form=form,
+            minutes=password_resets.RESET_LINK_MINUTES,
+            sends_mail=mail.configured(),
+        ),
+        status,
+    )
+
+
+def _ask_again_later(limit: RequestLimit) -> Response:
+    """Past a limit on reset links: the form comes back with the address as typed, saying when every limit
+    allows the next request."""
+    resets = [other.reset_at for other in limiter.current_limits if other.breached] or [limit.reset_at]
+    lifted = retry_moment(datetime.fromtimestamp(max(resets), UTC))
+    form = ForgotPasswordForm()
+    form.email.errors = [
+        _(
+            "Too many requests for a new password. Please try again after %(time)s.",
+            time=try_again_at(lifted),
+        )
+    ]
+    response = make_response(*_forgot_page(form, 429))
+    response.headers["Retry-After"] = str(retry_after_seconds(lifted))
+    return response
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_reset_request_limit, methods=["POST"], key_func=sign_in_address, on_breach=_ask_again_later)
+@limiter.limit(_reset_email_limit, methods=["POST"], key_func=reset_request_email, on_breach=_ask_again_later)
+@public
+def forgot_password() -> Any:
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        password_resets.ask_for_reset_link(form.email.data or "")
+        # The same answer whether or not an account has this address.
+        flash(
+            _(
+                "If an account uses this e-mail address, a link to set a new password is on its way. It works "
+                "once, for %(minutes)d minutes. Nothing after a few minutes? Look in the spam folder, or ask "
+                "again.",
+                minutes=password_resets.RESET_LINK_MINUTES,
+            ),
+            "info",
+        )
+        return redirect(url_for("auth.forgot_password"))
+    return _forgot_page(form, 422 if form.errors else 200)
+
+
+def _private_page(page: Any, status: int) -> Response:
+    # The link's token is in this page's address: no cache keeps it, no Referer carries it elsewhere.
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@public
+def reset_password(token: str) -> Any:
+    try:
+        link = password_resets.check_reset_link(token)
+    except password_resets.ResetLinkRefused as refused:
+        return _private_page(
+            render_template("auth/reset_link_refused.html", message=refused.message), refused.status
+        )
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_resets.reset_password(token, form.password.data or "")
+        except password_resets.ResetLinkRefused as refused:  # used or voided while the form was open
+            page = render_template("auth/reset_link_refused.html", message=refused.message)
+            return _private_page(page, refused.status)
+        except ValidationFailed as error:
+            apply_field_errors(form, error)
+        else:
+            # This browser is signed out too, whoever it was signed in as: the holder signs in afresh.
+            if current_user.is_authenticated:
+                accounts.end_session(_current_session_key())
+            session.clear()
+            logout_user()
+            flash(
+                _(
+                    "Your new password is set, and every browser and device that was signed in to your "
+                    "account is signed out. Please sign in with the new password."
+                ),
+                "success",
+            )
+            return redirect(url_for("auth.login"))
+    page = render_template("auth/reset_password.html", form=form, email=link.user.email)
+    return _private_page(page, 422 if form.errors else 200)
 
 
 @bp.route("/logout", methods=["POST"])

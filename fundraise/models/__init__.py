@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models; every table is made by the migrations in migrations/."""
 
-from fundraise.models.accounts import ApiToken, Charity, LoginSession, Role, User
+from fundraise.models.accounts import ApiToken, Charity, LoginSession, PasswordResetToken, Role, User
 from fundraise.models.audit import AuditCheckpoint, AuditEvent
 from fundraise.models.campaigns import (
     Campaign,
@@ -92,6 +92,7 @@ __all__ = [
     "Offer",
     "OfferStatus",
     "OutboxMessage",
+    "PasswordResetToken",
     "PaymentEvent",
     "ProjectStatus",
     "RecordKind",

@@ -1,5 +1,6 @@
-"""Accounts: self-registration for families and donors, staff accounts made by an admin, signing in (with
-server-side sessions and a per-account lock after repeated failures), passwords and API tokens."""
+"""Accounts: self-registration for families and donors, staff accounts made and edited by an admin, signing in
+(with server-side sessions and a per-account lock after repeated failures), passwords and API tokens.
+Password reset links are services.password_resets'."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from fundraise import audit
 from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed, retry_moment, try_again_at
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
-from fundraise.models import ApiToken, Charity, Hospital, LoginSession, Region, Role, User
+from fundraise.models import ApiToken, Charity, Hospital, LoginSession, PasswordResetToken, Region, Role, User
 from fundraise.models.columns import utcnow
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import transactional, unit_of_work
@@ -39,22 +40,80 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _check_new_account(email: str, name: str, password: str) -> str:
-    errors: dict[str, list[str]] = {}
+def _check_email(email: str, errors: dict[str, list[str]], *, account_id: int | None = None) -> str:
+    """The address as stored (trimmed, lower case); a problem with it (malformed, or another account's, any
+    account's but `account_id`) goes into `errors`."""
     email = email.strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > 254:
         errors["email"] = [_("Enter a valid e-mail address.")]
-    elif db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
+        return email
+    taken = select(User.id).where(func.lower(User.email) == email)
+    if account_id is not None:
+        taken = taken.where(User.id != account_id)
+    if db.session.scalar(taken):
         errors["email"] = [_("An account with this e-mail already exists.")]
-    if not name.strip() or len(name.strip()) > 64:
+    return email
+
+
+def _check_name(name: str, errors: dict[str, list[str]]) -> str:
+    """The name as stored (trimmed); a problem with it goes into `errors`."""
+    name = name.strip()
+    if not name or len(name) > 64:
         errors["name"] = [_("Enter your name (up to 64 characters).")]
-    elif problem := text_problem(name.strip(), one_line=True):
+    elif problem := text_problem(name, one_line=True):
         errors["name"] = [problem]
+    return name
+
+
+def _check_new_account(email: str, name: str, password: str) -> str:
+    errors: dict[str, list[str]] = {}
+    email = _check_email(email, errors)
+    _check_name(name, errors)
     if len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = [_("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     return email
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """What a staff account acts for: a social worker a hospital, charity staff a charity, an officer a
+    jurisdiction (a region code). Every other role acts for none of them."""
+
+    hospital_id: int | None = None
+    charity_id: int | None = None
+    jurisdiction_code: str | None = None
+
+
+def _organisation_for(
+    role: str,
+    errors: dict[str, list[str]],
+    *,
+    hospital_code: str | None,
+    charity_code: str | None,
+    jurisdiction_code: str | None,
+) -> Organisation:
+    """The organisation the role needs, from the codes the admin chose (the others are ignored); a missing or
+    unknown one goes into `errors`."""
+    if role == Role.SOCIAL_WORKER:
+        hospital = db.session.scalar(select(Hospital).where(Hospital.code == (hospital_code or "")))
+        if hospital is None:
+            errors["hospital_code"] = [_("A social worker needs a registered hospital.")]
+            return Organisation()
+        return Organisation(hospital_id=hospital.id)
+    if role == Role.CHARITY_STAFF:
+        charity = db.session.scalar(select(Charity).where(Charity.code == (charity_code or "")))
+        if charity is None:
+            errors["charity_code"] = [_("Charity staff need a charity.")]
+            return Organisation()
+        return Organisation(charity_id=charity.id)
+    if role == Role.CIVIL_AFFAIRS_OFFICER:
+        if db.session.get(Region, jurisdiction_code or "") is None:
+            errors["jurisdiction_code"] = [_("An officer needs a jurisdiction (a region code).")]
+            return Organisation()
+        return Organisation(jurisdiction_code=jurisdiction_code)
+    return Organisation()
 
 
 @transactional
@@ -88,31 +147,141 @@ def create_account(
     if role not in Role._value2member_map_:
         raise ValidationFailed(_("Unknown role."), fields={"role": [_("Unknown role.")]})
     email = _check_new_account(email, name, password)
-    user = User(email=email, name=name.strip(), password_hash=hash_password(password), role=role)
     errors: dict[str, list[str]] = {}
-    if role == Role.SOCIAL_WORKER:
-        hospital = db.session.scalar(select(Hospital).where(Hospital.code == (hospital_code or "")))
-        if hospital is None:
-            errors["hospital_code"] = [_("A social worker needs a registered hospital.")]
-        else:
-            user.hospital_id = hospital.id
-    if role == Role.CHARITY_STAFF:
-        charity = db.session.scalar(select(Charity).where(Charity.code == (charity_code or "")))
-        if charity is None:
-            errors["charity_code"] = [_("Charity staff need a charity.")]
-        else:
-            user.charity_id = charity.id
-    if role == Role.CIVIL_AFFAIRS_OFFICER:
-        if db.session.get(Region, jurisdiction_code or "") is None:
-            errors["jurisdiction_code"] = [_("An officer needs a jurisdiction (a region code).")]
-        else:
-            user.jurisdiction_code = jurisdiction_code
+    organisation = _organisation_for(
+        role,
+        errors,
+        hospital_code=hospital_code,
+        charity_code=charity_code,
+        jurisdiction_code=jurisdiction_code,
+    )
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    user = User(
+        email=email,
+        name=name.strip(),
+        password_hash=hash_password(password),
+        role=role,
+        hospital_id=organisation.hospital_id,
+        charity_id=organisation.charity_id,
+        jurisdiction_code=organisation.jurisdiction_code,
+    )
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", "user", user.id, actor=actor, after={"role": role})
     return user
+
+
+@transactional
+def update_account(
+    user_id: int,
+    *,
+    name: str,
+    email: str,
+    role: str,
+    hospital_code: str | None = None,
+    charity_code: str | None = None,
+    jurisdiction_code: str | None = None,
+    active: bool,
+    actor: User,
+) -> User:
+    """An admin's edit of an account: name, e-mail, role with the organisation it needs (the rules of
+    `create_account`), and whether it may sign in. Refused whole, with the fields to correct, when anything is
+    wrong; audited with what changed, before and after.
+
+    The platform always keeps an active administrator: nobody can demote or deactivate the last one, and an
+    admin never deactivates their own account (as with `set_account_active`). Deactivating signs the account
+    out everywhere; a new e-mail address voids the reset links sent to the old one."""
+    _require_admin(actor)
+    user = _account(user_id)
+    errors: dict[str, list[str]] = {}
+    if role not in Role._value2member_map_:
+        errors["role"] = [_("Unknown role.")]
+    email = _check_email(email, errors, account_id=user.id)
+    name = _check_name(name, errors)
+    organisation = _organisation_for(
+        role,
+        errors,
+        hospital_code=hospital_code,
+        charity_code=charity_code,
+        jurisdiction_code=jurisdiction_code,
+    )
+    if not active and user.id == actor.id:
+        errors["active"] = [_("You cannot deactivate your own account.")]
+    if not errors and not _keeps_an_admin(user, role=role, active=active):
+        message = _("This is the last active administrator. Make another account an administrator first.")
+        errors["role" if role != Role.ADMIN else "active"] = [message]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    before = _account_facts(user)
+    was_active = user.active
+    user.name = name
+    user.email = email
+    user.role = role
+    user.hospital_id = organisation.hospital_id
+    user.charity_id = organisation.charity_id
+    user.jurisdiction_code = organisation.jurisdiction_code
+    user.active = active
+    after = _account_facts(user)
+    changed = sorted(key for key in after if after[key] != before[key])
+    if not changed:
+        return user
+    audit.record(
+        "user.update",
+        "user",
+        user.id,
+        actor=actor,
+        before={key: before[key] for key in changed},
+        after={key: after[key] for key in changed},
+    )
+    if was_active and not active:
+        # Signed out everywhere: reactivating the account later does not bring old sessions back.
+        end_sessions(user, "deactivated", keep=None, actor=actor)
+    if "email" in changed or not active:
+        revoke_reset_links(user, actor=actor)
+    return user
+
+
+def _require_admin(actor: User) -> None:
+    if actor.role != Role.ADMIN:
+        raise Forbidden(_("Only an administrator can change accounts."))
+
+
+def _account(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("We could not find that account."))
+    return user
+
+
+def _account_facts(user: User) -> dict[str, str | bool | None]:
+    """What an admin's edit may change, as the audit log keeps it (never the password hash)."""
+    # By id, not through the relationships, which still name the old organisation until the row is reloaded.
+    hospital = db.session.get(Hospital, user.hospital_id) if user.hospital_id else None
+    charity = db.session.get(Charity, user.charity_id) if user.charity_id else None
+    return {
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "hospital": hospital.code if hospital else None,
+        "charity": charity.code if charity else None,
+        "jurisdiction_code": user.jurisdiction_code,
+        "active": user.active,
+    }
+
+
+def _keeps_an_admin(user: User, *, role: str, active: bool) -> bool:
+    """Whether some active administrator is left once `user` has this role and state."""
+    if (role == Role.ADMIN and active) or not (user.role == Role.ADMIN and user.active):
+        return True
+    # The other active admins' rows are locked until this unit commits (PostgreSQL; SQLite's transactions are
+    # serial already): two admins demoting each other at once cannot both see the other as the one left.
+    others = db.session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+        .with_for_update()
+    ).all()
+    return bool(others)
 
 
 # --- signing in ------------------------------------------------------------------------------------------
@@ -339,10 +508,10 @@ def end_session(key: str | None) -> None:
 def end_other_sessions(user: User, current_key: str | None) -> int:
     """Sign out of every other browser and device; returns how many sessions ended."""
     current = session_for_key(current_key)
-    return _end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
+    return end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
 
 
-def _end_sessions(user: User, reason: str, *, keep: int | None, actor: User) -> int:
+def end_sessions(user: User, reason: str, *, keep: int | None, actor: User | None) -> int:
     """End the account's open sessions (but `keep`) in the caller's unit of work, with one audit event."""
     query = select(LoginSession.id).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
     if keep is not None:
@@ -395,7 +564,7 @@ def _set_password(
     user.failed_logins = 0
     user.failed_login_window_started_at = None
     audit.record("user.password_change", "user", user.id, actor=user)
-    _end_sessions(user, "password_changed", keep=None, actor=user)
+    end_sessions(user, "password_changed", keep=None, actor=user)
     key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
     return SignIn(user, key, remember)
 
@@ -480,13 +649,14 @@ def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
 
     An admin cannot deactivate their own account, so the last admin cannot lock everyone out by accident.
     """
-    if actor.role != Role.ADMIN:
-        raise Forbidden(_("Only an administrator can change accounts."))
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(_("We could not find that account."))
+    _require_admin(actor)
+    user = _account(user_id)
     if not active and user.id == actor.id:
         raise ValidationFailed(_("You cannot deactivate your own account."))
+    if not _keeps_an_admin(user, role=user.role, active=active):
+        raise ValidationFailed(
+            _("This is the last active administrator. Make another account an administrator first.")
+        )
     if user.active == active:
         return user
     user.active = active
@@ -500,8 +670,34 @@ def set_account_active(user_id: int, active: bool, *, actor: User) -> User:
     )
     if not active:
         # Signed out everywhere: reactivating the account later does not bring old sessions back.
-        _end_sessions(user, "deactivated", keep=None, actor=actor)
+        end_sessions(user, "deactivated", keep=None, actor=actor)
+        revoke_reset_links(user, actor=actor)
     return user
+
+
+def revoke_reset_links(user: User, *, actor: User | None) -> int:
+    """Void the account's password reset links not used yet, in the caller's unit of work; how many."""
+    now = utcnow()
+    ids = sorted(
+        db.session.scalars(
+            select(PasswordResetToken.id).where(
+                PasswordResetToken.user_id == user.id,
+                PasswordResetToken.used_at.is_(None),
+                PasswordResetToken.revoked_at.is_(None),
+                PasswordResetToken.expires_at > now,
+            )
+        )
+    )
+    if not ids:
+        return 0
+    db.session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.id.in_(ids))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    audit.record("user.password_reset_links_revoke", "user", user.id, actor=actor, after={"links": ids})
+    return len(ids)
 
 
 @transactional
