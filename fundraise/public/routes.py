@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
@@ -16,12 +16,14 @@ from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
 from fundraise.models import Campaign, CampaignState, CampaignUpdate
 from fundraise.pagination import parse_page
-from fundraise.public import content_version
+from fundraise.pii import mask_name
+from fundraise.public import content_version, sharing
 from fundraise.public.forms import BrowseForm, ReportForm
 from fundraise.public.presenters import public_timeline, template_helpers
 from fundraise.services import campaign_reports, search
 from fundraise.services.campaigns import get_campaign
-from fundraise.services.donations import raised_by_campaign
+from fundraise.services.donations import raised_by_campaign, raised_fen
+from fundraise.states import PUBLIC_STATES
 from fundraise.web import page_cache
 from fundraise.web.forms import apply_field_errors
 
@@ -168,9 +170,53 @@ def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) 
             show_reason=found.state in REASON_SHOWN_IN and bool(found.decision_reason),
             report_form=report_form,
             reasons=campaign_reports.REASONS,
+            share_url=share_url(found),
+            share_qr=sharing.qr_svg(share_url(found)) if found.state in PUBLIC_STATES else "",
         ),
         status,
     )
+
+
+def share_url(campaign: Campaign) -> str:
+    """The campaign's short link, the one the QR code and the poster carry."""
+    return url_for("public.short_link", campaign_id=campaign.id, _external=True)
+
+
+@bp.route("/c/<int:campaign_id>")
+@public
+def short_link(campaign_id: int) -> Any:
+    """A short link to a campaign (what fits in a chat message and a QR code): on to its page."""
+    found = get_campaign(campaign_id, current_user_or_none())
+    return redirect(url_for("public.campaign", campaign_id=found.id), code=301)
+
+
+@bp.route("/campaigns/<int:campaign_id>/poster.png")
+@public
+def poster(campaign_id: int) -> Any:
+    """A share poster for a public campaign: title, masked patient, hospital, raised of target, the QR code."""
+    found = get_campaign(campaign_id, current_user_or_none())
+    if found.state not in PUBLIC_STATES:
+        abort(404)
+    locale = locale_name()
+    image = sharing.poster_png(
+        url=share_url(found),
+        title=found.title,
+        patient=mask_name(found.patient_name),
+        hospital=found.hospital.name(locale) if found.hospital else "",
+        raised_fen=raised_fen(found),
+        target_fen=found.target_fen,
+        lines={
+            "raised": _("Raised"),
+            "of": _("Target"),
+            "scan": _("Scan to read the verified case and give"),
+            "footer": _("Aidbridge verifies every case; money goes only to the hospital."),
+            "no_font": _("A verified critical-illness case on Aidbridge"),
+        },
+    )
+    response = Response(image, mimetype="image/png")
+    response.headers["Content-Disposition"] = f'inline; filename="aidbridge-{found.id}.png"'
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @bp.route("/transparency")
