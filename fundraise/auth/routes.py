@@ -40,7 +40,7 @@ from fundraise.errors import ValidationFailed, retry_after_seconds, retry_moment
 from fundraise.extensions import db, limiter
 from fundraise.models import ApiToken, Notification, Role, User
 from fundraise.notifications import render_notification
-from fundraise.services import accounts, password_resets
+from fundraise.services import accounts, login_sessions, password_resets
 from fundraise.web.forms import apply_field_errors
 from fundraise.web.redirects import next_from_request
 
@@ -252,7 +252,7 @@ def reset_password(token: str) -> Any:
         else:
             # This browser is signed out too, whoever it was signed in as: the holder signs in afresh.
             if current_user.is_authenticated:
-                accounts.end_session(_current_session_key())
+                login_sessions.end_session(_current_session_key())
             session.clear()
             logout_user()
             flash(
@@ -270,7 +270,7 @@ def reset_password(token: str) -> Any:
 @bp.route("/logout", methods=["POST"])
 @signed_in
 def logout() -> Any:
-    accounts.end_session(_current_session_key())
+    login_sessions.end_session(_current_session_key())
     session.clear()
     # After clearing: logout_user marks the remember-me cookie for deletion in the (now empty) session.
     logout_user()
@@ -301,7 +301,7 @@ def _account_page(
     tokens = db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
     ).all()
-    current = accounts.session_for_key(_current_session_key())
+    current = login_sessions.session_for_key(_current_session_key())
     notices = db.session.scalars(
         select(Notification)
         .where(Notification.user_id == current_user.id, Notification.kind.in_(ACCOUNT_NOTICE_KINDS))
@@ -315,7 +315,7 @@ def _account_page(
         tokens=tokens,
         new_token=new_token,
         revoke_form=ConfirmForm(),
-        sessions=accounts.active_sessions(current_user),
+        sessions=login_sessions.active_sessions(current_user),
         current_session_id=current.id if current else None,
         notices=[(*render_notification(notice), notice.created_at) for notice in notices],
     ), status
@@ -377,7 +377,7 @@ def change_password() -> Any:
 @signed_in
 def end_other_sessions() -> Any:
     if ConfirmForm().validate_on_submit():
-        ended = accounts.end_other_sessions(current_user, _current_session_key())
+        ended = login_sessions.end_other_sessions(current_user, _current_session_key())
         flash(
             ngettext("Signed out of %(num)d other session.", "Signed out of %(num)d other sessions.", ended),
             "info",

@@ -14,14 +14,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, select, update
 
 from fundraise import audit
 from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed, retry_moment, try_again_at
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
-from fundraise.models import ApiToken, Charity, Hospital, LoginSession, PasswordResetToken, Region, Role, User
+from fundraise.models import ApiToken, Charity, Hospital, PasswordResetToken, Region, Role, User
 from fundraise.models.columns import utcnow
+from fundraise.services.login_sessions import end_sessions, session_for_key, start_session
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import transactional, unit_of_work
 
@@ -32,8 +33,6 @@ SELF_REGISTERED_ROLES = (Role.FAMILY, Role.DONOR)
 MIN_PASSWORD_LENGTH = 10
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "ab_"  # noqa: S105  (a marker, not a secret)
-# How long ended and expired sessions stay listed in the database before a new sign-in drops them.
-SESSION_HISTORY = timedelta(days=30)
 
 
 def hash_password(password: str) -> str:
@@ -329,7 +328,7 @@ def sign_in(email: str, password: str, *, remember: bool, user_agent: str = "") 
     now = utcnow()
     with unit_of_work():
         user, locked_until = _check_credentials(email, password, now)
-        key = _start_session(user, remember=remember, user_agent=user_agent, now=now) if user else None
+        key = start_session(user, remember=remember, user_agent=user_agent, now=now) if user else None
     if locked_until is not None:
         raise AccountLocked(locked_until)
     if user is None or key is None:
@@ -341,7 +340,7 @@ def sign_in(email: str, password: str, *, remember: bool, user_agent: str = "") 
 def start_login_session(user: User, *, remember: bool = False, user_agent: str = "") -> str:
     """A session for an account that has just proved who it is some other way (it has just registered);
     returns its key."""
-    return _start_session(user, remember=remember, user_agent=user_agent, now=utcnow())
+    return start_session(user, remember=remember, user_agent=user_agent, now=utcnow())
 
 
 def _check_credentials(email: str, password: str, now: datetime) -> tuple[User | None, datetime | None]:
@@ -414,121 +413,6 @@ def _count_failure(user: User, now: datetime) -> datetime | None:
     return until
 
 
-# --- sessions -------------------------------------------------------------------------------------------
-
-
-def _key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def _start_session(user: User, *, remember: bool, user_agent: str, now: datetime) -> str:
-    """A new server-side session for the account; its random key goes into the cookies (Flask-Login's
-    `get_id`), only its hash into the database."""
-    config = current_app.config
-    lifetime = config["REMEMBER_COOKIE_DURATION"] if remember else config["PERMANENT_SESSION_LIFETIME"]
-    if not isinstance(lifetime, timedelta):
-        lifetime = timedelta(seconds=int(lifetime))
-    key = secrets.token_urlsafe(32)
-    row = LoginSession(
-        user_id=user.id,
-        key_hash=_key_hash(key),
-        remember=remember,
-        device=device_label(user_agent),
-        created_at=now,
-        expires_at=now + lifetime,
-    )
-    db.session.add(row)
-    # Ended and expired sessions are kept a while for the owner's questions, then dropped.
-    db.session.execute(
-        delete(LoginSession).where(
-            LoginSession.user_id == user.id,
-            or_(
-                LoginSession.ended_at < now - SESSION_HISTORY, LoginSession.expires_at < now - SESSION_HISTORY
-            ),
-        )
-    )
-    db.session.flush()
-    audit.record("session.start", "login_session", row.id, actor=user, after={"remember": remember})
-    user.use_login_session(key)
-    return key
-
-
-def user_for_session(key: str) -> User | None:
-    """The active account whose session this key names, if that session is neither ended nor expired (one
-    query); the account then acts in that session."""
-    found = db.session.execute(
-        select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(
-            LoginSession.key_hash == _key_hash(key),
-            LoginSession.ended_at.is_(None),
-            LoginSession.expires_at > utcnow(),
-            User.active.is_(True),
-        )
-    ).scalar_one_or_none()
-    if found is not None:
-        found.use_login_session(key)
-    return found
-
-
-def session_for_key(key: str | None) -> LoginSession | None:
-    """The session row a cookie's key names (ended or not)."""
-    if not key:
-        return None
-    return db.session.scalar(select(LoginSession).where(LoginSession.key_hash == _key_hash(key)))
-
-
-def active_sessions(user: User) -> list[LoginSession]:
-    """The account's sessions that still sign someone in, newest first."""
-    return list(
-        db.session.scalars(
-            select(LoginSession)
-            .where(
-                LoginSession.user_id == user.id,
-                LoginSession.ended_at.is_(None),
-                LoginSession.expires_at > utcnow(),
-            )
-            .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
-        )
-    )
-
-
-@transactional
-def end_session(key: str | None) -> None:
-    """Sign out: the session this key names stops working, in this browser and wherever its cookies went."""
-    row = session_for_key(key)
-    if row is None or row.ended_at is not None:
-        return
-    row.ended_at = utcnow()
-    row.ended_reason = "signed_out"
-    audit.record("session.end", "login_session", row.id, actor=row.user, after={"reason": "signed_out"})
-
-
-@transactional
-def end_other_sessions(user: User, current_key: str | None) -> int:
-    """Sign out of every other browser and device; returns how many sessions ended."""
-    current = session_for_key(current_key)
-    return end_sessions(user, "signed_out_elsewhere", keep=current.id if current else None, actor=user)
-
-
-def end_sessions(user: User, reason: str, *, keep: int | None, actor: User | None) -> int:
-    """End the account's open sessions (but `keep`) in the caller's unit of work, with one audit event."""
-    query = select(LoginSession.id).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
-    if keep is not None:
-        query = query.where(LoginSession.id != keep)
-    ids = sorted(db.session.scalars(query))
-    if not ids:
-        return 0
-    db.session.execute(
-        update(LoginSession)
-        .where(LoginSession.id.in_(ids))
-        .values(ended_at=utcnow(), ended_reason=reason)
-        .execution_options(synchronize_session="fetch")
-    )
-    audit.record("user.sessions_end", "user", user.id, actor=actor, after={"reason": reason, "sessions": ids})
-    return len(ids)
-
-
 def change_password(
     user: User, current_password: str, new_password: str, *, current_key: str | None, user_agent: str = ""
 ) -> SignIn:
@@ -565,39 +449,8 @@ def _set_password(
     user.failed_login_window_started_at = None
     audit.record("user.password_change", "user", user.id, actor=user)
     end_sessions(user, "password_changed", keep=None, actor=user)
-    key = _start_session(user, remember=remember, user_agent=user_agent, now=now)
+    key = start_session(user, remember=remember, user_agent=user_agent, now=now)
     return SignIn(user, key, remember)
-
-
-# The browsers and systems a User-Agent names, most specific first (Edge and Opera also say "Chrome", every
-# iPhone says "Mac OS X", Android says "Linux").
-_BROWSERS = (
-    ("MicroMessenger/", "WeChat"),
-    ("Edg/", "Edge"),
-    ("OPR/", "Opera"),
-    ("Firefox/", "Firefox"),
-    ("Chrome/", "Chrome"),
-    ("Safari/", "Safari"),
-)
-_SYSTEMS = (
-    ("Windows", "Windows"),
-    ("Android", "Android"),
-    ("iPhone", "iOS"),
-    ("iPad", "iPadOS"),
-    ("CrOS", "ChromeOS"),
-    ("Mac OS X", "macOS"),
-    ("Linux", "Linux"),
-)
-
-
-def device_label(user_agent: str) -> str:
-    """A short label for the owner's list of sessions ("Firefox · Windows"); not the full User-Agent."""
-    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
-    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
-    if not browser and not system:
-        # A program rather than a browser ("curl/8.5.0"): its name.
-        return user_agent.split("/", 1)[0].strip()[:32]
-    return " · ".join(part for part in (browser, system) if part)
 
 
 @transactional

@@ -26,7 +26,8 @@ from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import PasswordResetToken, Role, User
 from fundraise.models.columns import utcnow
-from fundraise.services.accounts import MIN_PASSWORD_LENGTH, end_sessions, hash_password, revoke_reset_links
+from fundraise.services.accounts import MIN_PASSWORD_LENGTH, hash_password, revoke_reset_links
+from fundraise.services.login_sessions import end_sessions
 from fundraise.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)

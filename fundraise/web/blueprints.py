@@ -19,7 +19,7 @@ from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.public.routes import bp as public_bp
 from fundraise.relief.routes import bp as relief_bp
-from fundraise.services import accounts, offers
+from fundraise.services import accounts, login_sessions, offers
 from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
 from fundraise.web import templating
@@ -65,7 +65,7 @@ def _load_user(session_key: str) -> User | None:
 
     An ended or expired session, or a deactivated account, signs nobody in; the browser is then told to
     forget the cookies that named it."""
-    user = accounts.user_for_session(session_key)
+    user = login_sessions.user_for_session(session_key)
     if user is None:
         _forget_session(session_key)
     return user

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, LoginSession, User
 from fundraise.models.columns import utcnow
-from fundraise.services import accounts
+from fundraise.services import accounts, login_sessions
 from tests.factories import PASSWORD, CampaignFactory, UserFactory
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -257,10 +257,10 @@ def test_device_labels_name_browser_and_system_only() -> None:
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/126.0.0.0 Mobile Safari/537.36"
     )
-    assert accounts.device_label(edge) == "Edge · Windows"
-    assert accounts.device_label(android) == "Chrome · Android"
-    assert accounts.device_label("curl/8.5.0") == "curl"
-    assert accounts.device_label("") == ""
+    assert login_sessions.device_label(edge) == "Edge · Windows"
+    assert login_sessions.device_label(android) == "Chrome · Android"
+    assert login_sessions.device_label("curl/8.5.0") == "curl"
+    assert login_sessions.device_label("") == ""
 
 
 # --- no caching of private responses ---------------------------------------------------------------------
