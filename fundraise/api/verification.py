@@ -7,7 +7,6 @@ blueprint is registered), and documented in the OpenAPI document like every othe
 from __future__ import annotations
 
 import dataclasses
-from pathlib import PurePath
 from typing import Any, ClassVar
 
 from flask import jsonify, request, url_for
@@ -22,6 +21,7 @@ from fundraise.api.routes import bp
 from fundraise.api.schemas import Fen, Problem, Yuan
 from fundraise.errors import NotFound, ValidationFailed
 from fundraise.models import ImportBatch, RecordKind, Role, VerificationReport
+from fundraise.records_text import row_error_message
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import records_import as imports
 from fundraise.services import verification, verification_reports
@@ -167,7 +167,8 @@ class VerificationSchema(Schema):
 
 
 class RecordsImportUpload(Schema):
-    """multipart/form-data: the kind of records, the format (else from the file name) and the file."""
+    """multipart/form-data: the kind of records, the format (else from the file name; a workbook is known by
+    its content) and the file."""
 
     class Meta:
         unknown = EXCLUDE
@@ -178,31 +179,79 @@ class RecordsImportUpload(Schema):
 
 
 class RowErrorSchema(Schema):
-    row = fields.Integer(allow_none=True, metadata={"description": "1 = the first record; null: the file."})
+    row = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "CSV and JSON: 1 = the first record; .xlsx: the worksheet's row number; null: the file."
+        },
+    )
     column = fields.String(allow_none=True)
     value = fields.String(metadata={"description": "The offending value, ID numbers masked."})
-    message = fields.String()
+    code = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "What is wrong, e.g. `date_invalid`, `id_invalid`, `not_one_of`, `encoding_unknown`;"
+            " null for a fault recorded before faults had codes.",
+            "example": "out_of_range",
+        },
+    )
+    params = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "The code's parameters.", "example": {"low": 1, "high": 50}},
+    )
+    message = fields.String(metadata={"description": "The fault in words, in the caller's language."})
 
 
 class RowErrorList(fields.List[Any]):
-    """A batch's faults row by row: an empty list, never null, for a feed that had none."""
+    """A batch's faults row by row: an empty list, never null, for a feed that had none. Each stored fault
+    keeps its code and parameters; its message is worded here, in the caller's language."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(fields.Nested(RowErrorSchema), **kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[Any] | None:
-        return super()._serialize(value or [], attr, obj, **kwargs)
+        worded = [
+            {
+                **error,
+                "code": error.get("code"),
+                "params": error.get("params") or {},
+                "message": row_error_message(error),
+            }
+            for error in value or []
+        ]
+        return super()._serialize(worded, attr, obj, **kwargs)
+
+
+class ReadAs(fields.String):
+    """How the file was read, as the answer to an import says (the batch does not keep it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            allow_none=True,
+            validate=validate.OneOf(("utf-8", "gb18030", "xlsx")),
+            metadata={
+                "description": "How the file was read: `utf-8` or `gb18030` (GBK), the text encoding of a CSV or"
+                " JSON file; `xlsx`, the first worksheet of a workbook; null when it could not be read."
+            },
+        )
 
 
 class ImportRefused(Problem):
-    """A refused feed (422): a problem document with two extension members (RFC 9457 §3.2), the batch that
-    records the refusal and its faults row by row. A form that is incomplete gets a plain problem document
-    with `errors` instead."""
+    """A refused feed (422): a problem document with extension members (RFC 9457 §3.2), the batch that
+    records the refusal, its faults row by row and how the file was read. A form that is incomplete gets a
+    plain problem document with `errors` instead."""
 
-    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = ("detail", "errors", "batch_id", "row_errors")
+    OPTIONAL_IN_RESPONSE: ClassVar[tuple[str, ...]] = (
+        "detail",
+        "errors",
+        "batch_id",
+        "row_errors",
+        "read_as",
+    )
 
     batch_id = fields.Integer(metadata={"description": "The refused batch: GET /records/imports/{id}."})
     row_errors = RowErrorList()
+    read_as = ReadAs()
 
 
 class ImportBatchSchema(Schema):
@@ -227,6 +276,7 @@ class ImportResultSchema(ImportBatchSchema):
         metadata={"description": "People whose records changed; their active campaigns are verified again."}
     )
     ignored_columns = fields.List(fields.String())
+    read_as = ReadAs()
 
 
 class PolicySchema(Schema):
@@ -353,11 +403,12 @@ def _grounds(report: VerificationReport) -> dict[str, Any]:
 @operation(
     "Import a records feed",
     tag="records",
-    description="A CSV or JSON feed of basic-insurance enrolments, critical-illness entitlements or "
-    "civil-affairs statuses (formats in the README). Every row is checked first: any fault refuses the whole "
-    "file (422, nothing written) with the faults row by row in `row_errors`. Officers may import records of "
-    "their jurisdiction only. The same file twice changes nothing. Active campaigns of the people whose "
-    "records changed are verified again.",
+    description="A CSV or JSON feed (UTF-8 or GB18030/GBK), or an Excel workbook (.xlsx, its first worksheet), of "
+    "basic-insurance enrolments, critical-illness entitlements or civil-affairs statuses (formats in the "
+    "README). Every row is checked first: any fault refuses the whole file (422, nothing written) with the "
+    "faults row by row in `row_errors`, each with a `code`, its `params` and a `message` in the caller's "
+    "language. Officers may import records of their jurisdiction only. The same file twice changes nothing. "
+    "Active campaigns of the people whose records changed are verified again.",
     body=RecordsImportUpload,
     body_media="multipart/form-data",
     responses={201: ("The import; `Location` is its URL.", ImportResultSchema)},
@@ -365,7 +416,7 @@ def _grounds(report: VerificationReport) -> dict[str, Any]:
         413: "The file is too large.",
         422: (
             "The form is incomplete (`errors` by field), or the feed was refused: `batch_id` and `row_errors` "
-            "(row, column, value, message) say why.",
+            "(row, column, value, code, params, message) say why.",
             ImportRefused,
         ),
     },
@@ -384,21 +435,18 @@ def import_records() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         errors["file"] = [_("Attach the feed in the field named file.")]
-    fmt = form.get("format")
-    if upload is not None and upload.filename and fmt is None:
-        suffix = PurePath(upload.filename).suffix.lower().lstrip(".")
-        if suffix in imports.FORMATS:
-            fmt = suffix
-        else:
-            errors["format"] = [_("Say whether the file is csv or json.")]
+    data = upload.read() if upload is not None and upload.filename else b""
+    fmt = None
+    if upload is not None and upload.filename:
+        fmt = imports.feed_format(upload.filename, form.get("format"), data)
+        if fmt is None:
+            errors["format"] = [_("Say whether the file is csv, json or xlsx.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     assert upload is not None
     assert fmt is not None
     user = current_user_or_none()
-    result = imports.import_feed(
-        form["kind"], upload.read(), fmt, user, source_name=upload.filename or "upload"
-    )
+    result = imports.import_feed(form["kind"], data, fmt, user, source_name=upload.filename or "upload")
     batch = imports.batch_for(result.batch_id, user)
     if not result.accepted:
         refused = jsonify(
@@ -410,15 +458,17 @@ def import_records() -> Any:
                     "detail": _("The feed was refused; nothing was imported."),
                     "batch_id": batch.id,
                     "row_errors": batch.error_report,
+                    "read_as": result.read_as,
                 }
             )
         )
         refused.status_code = 422
         refused.mimetype = "application/problem+json"
         return refused
-    body = ImportResultSchema(exclude=("persons_affected", "ignored_columns")).dump(batch)
+    body = ImportResultSchema(exclude=("persons_affected", "ignored_columns", "read_as")).dump(batch)
     body["persons_affected"] = len(result.affected_person_indexes)
     body["ignored_columns"] = list(result.ignored_columns)
+    body["read_as"] = result.read_as
     response = jsonify(body)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_import_batch", batch_id=batch.id, _external=True)

@@ -12,10 +12,12 @@ import click
 from flask import current_app
 from sqlalchemy import func, select
 
+from fundraise import records_text
 from fundraise.errors import DomainError
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import ImportBatch, RecordKind, User
+from fundraise.records.reading import declared_sheet_rows
 from fundraise.services import records_import
 
 # Rejected faults echoed to the terminal; the full list is in the report file.
@@ -48,9 +50,12 @@ def _actor(email: str | None) -> User | None:
 
 
 def _expected_rows(data: bytes, fmt: str) -> int:
-    """The bar's length: data lines of a CSV, objects naming a source_record_id in JSON (a good guess)."""
+    """The bar's length: data lines of a CSV, objects naming a source_record_id in JSON, a workbook's rows
+    as its first worksheet declares them (good guesses)."""
     if fmt == "json":
         return data.count(b'"source_record_id"')
+    if fmt == "xlsx":
+        return max(declared_sheet_rows(data) - 1, 0)
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     return max(lines - 1, 0)
 
@@ -62,18 +67,18 @@ def _expected_rows(data: bytes, fmt: str) -> int:
     "--format",
     "fmt",
     type=click.Choice(records_import.FORMATS),
-    help="csv or json; by default taken from the file's extension.",
+    help="csv, json or xlsx; by default taken from the file's extension (a workbook is known by its content).",
 )
 @click.option("--as", "email", help="Import as this account (an officer is held to their jurisdiction).")
 def import_command(file: Path, kind: str, fmt: str | None, email: str | None) -> None:
     """Import a records FILE; exit 1, with an error report, if any row is faulty (nothing is imported)."""
-    fmt = fmt or file.suffix.lower().lstrip(".")
-    if fmt not in records_import.FORMATS:
+    data = file.read_bytes()
+    fmt = records_import.feed_format(file.name, fmt, data)
+    if fmt is None:
         raise click.UsageError(
-            "cannot tell the format from the file name; pass --format csv or --format json"
+            "cannot tell the format from the file name; pass --format csv, --format json or --format xlsx"
         )
     actor = _actor(email)
-    data = file.read_bytes()
     done = 0
     with click.progressbar(
         length=_expected_rows(data, fmt), label=f"Importing {file.name}", file=sys.stderr
@@ -93,6 +98,8 @@ def import_command(file: Path, kind: str, fmt: str | None, email: str | None) ->
 
     if result.ignored_columns:
         click.echo(f"ignored columns: {', '.join(result.ignored_columns)}")
+    if result.read_as:
+        click.echo(f"read as: {records_text.read_as(result.read_as)}")
     if result.accepted:
         click.echo(
             f"imported {result.kind} from {file.name} (batch {result.batch_id}): {result.rows_total} rows,"
@@ -113,7 +120,7 @@ def import_command(file: Path, kind: str, fmt: str | None, email: str | None) ->
     for fault in result.errors[:_SHOWN_ERRORS]:
         where = "file" if fault.row is None else f"row {fault.row}"
         value = f" [{fault.value}]" if fault.value else ""
-        click.echo(f"  {where}: {fault.message}{value}", err=True)
+        click.echo(f"  {where}: {records_text.row_error_message(fault.as_dict())}{value}", err=True)
     if len(result.errors) > _SHOWN_ERRORS:
         click.echo(f"  ... {len(result.errors) - _SHOWN_ERRORS} more", err=True)
     click.echo(f"error report: {path}")

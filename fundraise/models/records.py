@@ -155,7 +155,9 @@ class ImportBatch(db.Model):
     """One feed file offered for import: what it was, who sent it, and what became of its rows.
 
     A rejected batch wrote no records; `error_report` lists its faults row by row
-    ([{"row", "column", "value", "message"}], ID numbers masked).
+    ([{"row", "column", "value", "code", "params", "message"}], ID numbers masked): the fault's code and
+    parameters, worded for each reader by fundraise/records_text.py, and its English message. Batches
+    refused before faults had codes hold only the message. `file_format` is csv, json or xlsx.
     """
 
     __tablename__ = "import_batches"

@@ -4,8 +4,12 @@ Pure Python, no database: the import service (fundraise/services/records_import.
 contract) and the HTTP record source (fundraise/records/sources.py) read rows through these same rules, so a
 value means the same thing whichever way it arrives.
 
-A row is a mapping of column name to raw value: a string from a CSV file, or a JSON value (string, number,
-boolean or null). `parse_row` returns the normalised values keyed by record field, or the faults it found.
+A row is a mapping of column name to raw value: a string from a CSV file or a worksheet, or a JSON value
+(string, number, boolean or null). `parse_row` returns the normalised values keyed by record field, or the
+faults it found.
+
+A fault is a code with parameters (`FAULTS` below holds every code of an import with its English words, for
+logs and the HTTP source's reasons); fundraise/records_text.py words each code in the reader's language.
 
 Year-to-date figures stand as of the row's optional `ytd_as_of` (see fundraise/records/CONTRACT.md); a date
 in the future or before the record's year is a fault of the row, since such figures cannot be this year's.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,8 +41,97 @@ def china_today() -> datetime.date:
     return datetime.datetime.now(CHINA_TIME).date()
 
 
+# Every fault of a feed import by code, in English: the values' faults here, the file's and rows' faults of
+# fundraise/records/reading.py, and the import's own (fundraise/services/records_import.py). A column's fault
+# is said after the column's name, a row's after "row"; a file's stands alone. Parameters in braces.
+FAULTS: dict[str, str] = {
+    # a value (the column's name first)
+    "empty": "is empty",
+    "too_long": "is longer than {max} characters",
+    "not_text": "is not text",
+    "boolean_not_text": "is true or false, not text",
+    "id_invalid": "is not a valid identity number: {reason}",
+    "id_typed_as_number": (
+        "was typed as a number, and a spreadsheet keeps only 15 digits of a number: format the column as text"
+        " and type the identity numbers again"
+    ),
+    "region_code_invalid": "is not a 6-digit region code (GB/T 2260)",
+    "date_invalid": "is not a date in the form YYYY-MM-DD",
+    "amount_invalid": "is not an amount in yuan",
+    "amount_too_large": "is implausibly large",
+    "amount_negative": "is negative",
+    "amount_decimals": "has more than two decimals",
+    "amount_separator": "has a comma that is not a thousands separator (write 1234.5 or 1,234.5)",
+    "not_whole_number": "is not a whole number",
+    "out_of_range": "is not between {low} and {high}",
+    "not_boolean": "is not true or false",
+    "not_one_of": "is not one of {allowed}",
+    "before_valid_from": "is before valid_from",
+    "date_in_future": "is in the future",
+    "before_record_year": "is before the record's year ({year})",
+    "missing": "is missing",
+    "repeated_id": "repeats row {first_row}",
+    "outside_jurisdiction": "is outside your jurisdiction ({prefix})",
+    # a row (after "row")
+    "row_unreadable": "cannot be read ({detail}); is the file cut short?",
+    "too_few_fields": (
+        "has {fields} fields, too few for the {columns} columns of the header; is the file cut short?"
+    ),
+    "too_many_fields": "has {fields} fields, too many for the {columns} columns of the header",
+    "not_an_object": "is not a JSON object",
+    "past_sheet_end": "is past the last row a worksheet may have ({max})",
+    # the file
+    "encoding_unknown": (
+        "the file is neither UTF-8 nor GB18030/GBK text (byte {byte} cannot be read); save it as CSV in UTF-8"
+        " or GBK, or as an Excel workbook (.xlsx)"
+    ),
+    "utf8_cut_short": "the file is UTF-8 text that ends inside a character; is the file cut short?",
+    "file_empty": "the file is empty: expected a header row",
+    "header_unreadable": "the header row cannot be read: {detail}",
+    "header_duplicates": "the header names these columns more than once: {columns}",
+    "missing_columns": "the file lacks required columns: {columns}",
+    "json_invalid": "not valid JSON at line {line} column {col} ({detail}); is the file cut short?",
+    "json_too_deep": "the JSON is nested too deeply to be a records feed",
+    "json_not_feed": "not a records feed: {detail}",
+    "json_not_list": 'expected a JSON list of records or an object {{"records": [...]}}',
+    "not_workbook": "the file is not a readable Excel workbook (.xlsx)",
+    "old_workbook": (
+        "the file is an Excel 97-2003 workbook (.xls): save it as an Excel workbook (.xlsx) or as CSV"
+    ),
+    "workbook_too_large": "the workbook unpacks to more than {max_mb} MB; split it into smaller files",
+    "no_worksheet": "the workbook has no worksheet",
+    "sheet_empty": "the first worksheet is empty: expected a header row",
+    "more_faults": "{count} more faults are not listed",
+}
+# What an identity number breaks, for "id_invalid" (verification.identity's codes; the number's own digits
+# stay out of the words, which are stored in the error report).
+ID_RULES: dict[str, str] = {
+    "length": "it has {length} characters, not 18",
+    "characters": "it must be 17 digits followed by a digit or X",
+    "region": "its first six digits are not the code of an administrative region",
+    "birth_date": "it does not hold a possible date of birth",
+    "check_digit": "the last character does not match the rest of the number",
+}
+
+
+def fault_english(code: str, params: Mapping[str, Any]) -> str:
+    """A fault's words in English (without the column's name or "row" before them)."""
+    shown = dict(params)
+    if code == "id_invalid":
+        shown["reason"] = ID_RULES.get(str(params.get("rule")), str(params.get("rule"))).format(**params)
+    if code == "more_faults" and params.get("count") == 1:
+        return "1 more fault is not listed"
+    return FAULTS[code].format(**shown)
+
+
 class FeedValueError(ValueError):
-    """A value that breaks its column's rule; the message says which rule, in words for the sender."""
+    """A value that breaks its column's rule: `code` (a key of FAULTS) and `params` say which; the message is
+    its English."""
+
+    def __init__(self, code: str, **params: str | int) -> None:
+        super().__init__(fault_english(code, params))
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -62,12 +155,12 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        raise FeedValueError("expected text, got a boolean")
+        raise FeedValueError("boolean_not_text")
     if isinstance(value, int | float):
         # JSON feeds sometimes send numeric ids as numbers.
         return str(value)
     if not isinstance(value, str):
-        raise FeedValueError("expected text")
+        raise FeedValueError("not_text")
     return value.strip()
 
 
@@ -78,57 +171,59 @@ def _is_empty(value: Any) -> bool:
 def source_record_id(value: Any) -> str:
     text = _text(value)
     if not text:
-        raise FeedValueError("is empty")
+        raise FeedValueError("empty")
     if len(text) > 64:
-        raise FeedValueError("is longer than 64 characters")
+        raise FeedValueError("too_long", max=64)
     return text
 
 
 def id_number(value: Any) -> str:
     text = _text(value)
     if not text:
-        raise FeedValueError("is empty")
+        raise FeedValueError("empty")
     try:
         return parse_resident_id(text).number
     except IdNumberError as error:
-        raise FeedValueError(f"is not a valid identity number: {error}") from None
+        params: dict[str, str | int] = {"length": len(text)} if error.code == "length" else {}
+        raise FeedValueError("id_invalid", rule=error.code, **params) from None
 
 
 def person_name(value: Any) -> str:
     text = _text(value)
     if not text:
-        raise FeedValueError("is empty")
+        raise FeedValueError("empty")
     if len(text) > 64:
-        raise FeedValueError("is longer than 64 characters")
+        raise FeedValueError("too_long", max=64)
     return text
 
 
 def region_code(value: Any) -> str:
     text = _text(value)
     if len(text) != 6 or not (text.isascii() and text.isdigit()):
-        raise FeedValueError("is not a 6-digit region code (GB/T 2260)")
+        raise FeedValueError("region_code_invalid")
     return text
 
 
 def iso_date(value: Any) -> datetime.date:
     text = _text(value)
     if len(text) != 10:
-        raise FeedValueError("is not a date in the form YYYY-MM-DD")
+        raise FeedValueError("date_invalid")
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        raise FeedValueError("is not a date in the form YYYY-MM-DD") from None
+        raise FeedValueError("date_invalid") from None
 
 
 def optional_date(value: Any) -> datetime.date | None:
     return None if _is_empty(value) else iso_date(value)
 
 
+# fundraise.money.parse_yuan's faults, as fault codes.
 _AMOUNT_FAULTS = {
-    "empty": "is empty",
-    "misplaced separator": "has a comma that is not a thousands separator (write 1234.5 or 1,234.5)",
-    "negative": "is negative",
-    "more than two decimals": "has more than two decimals",
+    "empty": "empty",
+    "misplaced separator": "amount_separator",
+    "negative": "amount_negative",
+    "more than two decimals": "amount_decimals",
 }
 
 
@@ -139,7 +234,7 @@ def yuan(value: Any) -> int:
         whole, point, cents = value.strip().partition(".")
         if len(whole) > 15 and whole.isascii() and whole.isdigit():
             # Far past any amount (and past what int() reads of a 5,000-digit string without an error).
-            raise FeedValueError("is implausibly large")
+            raise FeedValueError("amount_too_large")
         if (
             whole.isascii()
             and whole.isdigit()
@@ -150,41 +245,41 @@ def yuan(value: Any) -> int:
             return _plausible(fen)
         text = value
     elif isinstance(value, bool) or value is None:
-        raise FeedValueError("is not an amount in yuan")
+        raise FeedValueError("amount_invalid")
     elif isinstance(value, int):
         text = str(value)
     elif isinstance(value, float):
         text = repr(value)  # the shortest exact decimal: 12.3 stays 12.3
     else:
-        raise FeedValueError("is not an amount in yuan")
+        raise FeedValueError("amount_invalid")
     try:
         fen = parse_yuan(text)
     except AmountError as error:
-        raise FeedValueError(_AMOUNT_FAULTS.get(str(error), "is not an amount in yuan")) from None
+        raise FeedValueError(_AMOUNT_FAULTS.get(str(error), "amount_invalid")) from None
     return _plausible(fen)
 
 
 def _plausible(fen: int) -> int:
     if fen > MAX_AMOUNT_FEN:
-        raise FeedValueError("is implausibly large")
+        raise FeedValueError("amount_too_large")
     return fen
 
 
 def whole_number(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
-            raise FeedValueError("is not a whole number")
+            raise FeedValueError("not_whole_number")
         if isinstance(value, int):
             number = value
         else:
             text = _text(value)
             if not (text.isascii() and text.isdigit()):
-                raise FeedValueError("is not a whole number")
+                raise FeedValueError("not_whole_number")
             if len(text.lstrip("0")) > len(str(high)):
-                raise FeedValueError(f"is not between {low} and {high}")
+                raise FeedValueError("out_of_range", low=low, high=high)
             number = int(text)
         if not low <= number <= high:
-            raise FeedValueError(f"is not between {low} and {high}")
+            raise FeedValueError("out_of_range", low=low, high=high)
         return number
 
     return parse
@@ -202,7 +297,7 @@ def boolean(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise FeedValueError("is not true or false")
+    raise FeedValueError("not_boolean")
 
 
 def one_of(kind: type[AssistanceClass] | type[InsuranceScheme]) -> Callable[[Any], str]:
@@ -212,7 +307,7 @@ def one_of(kind: type[AssistanceClass] | type[InsuranceScheme]) -> Callable[[Any
     def parse(value: Any) -> str:
         text = _text(value)
         if text not in allowed:
-            raise FeedValueError(f"is not one of {listed}")
+            raise FeedValueError("not_one_of", allowed=listed)
         return text
 
     return parse
@@ -278,10 +373,17 @@ def column_names(kind: RecordKind, *, required_only: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class Fault:
-    """What is wrong with one value: the column (None for the row as a whole) and why."""
+    """What is wrong with one value: the column (None for the row as a whole) and why, as a code of FAULTS
+    with its parameters."""
 
     column: str | None
-    message: str
+    code: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The fault in English, without the column's name."""
+        return fault_english(self.code, self.params)
 
 
 def parse_row(
@@ -303,27 +405,27 @@ def parse_row(
         try:
             values[field_name] = parse(value)
         except FeedValueError as error:
-            faults.append(Fault(name, str(error)))
+            faults.append(Fault(name, error.code, error.params))
     valid_from, valid_to = values.get("valid_from"), values.get("valid_to")
     if valid_from is not None and valid_to is not None and valid_to < valid_from:
-        faults.append(Fault("valid_to", "is before valid_from"))
+        faults.append(Fault("valid_to", "before_valid_from"))
     as_of = values.get("ytd_as_of")
     if as_of is not None:
         fault = _ytd_as_of_fault(as_of, values, today or china_today())
         if fault is not None:
-            faults.append(Fault("ytd_as_of", fault))
+            faults.append(fault)
     return values, faults
 
 
-def _ytd_as_of_fault(as_of: datetime.date, values: Mapping[str, Any], today: datetime.date) -> str | None:
+def _ytd_as_of_fault(as_of: datetime.date, values: Mapping[str, Any], today: datetime.date) -> Fault | None:
     if as_of > today:
-        return "is in the future"
+        return Fault("ytd_as_of", "date_in_future")
     # The record's year: an enrolment's insurance year, otherwise the year it became valid.
     year = values.get("year")
     if year is None and values.get("valid_from") is not None:
         year = values["valid_from"].year
     if year is not None and as_of.year < year:
-        return f"is before the record's year ({year})"
+        return Fault("ytd_as_of", "before_record_year", {"year": year})
     return None
 
 

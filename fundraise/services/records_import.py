@@ -2,8 +2,14 @@
 
 Feeds
 -----
-Three kinds, each a CSV file (UTF-8, a BOM allowed, comma-separated, a header row naming the columns in any
-order) or a JSON file (UTF-8: a list of objects, or {"records": [...]}, keyed by the same column names).
+Three kinds, each a CSV file (comma-separated, a header row naming the columns in any order), a JSON file (a
+list of objects, or {"records": [...]}, keyed by the same column names) or an Excel workbook (.xlsx: the first
+worksheet, its first row that holds anything naming the columns, as in a CSV file). Text files are UTF-8 (a
+BOM allowed) or GB18030/GBK, as Chinese Excel and WPS save CSV by default: a file that is valid UTF-8 is read
+as UTF-8, any other as GB18030, and one that is neither is refused; the result says which was read. In a
+workbook, cells Excel typed are read as the text a CSV would hold: a whole number as its digits, a date as
+YYYY-MM-DD, a boolean as true/false (an identity number Excel turned into a number of more than 15 digits has
+lost its last digits, and is a fault that says so).
 Dates are YYYY-MM-DD; amounts are yuan with at most two decimals, e.g. 1234.5 (read by
 fundraise.money.parse_yuan, so a thousands separator or a ¥ sign is tolerated, a minus sign is not); an
 empty `valid_to` (or JSON null) means open-ended. Columns not listed are ignored and reported back.
@@ -49,8 +55,10 @@ Rules
   or scheme, a bad ID number, a negative or non-numeric amount, a duplicate source_record_id in the file, a
   row with too few fields as when a file is cut short, JSON that does not parse) rejects the whole file:
   no record is written, and an `ImportBatch` with status 'rejected' keeps the row-level report (row, column,
-  value with ID numbers masked, message), which `error_report_csv` renders for download. Rows are numbered
-  from 1 = the first record after the CSV header (line 2 of the file) or the first object of a JSON list.
+  value with ID numbers masked, the fault's code and parameters, and its English message), which
+  `error_report_csv` renders for download. fundraise/records_text.py words each fault in the reader's
+  language. Rows are numbered from 1 = the first record after the CSV header (line 2 of the file) or the
+  first object of a JSON list; in a workbook, as the worksheet numbers them.
 - An accepted file is upserted by (issuing region, source_record_id) in one transaction. A row whose values are unchanged is
   not touched, so importing the same file twice changes nothing (inserted=0, updated=0, unchanged=N).
 - Civil-affairs officers may import records of their jurisdiction only (region_code, or the pooling region
@@ -67,14 +75,16 @@ the import is fast: one streaming pass, only new and changed rows encrypted and 
 PostgreSQL). This module holds the rules above together: who may import, the all-or-nothing unit of work,
 the row-level report and the batches.
 
-API views call `import_feed(kind, data, fmt, actor)`; the CLI is fundraise/cli/records.py.
+API views call `import_feed(kind, data, fmt, actor)`, with the format from `feed_format`; the CLI is
+fundraise/cli/records.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select, text
@@ -86,9 +96,17 @@ from fundraise.extensions import db
 from fundraise.models import Role, User
 from fundraise.models.columns import utcnow
 from fundraise.models.records import ImportBatch, ImportStatus, RecordKind
-from fundraise.records.feeds import JURISDICTION_FIELD, SOURCE_ID_COLUMN, china_today, mask_value, parse_row
-from fundraise.records.reading import FileFault, csv_feed, json_feed
+from fundraise.records.feeds import (
+    JURISDICTION_FIELD,
+    SOURCE_ID_COLUMN,
+    china_today,
+    fault_english,
+    mask_value,
+    parse_row,
+)
+from fundraise.records.reading import Feed, FileFault, csv_feed, json_feed, sniffed_format, xlsx_feed
 from fundraise.records.writer import MODELS, RecordWriter
+from fundraise.records_text import row_error_message
 from fundraise.services.reverification import enqueue_reverification
 from fundraise.unit_of_work import unit_of_work
 
@@ -104,11 +122,17 @@ __all__ = [
     "after_import",
     "batch_for",
     "error_report_csv",
+    "feed_format",
     "import_feed",
     "recent_batches",
 ]
 
-FORMATS = ("csv", "json")
+FORMATS = ("csv", "json", "xlsx")
+_READERS: dict[str, Callable[[RecordKind, bytes], Feed]] = {
+    "csv": csv_feed,
+    "json": json_feed,
+    "xlsx": xlsx_feed,
+}
 # Rows per read-compare-write round trip. SQLite: 14 columns x 2,000 rows stays under its 32,766
 # parameters. PostgreSQL: COPY has no such limit, and bigger chunks mean fewer round trips.
 CHUNK_ROWS = 2_000
@@ -124,15 +148,34 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class RowError:
-    """One fault of a rejected feed. `row` None: the file as a whole (e.g. missing columns)."""
+    """One fault of a rejected feed. `row` None: the file as a whole (e.g. missing columns).
+
+    `code` and `params` say what is wrong (fundraise.records.feeds.FAULTS); `message` is that in English, for
+    logs and for readers of the stored report that know no codes. fundraise.records_text words it for a
+    reader."""
 
     row: int | None
     column: str | None
     value: str
-    message: str
+    code: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        words = fault_english(self.code, self.params)
+        if self.column is not None:
+            return f"{self.column} {words}"
+        return words if self.row is None else f"row {words}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message}
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": self.value,
+            "code": self.code,
+            "params": dict(self.params),
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -150,6 +193,15 @@ class ImportResult:
     # record have moved from one ID number to another): whose active campaigns need re-verifying.
     affected_person_indexes: frozenset[str] = frozenset()
     ignored_columns: tuple[str, ...] = ()
+    file_format: str = "csv"
+    # How the file was read: "utf-8" or "gb18030" (its text encoding), "xlsx" (a workbook's first worksheet);
+    # None when it could not be read at all.
+    read_as: str | None = None
+
+    @property
+    def encoding(self) -> str | None:
+        """The text encoding the file was read in, None for a workbook or a file that was not text."""
+        return self.read_as if self.read_as in ("utf-8", "gb18030") else None
 
     @property
     def accepted(self) -> bool:
@@ -200,18 +252,31 @@ class _Faults:
         self.count = 0
         self.rows: set[int] = set()
 
-    def add(self, row: int | None, column: str | None, value: Any, message: str) -> None:
+    def add(
+        self, row: int | None, column: str | None, value: Any, code: str, params: Mapping[str, str | int]
+    ) -> None:
         self.count += 1
         if row is not None:
             self.rows.add(row)
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(RowError(row, column, mask_value(column, value), message))
+            self.errors.append(RowError(row, column, mask_value(column, value), code, params))
 
     def report(self) -> list[RowError]:
         if self.count > len(self.errors):
             more = self.count - len(self.errors)
-            return [*self.errors, RowError(None, None, "", f"{more} more faults are not listed")]
+            return [*self.errors, RowError(None, None, "", "more_faults", {"count": more})]
         return list(self.errors)
+
+
+def feed_format(filename: str, declared: str | None, data: bytes) -> str | None:
+    """The format to read an upload in: a workbook by its content whatever it is called or said to be (a
+    zip is no CSV), else the format the sender chose, else the file name's extension; None if none tells."""
+    if sniffed_format(data):
+        return "xlsx"
+    if declared:
+        return declared
+    suffix = PurePath(filename).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else None
 
 
 def import_feed(
@@ -237,7 +302,9 @@ def import_feed(
             "Unknown records kind.", fields={"kind": [f"choose one of {', '.join(RecordKind)}"]}
         ) from None
     if fmt not in FORMATS:
-        raise ValidationFailed("Unknown feed format.", fields={"format": ["choose csv or json"]})
+        raise ValidationFailed("Unknown feed format.", fields={"format": ["choose csv, json or xlsx"]})
+    # A workbook is read as one whatever the caller took it for: its bytes say so, and no CSV begins so.
+    fmt = sniffed_format(data) or fmt
     prefix = _jurisdiction_prefix(actor)
     actor_id = actor.id if actor is not None else None
     started_at = utcnow()
@@ -253,14 +320,19 @@ def import_feed(
     faults = _Faults()
     rows_total = 0
     ignored: list[str] = []
+    read_as: str | None = None
+    feed: Feed | None
     try:
-        feed = (csv_feed if fmt == "csv" else json_feed)(kind, data)
+        feed = _READERS[fmt](kind, data)
     except FileFault as error:
-        faults.add(None, None, "", str(error))
+        faults.add(None, None, "", error.code, error.params)
         feed = None
-    if feed is not None and feed.missing:
-        faults.add(None, None, "", f"the file lacks required columns: {', '.join(feed.missing)}")
-        feed = None
+    if feed is not None:
+        read_as = feed.encoding or fmt
+        if feed.missing:
+            faults.add(None, None, "", "missing_columns", {"columns": ", ".join(feed.missing)})
+            feed.release()
+            feed = None
 
     # The attempt is one unit of work: a fault anywhere rolls back every row already written, and the
     # rejected batch with its report is then recorded in a unit of its own.
@@ -281,44 +353,41 @@ def import_feed(
                 first_seen: dict[str, int] = {}
                 today = china_today()
                 try:
+                    # Row numbers are the file's (a worksheet's start below its header, and skip empty
+                    # rows); rows_total counts the records read.
                     for number, raw, row_faults in feed.rows:
-                        rows_total = number
-                        if progress is not None and number % CHUNK_ROWS == 0:
-                            progress(number)
+                        rows_total += 1
+                        if progress is not None and rows_total % CHUNK_ROWS == 0:
+                            progress(rows_total)
                         for fault in row_faults:
                             faults.add(
                                 number,
                                 fault.column,
                                 raw.get(fault.column or "") if raw else "",
-                                f"{fault.column or 'row'} {fault.message}",
+                                fault.code,
+                                fault.params,
                             )
                         if raw is None:
                             continue
-                        values, row_faults = parse_row(kind, raw, today=today)
-                        for fault in row_faults:
+                        values, value_faults = parse_row(kind, raw, today=today)
+                        for fault in value_faults:
+                            # A value the reading already faulted (a rounded ID number) is reported once.
+                            if row_faults and any(f.column == fault.column for f in row_faults):
+                                continue
                             faults.add(
-                                number,
-                                fault.column,
-                                raw.get(fault.column or ""),
-                                f"{fault.column or 'row'} {fault.message}",
+                                number, fault.column, raw.get(fault.column or ""), fault.code, fault.params
                             )
                         source_id = values.get("source_record_id")
                         if source_id is not None:
                             earlier = first_seen.setdefault(source_id, number)
                             if earlier != number:
                                 faults.add(
-                                    number,
-                                    SOURCE_ID_COLUMN,
-                                    source_id,
-                                    f"{SOURCE_ID_COLUMN} repeats row {earlier}",
+                                    number, SOURCE_ID_COLUMN, source_id, "repeated_id", {"first_row": earlier}
                                 )
                         region = values.get(region_field)
                         if prefix and region is not None and not region.startswith(prefix):
                             faults.add(
-                                number,
-                                region_field,
-                                region,
-                                f"{region_field} is outside your jurisdiction ({prefix})",
+                                number, region_field, region, "outside_jurisdiction", {"prefix": prefix}
                             )
                         if faults.count == 0:
                             writer.add(values)
@@ -329,6 +398,8 @@ def import_feed(
                 except BaseException:
                     writer.abandon()
                     raise
+                finally:
+                    feed.release()
                 ignored = list(feed.ignored)
             if progress is not None:
                 progress(rows_total)
@@ -340,7 +411,7 @@ def import_feed(
             batch.rows_updated = writer.updated
             batch.rows_unchanged = writer.unchanged
             batch.finished_at = utcnow()
-            _audit(batch, actor)
+            _audit(batch, actor, read_as=read_as)
     except _Rejected:
         with unit_of_work():
             report = faults.report()
@@ -354,7 +425,7 @@ def import_feed(
             )
             db.session.add(batch)
             db.session.flush()
-            _audit(batch, actor, faults=faults.count)
+            _audit(batch, actor, faults=faults.count, read_as=read_as)
         return ImportResult(
             batch_id=batch.id,
             kind=kind,
@@ -366,6 +437,8 @@ def import_feed(
             rejected=batch.rows_rejected,
             errors=tuple(report),
             ignored_columns=tuple(ignored),
+            file_format=fmt,
+            read_as=read_as,
         )
     result = ImportResult(
         batch_id=batch.id,
@@ -378,16 +451,19 @@ def import_feed(
         rejected=0,
         affected_person_indexes=frozenset(writer.affected),
         ignored_columns=tuple(ignored),
+        file_format=fmt,
+        read_as=read_as,
     )
     after_import(result.affected_person_indexes)
     return result
 
 
-def _audit(batch: ImportBatch, actor: User | None, faults: int = 0) -> None:
+def _audit(batch: ImportBatch, actor: User | None, faults: int = 0, read_as: str | None = None) -> None:
 
     after = {
         "kind": batch.kind,
         "source_name": batch.source_name,
+        "file_format": batch.file_format,
         "file_sha256": batch.file_sha256,
         "status": batch.status,
         "rows_total": batch.rows_total,
@@ -398,6 +474,8 @@ def _audit(batch: ImportBatch, actor: User | None, faults: int = 0) -> None:
     }
     if faults:
         after["faults"] = faults
+    if read_as is not None:
+        after["read_as"] = read_as  # kept only here: the batch has no column for it
     action = "records.import" if batch.status == ImportStatus.IMPORTED else "records.import_rejected"
     audit.record(action, "import_batch", batch.id, actor=actor, after=after)
 
@@ -424,8 +502,8 @@ def batch_for(batch_id: int, actor: User | None) -> ImportBatch:
 
 
 def error_report_csv(batch: ImportBatch) -> str:
-    """The batch's faults as CSV (row,column,value,message), ready to download; empty but for the header
-    when it had none."""
+    """The batch's faults as CSV (row,column,value,message), the messages in the reader's language, ready to
+    download; empty but for the header when it had none."""
     # Values come from the sender's file; csv_text escapes every cell so a spreadsheet runs none as a formula.
     return csv_text(
         ["row", "column", "value", "message"],
@@ -434,7 +512,7 @@ def error_report_csv(batch: ImportBatch) -> str:
                 "" if error.get("row") is None else error["row"],
                 error.get("column") or "",
                 error.get("value"),
-                error.get("message"),
+                row_error_message(error),
             ]
             for error in batch.error_report or []
         ),

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -20,6 +19,7 @@ from fundraise.auth.forms import ConfirmForm
 from fundraise.errors import DomainError, NotFound
 from fundraise.extensions import db
 from fundraise.models import Role, VerificationReport, VerificationTrigger
+from fundraise.records_text import read_as, row_error_message
 from fundraise.services import records_import, verification, verification_reports
 from fundraise.staff.forms import KIND_LABELS, RecordsImportForm
 from fundraise.staff.routes import bp
@@ -73,13 +73,6 @@ def acknowledge_report(report_id: int) -> Any:
 # --- records import --------------------------------------------------------------------------------------
 
 
-def _format(form: RecordsImportForm, filename: str) -> str | None:
-    if form.file_format.data:
-        return str(form.file_format.data)
-    suffix = PurePath(filename).suffix.lower().lstrip(".")
-    return suffix if suffix in records_import.FORMATS else None
-
-
 @bp.route("/records", methods=["GET", "POST"])
 @roles(*RECORDS_IMPORTERS)
 def records() -> Any:
@@ -90,14 +83,15 @@ def records() -> Any:
         status = 422
         if form.validate_on_submit():
             upload = form.file.data
-            fmt = _format(form, upload.filename or "")
+            data = upload.read()
+            fmt = records_import.feed_format(upload.filename or "", form.file_format.data or None, data)
             if fmt is None:
-                form.file_format.errors = [_("Say whether the file is CSV or JSON.")]
+                form.file_format.errors = [_("Say whether the file is CSV, JSON or Excel (.xlsx).")]
             else:
                 try:
                     result = records_import.import_feed(
                         form.kind.data or "",
-                        upload.read(),
+                        data,
                         fmt,
                         current_account(),
                         source_name=upload.filename or "upload",
@@ -114,6 +108,8 @@ def records() -> Any:
             shown_errors=SHOWN_ERRORS,
             batches=records_import.recent_batches(current_account()),
             kind_labels={kind.value: label for kind, label in KIND_LABELS.items()},
+            row_error_message=row_error_message,
+            read_as=read_as,
         ),
         status,
     )

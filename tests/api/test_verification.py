@@ -135,14 +135,24 @@ def test_a_refused_feed_is_422_with_row_errors_and_writes_nothing(api, token_for
 
     body = assert_problem(refused, 422)
     assert body["row_errors"] == [
-        {"row": 2, "column": "household_size", "value": "0", "message": body["row_errors"][0]["message"]},
+        {
+            "row": 2,
+            "column": "household_size",
+            "value": "0",
+            "code": "out_of_range",
+            "params": {"low": 1, "high": 50},
+            "message": "household_size is not between 1 and 50",
+        },
         {
             "row": 2,
             "column": "source_record_id",
             "value": f"MZ-{campaign.id}",
-            "message": body["row_errors"][1]["message"],
+            "code": "repeated_id",
+            "params": {"first_row": 1},
+            "message": "source_record_id repeats row 1",
         },
     ]
+    assert body["read_as"] == "utf-8"
     assert db.session.scalar(select(func.count(CivilAffairsRecord.id))) == 0
     batch = api("GET", f"/records/imports/{body['batch_id']}", token=admin).get_json()
     assert batch["status"] == "rejected"

@@ -308,11 +308,12 @@ MALFORMED = {
         None,
         "cut short",
     ),
-    "not utf-8": (
-        lambda: to_csv([civil_row(0)]).replace("居民".encode(), "居民".encode("gbk")),
+    # GBK is read (tests/verification/test_import_formats.py); a byte neither UTF-8 nor GB18030 has is not.
+    "neither utf-8 nor gb18030": (
+        lambda: to_csv([civil_row(0)]).replace("居民".encode(), b"\xff"),
         None,
         None,
-        "UTF-8",
+        "neither UTF-8 nor GB18030/GBK",
     ),
 }
 
@@ -436,7 +437,7 @@ def test_unknown_kind_or_format_is_refused(admin):
     with pytest.raises(ValidationFailed):
         import_feed("tax_records", b"", "csv", admin)
     with pytest.raises(ValidationFailed):
-        import_feed("civil_affairs", b"", "xlsx", admin)
+        import_feed("civil_affairs", b"", "xls", admin)
 
 
 # --- who may import --------------------------------------------------------------------------------------
