@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from fundraise.models import RecordKind
 from fundraise.services.campaign_reports import RESOLUTION_MAX, RESOLUTION_MIN
@@ -78,7 +78,15 @@ class ConfirmForm(FlaskForm):
 
 
 class RefundForm(FlaskForm):
-    amount = YuanField(_l("Amount to refund, in yuan"), validators=[DataRequired(_l("Enter the amount."))])
+    # InputRequired, not DataRequired: DataRequired reads a zero amount as missing ("Enter the amount."). An
+    # amount that cannot be read (a negative one) keeps the field's own message (YuanField.pre_validate).
+    amount = YuanField(
+        _l("Amount to refund, in yuan"),
+        validators=[
+            InputRequired(_l("Enter the amount.")),
+            NumberRange(min=1, message=_l("Enter an amount above zero, in yuan.")),
+        ],
+    )
     reason = TextAreaField(
         _l("Reason"),
         validators=[
@@ -109,6 +117,8 @@ class RefundAllForm(FlaskForm):
 
 # --- records import (civil-affairs officers and administrators) ---
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 KIND_LABELS = {
     RecordKind.BASIC_ENROLMENT: _l("Basic medical insurance enrolment"),
     RecordKind.CRITICAL_ILLNESS: _l("Critical-illness insurance entitlement"),
@@ -127,18 +137,20 @@ class RecordsImportForm(FlaskForm):
     file_format = SelectField(
         _l("File format"),
         choices=[
-            SelectChoice("", _l("From the file name (.csv or .json)")),
+            SelectChoice("", _l("From the file name (.csv, .json or .xlsx)")),
             SelectChoice("csv", "CSV"),
             SelectChoice("json", "JSON"),
+            SelectChoice("xlsx", _l("Excel workbook (.xlsx)")),
         ],
-        invalid_choice_message=_l("Choose CSV or JSON."),
+        invalid_choice_message=_l("Choose CSV, JSON or Excel (.xlsx)."),
     )
     file = FileField(
         _l("Feed file"),
         validators=[FileRequired(_l("Choose the file to import."))],
         description=_l(
-            "UTF-8 CSV with a header row, or JSON. Every row is checked first: one faulty row and nothing is"
+            "CSV with a header row (UTF-8 or GBK, as Excel and WPS save it), JSON, or an Excel workbook (.xlsx)"
+            " whose first worksheet has a header row. Every row is checked first: one faulty row and nothing is"
             " imported, and you get the list of faults."
         ),
-        render_kw={"accept": ".csv,.json,text/csv,application/json"},
+        render_kw={"accept": f".csv,.json,.xlsx,text/csv,application/json,{XLSX_MEDIA_TYPE}"},
     )

@@ -1,8 +1,9 @@
 """Staff pages for donations and refunds, on the staff blueprint (charity staff and admins).
 
-- /staff/donations?campaign=<id>: a campaign's donations with refund forms (without a campaign: the cases
-  with an upheld report).
-- /staff/donations/<id>/refund: refund (part of) one donation.
+- /staff/donations?campaign=<id>: a campaign's donations with refund forms (without a campaign: the campaigns
+  with donations to choose from, searched by title or number, and the cases with an upheld report).
+- /staff/donations/<id>/refund: refund (part of) one donation. A refused refund shows the page again with the
+  reason beside that donation, where the person is; the form's address ends in the donation's anchor.
 - /staff/campaigns/<id>/refund-all: refund every donor after an upheld report.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from fundraise import ledger
 from fundraise.access import roles
@@ -23,6 +24,7 @@ from fundraise.models import (
     AccountKind,
     Campaign,
     CampaignReport,
+    CampaignState,
     Donation,
     DonationStatus,
     RefundStatus,
@@ -37,6 +39,11 @@ from fundraise.staff.routes import bp
 
 REFUNDERS = (Role.CHARITY_STAFF, Role.ADMIN)
 STAFF_PER_PAGE = 50
+# The campaigns staff choose from: the public ones that have taken money (verified ones have not yet).
+PICKABLE_STATES = (CampaignState.FUNDRAISING, CampaignState.CLOSED, CampaignState.SUSPENDED)
+PICK_PER_PAGE = 20
+# A title is at most 80 characters; a longer search cannot match.
+SEARCH_MAX = 80
 
 
 def _campaign_for_staff(campaign_id: int | None) -> Campaign:
@@ -56,7 +63,17 @@ def _upheld_reports(campaign_id: int) -> list[CampaignReport]:
     )
 
 
-def _staff_page(campaign: Campaign, status: int = 200) -> Any:
+def _staff_page(
+    campaign: Campaign,
+    status: int = 200,
+    *,
+    refused: int | None = None,
+    refund_form: RefundForm | None = None,
+    refusal: list[str] | None = None,
+) -> Any:
+    """The campaign's donations, one page of them. After a refused refund: `refused` is that donation's id,
+    `refund_form` what was typed (with the fields' errors) and `refusal` why the refund was not made; the
+    template shows them in the donation's row."""
     where = Donation.campaign_id == campaign.id
     total = db.session.scalar(select(func.count()).select_from(Donation).where(where)) or 0
     number = min(parse_page(request.args.get("page")), last_page(total, STAFF_PER_PAGE))
@@ -84,7 +101,9 @@ def _staff_page(campaign: Campaign, status: int = 200) -> Any:
                 fund_balance=ledger.balance(fund) if fund is not None else 0,
                 raised=donation_service.raised_fen(campaign),
                 upheld=_upheld_reports(campaign.id),
-                form=RefundForm(formdata=None),
+                refused=refused,
+                refund_form=refund_form,
+                refusal=refusal or [],
             ),
             status,
         )
@@ -98,20 +117,57 @@ def _staff_page(campaign: Campaign, status: int = 200) -> Any:
 def donations() -> Any:
     campaign_id = request.args.get("campaign", type=int)
     if campaign_id is None:
-        upheld = list(
-            db.session.scalars(
-                select(Campaign)
-                .where(
-                    Campaign.id.in_(
-                        select(CampaignReport.campaign_id).where(CampaignReport.status == ReportStatus.UPHELD)
-                    )
-                )
-                .order_by(Campaign.state_changed_at.desc())
-                .limit(50)
-            )
-        )
-        return render_template("donate/staff_pick.html", upheld=upheld)
+        return _pick_page()
     return _staff_page(_campaign_for_staff(campaign_id))
+
+
+def _pick_page() -> Any:
+    """The campaigns with donations, newest change first, searched by title or number; and the cases with an
+    upheld report (whose donors may all be refunded)."""
+    search = (request.args.get("q") or "").strip()[:SEARCH_MAX]
+    gifts = (
+        select(Donation.campaign_id, func.count(Donation.id).label("gifts"))
+        .where(Donation.status == DonationStatus.SUCCEEDED)
+        .group_by(Donation.campaign_id)
+        .subquery()
+    )
+    query = (
+        select(Campaign, gifts.c.gifts)
+        .join(gifts, gifts.c.campaign_id == Campaign.id)
+        .where(Campaign.state.in_(PICKABLE_STATES))
+    )
+    if search:
+        number = search.removeprefix("#").strip()
+        matches = Campaign.title.icontains(search, autoescape=True)
+        if number.isascii() and number.isdigit() and len(number) < 10:
+            matches = or_(matches, Campaign.id == int(number))
+        query = query.where(matches)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    number_of_page = min(parse_page(request.args.get("page")), last_page(total, PICK_PER_PAGE))
+    rows = db.session.execute(
+        query.order_by(Campaign.state_changed_at.desc(), Campaign.id.desc())
+        .limit(PICK_PER_PAGE)
+        .offset((number_of_page - 1) * PICK_PER_PAGE)
+    ).all()
+    upheld = list(
+        db.session.scalars(
+            select(Campaign)
+            .where(
+                Campaign.id.in_(
+                    select(CampaignReport.campaign_id).where(CampaignReport.status == ReportStatus.UPHELD)
+                )
+            )
+            .order_by(Campaign.state_changed_at.desc())
+            .limit(50)
+        )
+    )
+    return render_template(
+        "donate/staff_pick.html",
+        search=search,
+        listing=Page([(campaign, gifts) for campaign, gifts in rows], number_of_page, PICK_PER_PAGE, total),
+        raised=donation_service.raised_by_campaign(campaign.id for campaign, _gifts in rows),
+        upheld=upheld,
+    )
 
 
 @bp.route("/donations/<int:donation_id>/refund", methods=["POST"])
@@ -121,25 +177,34 @@ def refund(donation_id: int) -> Any:
     if donation is None:
         raise NotFound(_("We could not find that donation."))
     campaign = _campaign_for_staff(donation.campaign_id)
-    back = url_for("staff.donations", campaign=campaign.id, _anchor=f"donation-{donation.id}")
+    # The page of the list the form was on (its address carries it), so the answer shows that page again.
+    page = parse_page(request.args.get("page"))
+    back = url_for(
+        "staff.donations",
+        campaign=campaign.id,
+        page=page if page > 1 else None,
+        _anchor=f"donation-{donation.id}",
+    )
     form = RefundForm()
     if not form.validate_on_submit():
-        for field in (form.amount, form.reason):
-            for message in field.errors:
-                flash(f"{_('Donation #%(id)d', id=donation.id)} · {field.label.text}: {message}", "error")
-        if form.errors.get("csrf_token"):
-            flash(_("This form has expired. Please reload the page and try again."), "error")
-        return _staff_page(campaign, 422)
+        # Shown beside the donation: the fields' own errors under them, an expired form above them.
+        expired = (
+            [_("This form has expired. Please reload the page and try again.")]
+            if form.errors.get("csrf_token")
+            else []
+        )
+        return _staff_page(campaign, 422, refused=donation.id, refund_form=form, refusal=expired)
     amount_fen = form.amount.data
-    assert amount_fen is not None  # the field is DataRequired, and the form validated
+    assert amount_fen is not None  # the field is required and above zero, and the form validated
     try:
         refund = donation_service.refund_donation(
             donation, int(amount_fen), current_user._get_current_object(), form.reason.data or ""
         )
     except DomainError as error:
         details = [m for messages in error.fields.values() for m in messages if m != error.message]
-        flash(" ".join([f"{_('Donation #%(id)d', id=donation_id)}:", error.message, *details]), "error")
-        return redirect(back)
+        return _staff_page(
+            campaign, error.status, refused=donation.id, refund_form=form, refusal=[error.message, *details]
+        )
     if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.PENDING):
         flash(
             _(

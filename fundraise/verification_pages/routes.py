@@ -3,6 +3,9 @@
 The staff's tools (changed outcomes, running the checks again, acknowledging a change, the records import)
 are in fundraise/staff/verification.py.
 
+Civil-affairs officers read the report of a campaign whose patient is registered in their region, on a page
+of its own: the same checks and records as the reviewer's panel, with nothing that changes anything.
+
 The charity staff's review page (fundraise/staff/routes.py) and the public campaign page show the report
 through the template globals registered by `init_app`.
 """
@@ -14,8 +17,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template
 from flask_babel import gettext as _
 
-from fundraise.access import current_account, is_applicant_side, roles
-from fundraise.errors import NotFound
+from fundraise.access import current_account, in_jurisdiction, is_applicant_side, roles
+from fundraise.errors import Forbidden, NotFound
 from fundraise.models import Role
 from fundraise.public.presenters import template_helpers
 from fundraise.services import campaigns as campaign_service
@@ -65,5 +68,27 @@ def family_report(campaign_id: int) -> Any:
     response = Response(
         render_template("verification/family_report.html", campaign=campaign, view=view, history=reports)
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the officer's reading of it -------------------------------------------------------------------------
+
+
+@bp.route("/staff/region/campaigns/<int:campaign_id>/verification")
+@roles(Role.CIVIL_AFFAIRS_OFFICER)
+def officer_report(campaign_id: int) -> Any:
+    """The latest report of a campaign in the officer's region, read-only: no decision, no acknowledging, no
+    running the checks again (those stay with charity staff)."""
+    officer = current_account()
+    # A campaign the officer may not see at all is not found, as everywhere; a public one outside the region
+    # is refused.
+    campaign = campaign_service.get_campaign(campaign_id, officer)
+    if not in_jurisdiction(officer, campaign):
+        raise Forbidden(_("This campaign's patient is not registered in your region."))
+    response = Response(
+        render_template("verification/officer_report.html", campaign=campaign, read_only=True)
+    )
+    # The page carries personal data (checks with ID details, household records): keep it out of shared caches.
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
+from wtforms.validators import StopValidation
 
 from fundraise.money import AmountError, parse_yuan, yuan_input
 
@@ -54,6 +55,13 @@ class YuanField(StringField):
             self.data = parse_yuan(text.replace("￥", "¥"))
         except AmountError as error:
             raise ValueError(AMOUNT_MESSAGES.get(str(error), AMOUNT_MESSAGES["not a number"])) from error
+
+    def pre_validate(self, form: Any) -> None:
+        # An amount that could not be read already carries the reason ("cannot be negative"). Stop here so the
+        # validators do not replace it: DataRequired finds no data, clears the errors and adds its own, which
+        # turned "-1" on the refund form into "Enter the amount.".
+        if self.process_errors:
+            raise StopValidation()
 
     def _value(self) -> str:
         if self.raw_data:
