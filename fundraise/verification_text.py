@@ -159,7 +159,8 @@ CHECK_TEXTS = {
     "assistance_first": _l(
         "The patient's civil-affairs status (%(assistance_class)s) entitles the family to about %(assistance)s"
         " of medical assistance that has not been claimed. Please claim it first, from the civil-affairs office"
-        " or through the hospital's one-stop settlement; the gap shown already assumes it."
+        " or through the hospital's one-stop settlement. The gap and the target already leave it out, so donors"
+        " are not asked for money the family is entitled to."
     ),
     "referral_not_needed": _l(
         "The hospital is in the patient's pooling region, so no referral or filing is needed."

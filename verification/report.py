@@ -71,7 +71,8 @@ CHECK_MESSAGES: Mapping[str, str] = {
     "assistance_first": (
         "The patient's civil-affairs status ({assistance_class}) entitles them to about {assistance} of medical"
         " assistance that has not been claimed. Please claim it first (from civil affairs, or through the"
-        " hospital's one-stop settlement); the gap shown already assumes it."
+        " hospital's one-stop settlement). The gap and the target already leave it out, so donors are not asked"
+        " for money the family is entitled to."
     ),
     # referral
     "referral_not_needed": "The hospital is in the patient's pooling region, so no referral or filing is needed.",

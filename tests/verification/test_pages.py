@@ -47,6 +47,10 @@ def test_the_family_sees_each_check_the_cascade_and_the_cap_in_plain_words(app, 
     dashboard = client.get("/family/").get_data(as_text=True)
     assert f"/family/campaigns/{campaign.id}/verification" in dashboard
     assert "Claim medical assistance first" in dashboard
+    # The message, the gap and the target agree: the target does not ask donors for the assistance.
+    assert "The gap and the target already leave it out" in dashboard
+    assert report.assistance_fen > 0
+    assert report.capped_target_fen <= report.gap_fen
 
 
 def test_the_report_is_only_for_the_applicant_side(app, client, login):
@@ -207,7 +211,7 @@ def test_the_import_form_needs_a_kind_and_a_file(app, client, login):
     assert "Choose the file to import." in html
     unknown = officer_upload(client, b"x", name="feed.txt")
     assert unknown.status_code == 422
-    assert "CSV or JSON" in unknown.get_data(as_text=True)
+    assert "Say whether the file is CSV, JSON or Excel (.xlsx)." in unknown.get_data(as_text=True)
 
 
 def test_families_and_staff_may_not_import(app, client, login):
