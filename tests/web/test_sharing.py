@@ -13,7 +13,9 @@ from tests.web.donations import fundraising, pay_directly
 
 
 def test_short_link_qr_code_poster_and_preview_tags(app: Flask) -> None:
-    campaign = fundraising(title="请帮助小明战胜白血病", story="小明今年七岁，确诊白血病。", target_fen=1_000_000)
+    campaign = fundraising(
+        title="请帮助小明战胜白血病", story="小明今年七岁，确诊白血病。", target_fen=1_000_000
+    )
     pay_directly(campaign, 250_000)
     client = app.test_client()
 
