@@ -73,6 +73,10 @@ class Config:
     # A donor's message is shown publicly beside the gift: a line or two, not a letter.
     DONATION_MESSAGE_MAX_CHARS = 200
 
+    # Friends and relatives vouching (亲友证实): vouchers one account may give in a day. A family's circle rarely
+    # vouches for more than a campaign or two; an account lending its name to dozens is not one person's circle.
+    VOUCHES_PER_DAY = 10
+
     # Matching (DESIGN §5): an offer nobody approved or declined within this many days expires and its budget
     # goes back to the next run. Two weeks: long enough for a charity that meets weekly, short enough that a
     # family is not kept waiting on money nobody is deciding about.

@@ -56,8 +56,10 @@ from fundraise.models.verification import (
     VerificationReport,
     VerificationTrigger,
 )
+from fundraise.models.vouching import VOUCHER_RELATIONSHIPS, Voucher
 
 __all__ = [
+    "VOUCHER_RELATIONSHIPS",
     "AccountKind",
     "ApiToken",
     "AssistanceClass",
@@ -111,4 +113,5 @@ __all__ = [
     "VerificationProblem",
     "VerificationReport",
     "VerificationTrigger",
+    "Voucher",
 ]

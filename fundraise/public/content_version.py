@@ -13,7 +13,7 @@ How each kind of row is followed:
 
 The campaign page follows the campaign row and everything of that campaign: documents, updates, the audit
 timeline, donations (the panel shows raised, donors and recent gifts), the campaign fund's ledger entries,
-reports, relief offers (support approved by charities), and verification reports (the verified breakdown; taken in only when fundraise.models has the model).
+reports, relief offers (support approved by charities), vouchers, and verification reports (the verified breakdown; taken in only when fundraise.models has the model).
 Reference data (names) is keyed separately by the reference cache's version. A new partial on the campaign page
 that shows rows of another table must add that table here.
 """
@@ -58,6 +58,7 @@ from fundraise.models import (
     Donation,
     DonationStatus,
     Offer,
+    Voucher,
 )
 from fundraise.models.ledger import AccountKind, LedgerAccount, LedgerEntry
 from fundraise.services.donations import raised_by_campaign
@@ -132,6 +133,10 @@ def _campaign_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
         ),
         # Relief support (the panel counts approved commitments; the page names the charities).
         _added_rows(postgresql, Offer, Offer.campaign_id == CAMPAIGN_ID, filled_in=(Offer.decided_at,)),
+        # Vouchers (亲友证实), and their withdrawals.
+        _added_rows(
+            postgresql, Voucher, Voucher.campaign_id == CAMPAIGN_ID, filled_in=(Voucher.withdrawn_at,)
+        ),
     ]
     # Verification reports (the campaign page's breakdown), once that model is part of the app.
     report = getattr(models, "VerificationReport", None)

@@ -1,4 +1,4 @@
-"""Forms on the public pages: the browse filters and the report form."""
+"""Forms on the public pages: the browse filters, the report form and the vouching form."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fundraise.services.campaign_reports import CONTACT_MAX, DETAILS_MAX, DETAILS_MIN, REASONS, is_contact
 from fundraise.services.search import MAX_QUERY_LENGTH
+from fundraise.services.vouching import RELATIONSHIP_LABELS
 from fundraise.states import LABELS
 
 
@@ -69,4 +70,20 @@ class ReportForm(FlaskForm):
         _l("Your e-mail or phone"),
         validators=[Length(max=CONTACT_MAX), _contact_when_signed_out],
         description=_l("Only charity staff see it, to ask you more. Required when you are not signed in."),
+    )
+
+
+class VouchForm(FlaskForm):
+    relationship = SelectField(
+        _l("How do you know the family?"),
+        choices=[SelectChoice("", _l("Choose"))]
+        + [SelectChoice(code, label) for code, label in RELATIONSHIP_LABELS.items()],
+        validators=[DataRequired(_l("Choose how you know the family."))],
+    )
+    statement = StringField(
+        _l("In a line, what you know"),
+        validators=[DataRequired(_l("Write a line of your own."))],
+        description=_l(
+            "For example: we are neighbours, I have seen the child's hospital stay. 5 to 200 characters."
+        ),
     )

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
 from fundraise import audit
-from fundraise.access import can_see_private, current_user_or_none, public
+from fundraise.access import can_see_private, current_account, current_user_or_none, public, signed_in
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
@@ -18,9 +19,9 @@ from fundraise.models import Campaign, CampaignState, CampaignUpdate
 from fundraise.pagination import parse_page
 from fundraise.pii import mask_name
 from fundraise.public import content_version, sharing
-from fundraise.public.forms import BrowseForm, ReportForm
+from fundraise.public.forms import BrowseForm, ReportForm, VouchForm
 from fundraise.public.presenters import public_timeline, template_helpers
-from fundraise.services import campaign_reports, search
+from fundraise.services import campaign_reports, search, vouching
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign, raised_fen
 from fundraise.states import PUBLIC_STATES
@@ -159,7 +160,9 @@ def _load_for_page(campaign_id: int) -> Campaign | None:
     )
 
 
-def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) -> Any:
+def _campaign_page(
+    found: Campaign, report_form: ReportForm, status: int = 200, vouch_form: VouchForm | None = None
+) -> Any:
     viewer = current_user_or_none()
     return (
         render_template(
@@ -171,10 +174,45 @@ def _campaign_page(found: Campaign, report_form: ReportForm, status: int = 200) 
             report_form=report_form,
             reasons=campaign_reports.REASONS,
             share_url=share_url(found),
+            vouchers=vouching.standing(found),
+            my_voucher=vouching.mine(found, viewer),
+            may_vouch=vouching.may_vouch(found, viewer),
+            vouch_form=vouch_form or VouchForm(formdata=None),
             share_qr=sharing.qr_svg(share_url(found)) if found.state in PUBLIC_STATES else "",
         ),
         status,
     )
+
+
+@bp.route("/campaigns/<int:campaign_id>/vouch", methods=["POST"])
+@signed_in
+def vouch(campaign_id: int) -> Any:
+    """Vouch for a campaign (亲友证实); refused input re-shows the page with the form as typed."""
+    found = get_campaign(campaign_id, current_user_or_none())
+    form = VouchForm()
+    status = 422
+    if form.validate_on_submit():
+        try:
+            vouching.vouch(found, current_account(), form.relationship.data or "", form.statement.data or "")
+        except ValidationFailed as error:
+            apply_field_errors(form, error)
+        except vouching.TooManyVouchers as error:
+            form.statement.errors = [error.message]
+            status = 429
+        else:
+            flash(_("Thank you: your word is on the campaign's page."), "success")
+            return redirect(url_for("public.campaign", campaign_id=found.id) + "#vouchers")
+    return _campaign_page(found, ReportForm(formdata=None), status, vouch_form=form)
+
+
+@bp.route("/campaigns/<int:campaign_id>/vouch/withdraw", methods=["POST"])
+@signed_in
+def withdraw_voucher(campaign_id: int) -> Any:
+    found = get_campaign(campaign_id, current_user_or_none())
+    # A form with no fields: its CSRF token is all there is to check.
+    if FlaskForm().validate_on_submit() and vouching.withdraw(found, current_account()):
+        flash(_("Your voucher is withdrawn."), "success")
+    return redirect(url_for("public.campaign", campaign_id=found.id) + "#vouchers")
 
 
 def share_url(campaign: Campaign) -> str:

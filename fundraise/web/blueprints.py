@@ -19,7 +19,7 @@ from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.public.routes import bp as public_bp
 from fundraise.relief.routes import bp as relief_bp
-from fundraise.services import accounts, login_sessions, offers
+from fundraise.services import accounts, login_sessions, offers, vouching
 from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
 from fundraise.web import templating
@@ -47,7 +47,11 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
     templating.init_app(app)
-    app.jinja_env.globals.update(matching_text.template_globals(), relief_support=offers.support_for)
+    app.jinja_env.globals.update(
+        matching_text.template_globals(),
+        relief_support=offers.support_for,
+        voucher_relationship=lambda code: vouching.RELATIONSHIP_LABELS.get(code, code),
+    )
 
     init_verification_pages(app)
 
