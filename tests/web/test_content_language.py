@@ -35,3 +35,9 @@ def test_chinese_content_is_marked_on_english_pages_and_english_content_on_chine
     assert '<h1 lang="en">Help Ming beat leukaemia</h1>' in english_on_chinese
     browse = page(app, "/campaigns", "en")
     assert 'class="card-title" lang="zh-CN"' in browse
+
+
+def test_the_hospital_panel_names_the_hospital_not_a_person(app: Flask) -> None:
+    campaign = fundraising(patient_id_sequence=8)
+    chinese = page(app, f"/campaigns/{campaign.id}", "zh-CN")
+    assert "<dt>医院名称</dt>" in chinese  # 姓名 is a person's name
