@@ -14,6 +14,7 @@ from fundraise.models import AuditEvent, Campaign, Region
 from fundraise.services import reference_cache
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import category_label
+from fundraise.web.templating import ROLE_LABELS
 
 SEXES = {"M": _l("Male"), "F": _l("Female")}
 HOSPITAL_TIERS = {
@@ -68,7 +69,11 @@ STAFF_EVENTS = {
     "campaign.reveal_id": _l("Full ID number viewed"),
     "document.add": _l("Document uploaded"),
     "document.remove": _l("Document removed"),
+    "voucher.create": _l("Someone who knows the family vouched for it"),
+    "voucher.withdraw": _l("A voucher was withdrawn"),
 }
+# Who acted, as the audit log names them ("family:16", "system"): their role in words and their account number.
+SYSTEM_ACTOR = _l("Aidbridge (automatic)")
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,17 @@ def staff_timeline(campaign: Campaign) -> list[TimelineEntry]:
 def _staff_entry(event: AuditEvent) -> TimelineEntry:
     label = STAFF_EVENTS.get(event.action, event.action)
     reason = str((event.after or {}).get("reason") or "")
-    return TimelineEntry(label=str(label), at=event.created_at, actor=event.actor_label, reason=reason)
+    return TimelineEntry(
+        label=str(label), at=event.created_at, actor=actor_text(event.actor_label), reason=reason
+    )
+
+
+def actor_text(actor_label: str | None) -> str:
+    """ "family:16" as "Family #16", "system" as "Aidbridge (automatic)", in the reader's language."""
+    role, _, account = (actor_label or "system").partition(":")
+    if role == "system" or not account:
+        return str(SYSTEM_ACTOR)
+    return f"{ROLE_LABELS.get(role, role)} #{account}"
 
 
 def template_helpers() -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 
 from flask import Flask
 
+from fundraise.public.presenters import actor_text
 from tests.web.donations import fundraising, pay_directly
 
 
@@ -41,3 +42,10 @@ def test_the_hospital_panel_names_the_hospital_not_a_person(app: Flask) -> None:
     campaign = fundraising(patient_id_sequence=8)
     chinese = page(app, f"/campaigns/{campaign.id}", "zh-CN")
     assert "<dt>医院名称</dt>" in chinese  # 姓名 is a person's name
+
+
+def test_the_reviewers_timeline_names_roles_not_codes(app: Flask) -> None:
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert actor_text("system") == "Aidbridge（系统自动）"
+        assert actor_text("family:16") == "求助家庭 #16"
+        assert "charity_staff" not in actor_text("charity_staff:2")
