@@ -10,6 +10,7 @@ from fundraise.errors import try_again_at
 from fundraise.models import Notification
 from fundraise.money import format_yuan
 from fundraise.states import state_label
+from fundraise.verification_text import reason_text
 
 
 def render_notification(notification: Notification) -> tuple[str, str]:
@@ -23,7 +24,7 @@ def render_notification(notification: Notification) -> tuple[str, str]:
         )
         body = subject
         if params.get("reason"):
-            body += "\n\n" + _("Reason: %(reason)s", reason=params["reason"])
+            body += "\n\n" + _("Reason: %(reason)s", reason=reason_text(params["reason"]))
         return subject, body
     if notification.kind == "relief_approved":
         subject = _(

@@ -16,11 +16,13 @@ from typing import Any
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
+from fundraise.extensions import db
 from fundraise.i18n import locale_name
+from fundraise.models import VerificationReport
 from fundraise.money import format_yuan
 from fundraise.services.search import category_label
 from verification.coverage import CascadeStep, format_rate
-from verification.report import Assumption, CheckResult
+from verification.report import Assumption, CheckResult, report_from_dict
 from verification.report import VerificationReport as CoreReport
 
 # What each check is about, as a heading.
@@ -510,3 +512,27 @@ def summary(report: CoreReport) -> str:
 
 def problem_summary(problem: str, region: str, year: int) -> str:
     return _text(SUMMARY_TO_REVIEW) % {"reasons": problem_message(problem, region, year)}
+
+
+# A state change the checks made carries this reason, and the report's summary is written out when someone
+# reads it, in their language (the page, the e-mail, the API): what the system says is stored as a code.
+REPORT_REASON = "@verification-report:"
+
+
+def report_reason(report_id: int) -> str:
+    """The stored reason of a state change the checks decided: a reference to their report."""
+    return f"{REPORT_REASON}{report_id}"
+
+
+def reason_text(reason: str | None) -> str:
+    """A state change's reason as the reader reads it: a person's words as written; the checks' reason as the
+    summary of their report, in the reader's language."""
+    if not reason or not reason.startswith(REPORT_REASON):
+        return reason or ""
+    report_id = reason.removeprefix(REPORT_REASON)
+    stored = db.session.get(VerificationReport, int(report_id)) if report_id.isdigit() else None
+    if stored is None:
+        return ""
+    if stored.report is not None:
+        return summary(report_from_dict({**stored.report, "records_snapshot": {}}))
+    return problem_summary(stored.problem or "", stored.policy_region_code, stored.policy_year)

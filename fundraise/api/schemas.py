@@ -23,6 +23,7 @@ from fundraise.services import donations as donation_service
 from fundraise.services.filing import MAX_ADMISSIONS, RELATIONSHIPS, TEXT_LIMITS
 from fundraise.services.transitions import available_transitions
 from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
+from fundraise.verification_text import reason_text
 
 # Kinds a client may upload to a campaign; update photos belong to progress updates, not to the campaign.
 UPLOAD_KINDS = tuple(kind.value for kind in DocumentKind if kind != DocumentKind.UPDATE_PHOTO)
@@ -311,7 +312,13 @@ class CampaignPrivate(Schema):
     documents = fields.List(fields.Nested(DocumentSchema), attribute="evidence")
     applicant_id = fields.Integer()
     filed_by_id = fields.Integer(allow_none=True)
-    decision_reason = fields.String()
+    decision_reason = fields.Function(
+        lambda campaign: reason_text(campaign.decision_reason),
+        metadata={
+            "type": "string",
+            "description": "Why the campaign is in its state, in the caller's language.",
+        },
+    )
     created_at = fields.DateTime()
     submitted_at = fields.DateTime(allow_none=True)
 

@@ -68,7 +68,7 @@ from fundraise.services.filing import ACTIVE_STATES
 from fundraise.services.policies import loaded_policies
 from fundraise.services.transitions import move_by_system
 from fundraise.unit_of_work import unit_of_work
-from fundraise.verification_text import problem_summary, summary
+from fundraise.verification_text import report_reason
 from verification.case import verify_case
 from verification.checks import CaseFacts
 from verification.policy import Policy, PolicyKey, policy_for
@@ -305,12 +305,6 @@ class _Checked:
     core: CoreReport | None
     problem: VerificationProblem | None
 
-    def reason(self) -> str:
-        if self.core is not None:
-            return summary(self.core)
-        assert self.problem is not None
-        return problem_summary(self.problem, self.values["policy_region_code"], self.values["policy_year"])
-
 
 def _load_cases(ids: Sequence[int]) -> list[_Case]:
     query = (
@@ -345,6 +339,7 @@ def _verify_chunk(
 
     new_rows: dict[int, dict[str, Any]] = {}  # campaign id -> its new report
     moves: list[tuple[_Case, str, str]] = []
+    decided: list[tuple[_Case, str]] = []  # moves whose reason is the new report
     created_at = utcnow()
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         for case in cases:
@@ -369,11 +364,13 @@ def _verify_chunk(
             if undecided:
                 if case.state == S.SUBMITTED:
                     moves.append((case, "begin_verification", ""))
-                moves.append((case, DECISION_MOVES[VerificationDecision(decision)], checked.reason()))
+                decided.append((case, DECISION_MOVES[VerificationDecision(decision)]))
 
     report_ids = insert_rows(VerificationReport.__table__, list(new_rows.values()))
     for new_row, report_id in zip(new_rows.values(), report_ids, strict=True):
         new_row["id"] = report_id
+    # The reason is the report itself, written out in the reader's language when read (verification_text).
+    moves.extend((case, move, report_reason(new_rows[case.id]["id"])) for case, move in decided)
     events: list[audit.Event] = []
     for case in cases:
         row = new_rows.get(case.id)

@@ -22,6 +22,7 @@ from fundraise.relief.routes import bp as relief_bp
 from fundraise.services import accounts, login_sessions, offers, vouching
 from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
+from fundraise.verification_text import reason_text
 from fundraise.web import templating
 
 
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         matching_text.template_globals(),
         relief_support=offers.support_for,
+        reason_text=reason_text,
         voucher_relationship=lambda code: vouching.RELATIONSHIP_LABELS.get(code, code),
     )
 

@@ -20,6 +20,7 @@ from fundraise.services.verification_reports import (
     core_report,
     report_history,
 )
+from fundraise.verification_text import reason_text
 from tests.verification.records import (
     civil_affairs_row,
     enrolment_row,
@@ -48,7 +49,8 @@ def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
     assert report.decision == "verified"
     assert report.problem is None
     assert campaign.state == "verified"
-    assert campaign.decision_reason.startswith("Verified automatically")
+    assert campaign.decision_reason == f"@verification-report:{report.id}"  # a code: written out when read
+    assert reason_text(campaign.decision_reason).startswith("Verified automatically")
     assert actions(campaign)[-2:] == ["campaign.begin_verification", "campaign.verify"]
     # Out of the pooling region (Hefei), not filed (as the family said and the worker confirmed): basic pays
     # 45% of 299,000 yuan; then the bands.
@@ -66,7 +68,9 @@ def test_a_case_with_matching_records_is_verified_and_moved_by_the_system(app):
     # Nothing failed or needs review; with no civil-affairs record the status and disclosure checks had nothing to check.
     assert {check.code for check in core.checks if check.status != "pass"} == {"civil_affairs", "disclosure"}
     assert core.check("disclosure").status == "not_checked"
-    assert "Not checked, because there was nothing on file to check against" in campaign.decision_reason
+    assert "Not checked, because there was nothing on file to check against" in reason_text(
+        campaign.decision_reason
+    )
     # Each state change notifies the family, as for any transition.
     jobs = db.session.scalars(select(OutboxMessage.job).where(OutboxMessage.status == "pending")).all()
     assert jobs.count("notify_state_change") == 1  # of the state it ended in
@@ -94,7 +98,7 @@ def test_no_records_and_an_unconfirmed_stay_go_to_a_reviewer_with_the_reasons(ap
     reasons = db.session.scalars(
         select(AuditEvent.after).where(AuditEvent.action == "campaign.flag_for_review")
     ).all()
-    assert "social worker has not confirmed" in reasons[0]["reason"]
+    assert "social worker has not confirmed" in reason_text(reasons[0]["reason"])
 
 
 def test_a_failed_check_rejects(app):
@@ -105,7 +109,7 @@ def test_a_failed_check_rejects(app):
 
     assert report.decision == "rejected"
     assert campaign.state == "rejected"
-    assert "no remaining need" in campaign.decision_reason
+    assert "no remaining need" in reason_text(campaign.decision_reason)
     assert campaign.target_fen == 15_000_000  # a rejected case's target is left as asked
 
 
@@ -170,7 +174,7 @@ def actions_reason(campaign: Campaign) -> str:
         .limit(1)
     )
     assert event is not None
-    return str(event.after["reason"])
+    return reason_text(str(event.after["reason"]))
 
 
 def test_an_unreachable_records_service_sends_the_case_to_review(app):
@@ -309,3 +313,20 @@ def test_a_batch_restores_the_garbage_collector_settings(app):
     assert gc.get_threshold() == before
     verify_campaigns([submitted_case().id], trigger="manual")
     assert gc.get_threshold() == before
+
+
+def test_the_checks_reason_is_written_out_in_the_readers_language(app):
+    """What the system says is stored as a code (the report) and read in each reader's language: the English
+    interface no longer shows the Chinese the worker happened to write in, nor the reverse."""
+    from flask_babel import force_locale
+
+    campaign = submitted_case()
+    insured(campaign)
+    verify_campaign(campaign.id, trigger="submission")
+    with force_locale("en"):
+        english = reason_text(campaign.decision_reason)
+    with force_locale("zh_CN"):
+        chinese = reason_text(campaign.decision_reason)
+    assert english.startswith("Verified automatically")
+    assert chinese != english
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
