@@ -14,6 +14,7 @@ from fundraise.models import AuditEvent, Campaign, Region
 from fundraise.services import reference_cache
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import category_label
+from fundraise.verification_text import reason_text
 from fundraise.web.templating import ROLE_LABELS
 
 SEXES = {"M": _l("Male"), "F": _l("Female")}
@@ -128,7 +129,8 @@ def staff_timeline(campaign: Campaign) -> list[TimelineEntry]:
 
 def _staff_entry(event: AuditEvent) -> TimelineEntry:
     label = STAFF_EVENTS.get(event.action, event.action)
-    reason = str((event.after or {}).get("reason") or "")
+    # A person's reason as typed; the checks' reason (a report code) written out in the reader's language.
+    reason = reason_text(str((event.after or {}).get("reason") or ""))
     return TimelineEntry(
         label=str(label), at=event.created_at, actor=actor_text(event.actor_label), reason=reason
     )

@@ -330,3 +330,16 @@ def test_the_checks_reason_is_written_out_in_the_readers_language(app):
     assert english.startswith("Verified automatically")
     assert chinese != english
     assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+
+
+def test_the_reviewers_page_writes_the_checks_reason_out(app, client, login):
+    """The review page's history and recorded reason show the report's summary, never the stored code."""
+    from tests.factories import UserFactory
+
+    campaign = submitted_case(confirmed=False)  # an unconfirmed stay: the checks send it to a reviewer
+    insured(campaign)
+    verify_campaign(campaign.id, trigger="submission")
+    login(UserFactory(charity_staff=True))
+    page = client.get(f"/staff/reviews/{campaign.id}").get_data(as_text=True)
+    assert "@verification-report" not in page
+    assert "social worker has not confirmed" in page
