@@ -69,31 +69,11 @@ class Instance:
 
     def solve(self) -> ArrayAllocation:
         """`solve_arrays` on this instance."""
-        return solve_arrays(
-            self.case_id,
-            self.need_fen,
-            self.weight,
-            self.project_id,
-            self.budget_fen,
-            self.per_case_cap_fen,
-            self.edge_case_id,
-            self.edge_project_id,
-            self.edge_cap_fen,
-        )
+        return solve_arrays(*self.arrays())
 
     def greedy(self) -> ArrayAllocation:
         """`greedy_arrays` on this instance."""
-        return greedy_arrays(
-            self.case_id,
-            self.need_fen,
-            self.weight,
-            self.project_id,
-            self.budget_fen,
-            self.per_case_cap_fen,
-            self.edge_case_id,
-            self.edge_project_id,
-            self.edge_cap_fen,
-        )
+        return greedy_arrays(*self.arrays())
 
 
 def _weights(rng: np.random.Generator, cases: int, need: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -19,17 +19,10 @@ from markupsafe import Markup, escape
 from fundraise.i18n import locale_name
 from fundraise.money import format_yuan
 from fundraise.services.search import category_label
+from fundraise.verification_text import ASSISTANCE_CLASSES
 from matching.eligibility import RuleCheck
 from matching.rules import MAX_AGE, Problem
 
-ASSISTANCE_NAMES = {
-    "tekun": _l("extreme poverty (特困)"),
-    "dibao": _l("minimum subsistence (低保)"),
-    "dibao_edge": _l("edge of dibao (低保边缘)"),
-    "monitored": _l("monitored against returning to poverty"),
-    "illness_impoverished": _l("impoverished by serious illness"),
-    "returned_to_poverty": _l("fallen back into poverty"),
-}
 TIER_NAMES = {"tertiary": _l("tertiary"), "secondary": _l("secondary"), "primary": _l("primary")}
 
 FIELD_NAMES = {
@@ -214,9 +207,9 @@ def _readable(params: Mapping[str, Any]) -> dict[str, Any]:
     if params.get("disease_category"):
         out["disease_category"] = category_label(str(params["disease_category"]), locale_name())
     if "classes" in params:
-        out["classes"] = _names(params["classes"], ASSISTANCE_NAMES)
+        out["classes"] = _names(params["classes"], ASSISTANCE_CLASSES)
     if params.get("assistance_class"):
-        out["assistance_class"] = ASSISTANCE_NAMES.get(
+        out["assistance_class"] = ASSISTANCE_CLASSES.get(
             str(params["assistance_class"]), params["assistance_class"]
         )
     if "tiers" in params:
@@ -291,7 +284,7 @@ def rule_summary(rule: Mapping[str, Any]) -> list[str]:
             str(
                 _l(
                     "Households in %(classes)s",
-                    classes=_names(",".join(rule["assistance_classes"]), ASSISTANCE_NAMES),
+                    classes=_names(",".join(rule["assistance_classes"]), ASSISTANCE_CLASSES),
                 )
             )
         )

@@ -54,10 +54,6 @@ class OfferStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"  # a later run found the case no longer needs it or no longer qualifies
 
 
-# An offer that still holds its project's budget and counts in the staff queue.
-OPEN_OFFER_STATUSES = (OfferStatus.PENDING,)
-
-
 def _values(kind: type[enum.StrEnum]) -> str:
     return ", ".join(f"'{member.value}'" for member in kind)
 

@@ -164,6 +164,7 @@ def _campaign_page(
     found: Campaign, report_form: ReportForm, status: int = 200, vouch_form: VouchForm | None = None
 ) -> Any:
     viewer = current_user_or_none()
+    link = share_url(found)
     return (
         render_template(
             "public/campaign.html",
@@ -173,12 +174,12 @@ def _campaign_page(
             show_reason=found.state in REASON_SHOWN_IN and bool(found.decision_reason),
             report_form=report_form,
             reasons=campaign_reports.REASONS,
-            share_url=share_url(found),
+            share_url=link,
             vouchers=vouching.standing(found),
             my_voucher=vouching.mine(found, viewer),
             may_vouch=vouching.may_vouch(found, viewer),
             vouch_form=vouch_form or VouchForm(formdata=None),
-            share_qr=sharing.qr_svg(share_url(found)) if found.state in PUBLIC_STATES else "",
+            share_qr=sharing.qr_svg(link) if found.state in PUBLIC_STATES else "",
         ),
         status,
     )

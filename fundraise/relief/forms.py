@@ -21,7 +21,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from fundraise.matching_text import PROJECT_STATUSES
-from fundraise.models import AssistanceClass
+from fundraise.public.presenters import HOSPITAL_TIERS
+from fundraise.verification_text import ASSISTANCE_CLASSES
 from fundraise.web.fields import YuanField
 
 _SPLIT = re.compile(r"[\s,，;；、]+")
@@ -37,21 +38,6 @@ class CheckboxesField(SelectMultipleField):
 def words(text: str | None) -> list[str]:
     """What a person typed as a list: "C91, C92 Q20" → ["C91", "C92", "Q20"]."""
     return [word for word in _SPLIT.split(text or "") if word]
-
-
-ASSISTANCE_LABELS = {
-    AssistanceClass.TEKUN: _l("People in extreme poverty (特困)"),
-    AssistanceClass.DIBAO: _l("Minimum-subsistence households (低保)"),
-    AssistanceClass.DIBAO_EDGE: _l("Households on the edge of dibao (低保边缘)"),
-    AssistanceClass.MONITORED: _l("Monitored against returning to poverty"),
-    AssistanceClass.ILLNESS_IMPOVERISHED: _l("Impoverished by serious illness"),
-    AssistanceClass.RETURNED_TO_POVERTY: _l("Fallen back into poverty"),
-}
-TIER_LABELS = {
-    "tertiary": _l("Tertiary (三级)"),
-    "secondary": _l("Secondary (二级)"),
-    "primary": _l("Primary (一级)"),
-}
 
 
 class ProjectForm(FlaskForm):
@@ -81,7 +67,7 @@ class ProjectForm(FlaskForm):
     )
     assistance_classes = CheckboxesField(
         _l("Civil-affairs classes"),
-        choices=[SelectChoice(value.value, label) for value, label in ASSISTANCE_LABELS.items()],
+        choices=[SelectChoice(value, label) for value, label in ASSISTANCE_CLASSES.items()],
         validators=[Optional()],
         description=_l("None ticked: any household, with or without a class."),
     )
@@ -90,7 +76,7 @@ class ProjectForm(FlaskForm):
     )
     hospital_tiers = CheckboxesField(
         _l("Hospital tiers"),
-        choices=[SelectChoice(value, label) for value, label in TIER_LABELS.items()],
+        choices=[SelectChoice(value, label) for value, label in HOSPITAL_TIERS.items()],
         validators=[Optional()],
     )
     per_case_cap = YuanField(_l("Most for one case"), description=_l("In yuan."))

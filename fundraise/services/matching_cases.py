@@ -30,6 +30,7 @@ from fundraise.models import (
     VerificationDecision,
     VerificationReport,
 )
+from fundraise.services.donations import need_left
 from matching.eligibility import CaseProfile
 
 # Verified and not finished: these cases may still receive relief support.
@@ -43,8 +44,6 @@ class CaseLoad:
     profiles: list[CaseProfile]
     # Approved support per (campaign, project): a project's per-case cap counts what it already committed.
     committed_pairs: dict[tuple[int, int], int]
-    # Pending offers per (campaign, project), with their amounts.
-    pending_pairs: dict[tuple[int, int], int]
     # Pairs a charity declined: never offered again.
     declined_pairs: set[tuple[int, int]]
 
@@ -74,13 +73,12 @@ def load_cases(today: date, campaign_ids: Iterable[int] | None = None) -> CaseLo
         _scoped(
             select(Offer.campaign_id, Offer.project_id, Offer.status, func.sum(Offer.amount_fen))
             .join(Campaign, Campaign.id == Offer.campaign_id)
-            .where(Offer.status.in_((OfferStatus.APPROVED, OfferStatus.PENDING, OfferStatus.DECLINED)))
+            .where(Offer.status.in_((OfferStatus.APPROVED, OfferStatus.DECLINED)))
             .group_by(Offer.campaign_id, Offer.project_id, Offer.status),
             ids,
         )
     ).all()
     committed_pairs: dict[tuple[int, int], int] = {}
-    pending_pairs: dict[tuple[int, int], int] = {}
     declined_pairs: set[tuple[int, int]] = set()
     committed: dict[int, int] = {}
     for campaign_id, project_id, status, total in offer_rows:
@@ -88,8 +86,6 @@ def load_cases(today: date, campaign_ids: Iterable[int] | None = None) -> CaseLo
         if status == OfferStatus.APPROVED:
             committed_pairs[pair] = int(total)
             committed[campaign_id] = committed.get(campaign_id, 0) + int(total)
-        elif status == OfferStatus.PENDING:
-            pending_pairs[pair] = int(total)
         else:
             declined_pairs.add(pair)
 
@@ -132,7 +128,7 @@ def load_cases(today: date, campaign_ids: Iterable[int] | None = None) -> CaseLo
         submitted,
         person_index,
     ) in rows:
-        need = target - raised.get(campaign_id, 0) - committed.get(campaign_id, 0)
+        need = need_left(target, raised.get(campaign_id, 0), committed.get(campaign_id, 0))
         if need <= 0:
             continue
         waiting_since = verified_at.get(campaign_id) or submitted or today
@@ -151,7 +147,7 @@ def load_cases(today: date, campaign_ids: Iterable[int] | None = None) -> CaseLo
                 waiting_since=waiting_since.date() if isinstance(waiting_since, datetime) else waiting_since,
             )
         )
-    return CaseLoad(profiles, committed_pairs, pending_pairs, declined_pairs)
+    return CaseLoad(profiles, committed_pairs, declined_pairs)
 
 
 def _scoped(query: Select, ids: list[int] | None) -> Select:  # type: ignore[type-arg]  # any row shape

@@ -115,7 +115,7 @@ def decide(offer_ids: Sequence[int], actor: User, decision: str, note: str = "")
         if problem is None and decision == "approve":
             problem = _approve(offer, actor, note)
         elif problem is None:
-            _decline(offer, actor, note)
+            _record(offer, actor, OfferStatus.DECLINED, note)
         if problem is None:
             result.done.append(offer.id)
         else:
@@ -167,10 +167,6 @@ def _approve(offer: Offer, actor: User, note: str) -> str | None:
     enqueue("close_at_target", campaign_id=offer.campaign_id)
     enqueue("notify_relief_approved", offer_id=offer.id)
     return None
-
-
-def _decline(offer: Offer, actor: User, note: str) -> None:
-    _record(offer, actor, OfferStatus.DECLINED, note)
 
 
 def _record(offer: Offer, actor: User, status: OfferStatus, note: str) -> None:

@@ -124,14 +124,15 @@ def _checked(fields: dict[str, Any], *, creating: bool) -> tuple[dict[str, Any],
         errors.setdefault("deposit_fen", []).append(_("Enter the budget the charity deposits, in yuan."))
         budget = None
     if cap is not None:
+        # Only a fresh project's first deposit is checked here; later the budget is whatever was deposited.
+        first_deposit = budget if creating else None
         terms = validate_project_terms(
-            budget_fen=budget if budget is not None else cap if not creating else 0,
+            budget_fen=cap if first_deposit is None else first_deposit,
             per_case_cap_fen=cap,
             opens_on=opens_on,
             closes_on=closes_on,
         )
-        if not creating:
-            # The budget is whatever was deposited; only a fresh project's first deposit is checked here.
+        if first_deposit is None:
             terms = [p for p in terms if p.field != "budget_fen"]
         for field, messages in problem_fields(terms).items():
             target = {"budget_fen": "deposit_fen"}.get(field, field)
@@ -280,8 +281,10 @@ def set_status(project: ReliefProject, actor: User, status: str) -> None:
 
 
 def budget_statement(project: ReliefProject, limit: int = 50) -> list[ledger.StatementLine]:
-    """The newest movements of the project's budget account (deposits in; approvals and returns out)."""
-    return ledger.statement(ledger.account(AccountKind.PROJECT_BUDGET, project.id), limit=limit)
+    """The newest movements of the project's budget account (deposits in; approvals and returns out); none
+    before the first deposit (reading a page creates no account)."""
+    found = ledger.find_account(AccountKind.PROJECT_BUDGET, project.id)
+    return ledger.statement(found, limit=limit) if found else []
 
 
 def offer_counts(project: ReliefProject) -> dict[str, tuple[int, int]]:
