@@ -41,7 +41,7 @@ def words(text: str | None) -> list[str]:
 
 
 class ProjectForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
+    name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=80)])
     description = TextAreaField(
         _l("Description"),
         validators=[Optional(), Length(max=4000)],

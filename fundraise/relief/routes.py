@@ -82,6 +82,7 @@ def new_project() -> Any:
             else:
                 flash(_("Project created and its budget deposited."), "success")
                 return redirect(url_for("relief.project", project_id=project.id))
+    _every_problem(form, creating=True)
     status = 422 if form.errors else 200
     charities = _charities() if actor.role == Role.ADMIN else []
     return render_template(
@@ -92,6 +93,21 @@ def new_project() -> Any:
         charities=charities,
         charity_id=charity_id,
     ), status
+
+
+def _every_problem(form: ProjectForm, *, creating: bool) -> None:
+    """After a submit the form itself refused (an amount that does not read, say), the rule's and the terms'
+    problems too, so the person corrects everything in one round rather than one round per layer."""
+    if request.method != "POST" or not form.errors:
+        return
+    marked = {name for name, errors in form.errors.items() if errors}
+    more = {
+        name: messages
+        for name, messages in relief_projects.field_problems(form.service_fields(), creating=creating).items()
+        if ProjectForm.ALIASES.get(name, name) not in marked
+    }
+    if more:
+        apply_field_errors(form, ValidationFailed("", fields=more), ProjectForm.ALIASES)
 
 
 @bp.route("/projects/<int:project_id>")
@@ -141,6 +157,7 @@ def edit_project(project_id: int) -> Any:
             else:
                 flash(_("Project saved. The next matching run uses the new terms."), "success")
                 return redirect(url_for("relief.project", project_id=found.id))
+    _every_problem(form, creating=False)
     status = 422 if form.errors else 200
     return render_template(
         "relief/project_form.html", form=form, preview=preview, project=found, charities=[], charity_id=None

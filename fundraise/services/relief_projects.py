@@ -153,6 +153,11 @@ def _checked(fields: dict[str, Any], *, creating: bool) -> tuple[dict[str, Any],
     return clean, errors
 
 
+def field_problems(fields: dict[str, Any], *, creating: bool) -> dict[str, list[str]]:
+    """Every problem with a project's fields, by field name, writing nothing (a form shows them all at once)."""
+    return _checked(fields, creating=creating)[1]
+
+
 @transactional
 def create_project(actor: User, fields: dict[str, Any], *, charity_id: int | None = None) -> ReliefProject:
     """A new open project of the actor's charity (an admin names the charity), funded by its first deposit.

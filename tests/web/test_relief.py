@@ -302,3 +302,18 @@ def test_gifts_after_a_run_withdraw_what_is_no_longer_needed_and_commitments_lim
     assert remaining_need_fen(child) == 0
     with pytest.raises(IllegalTransition, match="reached its target"):
         donations.start_donation(child, None, 10_000)
+
+
+def test_every_mistake_shows_in_one_round(client: FlaskClient, login: Any) -> None:
+    """An amount the form cannot read and a rule that does not hold together are shown together."""
+    login(staff())
+    answer = client.post(
+        "/relief/projects/new",
+        data={**CHILD_LEUKAEMIA, "per_case_cap": "-5", "min_age": "20", "region_prefixes": "3x", "save": "1"},
+    )
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "The amount cannot be negative." in body
+    assert "nobody qualifies" in body
+    assert "is not a region-code prefix" in body
+    assert db.session.scalar(select(func.count()).select_from(ReliefProject)) == 0
