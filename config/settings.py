@@ -42,6 +42,8 @@ class Config:
     MAX_CAMPAIGN_PHOTOS = 12
     MAX_EVIDENCE_DOCUMENTS = 30
     MAX_UPDATE_PHOTOS = 200
+    # Bills for disbursements and evidence sent about a report, after filing: a long treatment has many bills.
+    MAX_BILL_DOCUMENTS = 200
     # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
     PAYMENTS_PROVIDER: str | None = "sandbox"
     # A live records service speaking fundraise/records/CONTRACT.md; unset, verification reads the imported
@@ -83,6 +85,15 @@ class Config:
     MATCH_OFFER_DAYS = 14
     # The case priority's weights (matching/priority.py); None keeps the documented defaults.
     MATCH_PRIORITY_WEIGHTS: dict[str, object] | None = None
+
+    # Disbursements (DESIGN §5, Payout): how long a request is shown on the public page, open to objections,
+    # before anyone may approve it; from what amount two different approvers are needed (50,000 yuan, in fen).
+    DISBURSEMENT_NOTICE_HOURS = 24
+    DISBURSEMENT_TWO_APPROVERS_FROM_FEN = 5_000_000
+    # The registered charity that holds campaign funds in custody (its code): its staff approve disbursements
+    # from campaign funds, and its finance members record their transfers. None: no campaign-fund disbursement
+    # can be approved (the pages say so); relief-commitment disbursements are approved by the project's charity.
+    CUSTODIAN_CHARITY: str | None = None
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     # Dates are shown in China Standard Time; they are stored in UTC.
@@ -171,6 +182,8 @@ class DevelopmentConfig(Config):
     # The demo is served over plain http on loopback.
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
+    # The demo's custodian charity (services/demo.py creates it); production names its own, or none.
+    CUSTODIAN_CHARITY: str | None = "ANXIN"
 
 
 class TestingConfig(DevelopmentConfig):

@@ -16,6 +16,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from fundraise.access import can_see_private
 from fundraise.models import Campaign, DocumentKind, User
+from fundraise.models.campaigns import FILING_EVIDENCE
 from fundraise.money import format_yuan
 from fundraise.pagination import MAX_PAGE
 from fundraise.pii import mask_name
@@ -26,7 +27,7 @@ from fundraise.states import EXPLANATIONS, PUBLIC_STATES, state_label
 from fundraise.verification_text import reason_text
 
 # Kinds a client may upload to a campaign; update photos belong to progress updates, not to the campaign.
-UPLOAD_KINDS = tuple(kind.value for kind in DocumentKind if kind != DocumentKind.UPDATE_PHOTO)
+UPLOAD_KINDS = (DocumentKind.PHOTO.value, *(kind.value for kind in FILING_EVIDENCE))
 REGION_LEVELS = ("province", "prefecture", "county")
 MAX_PER_PAGE = 100
 

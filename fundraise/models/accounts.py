@@ -69,6 +69,8 @@ class User(UserMixin, db.Model):
     jurisdiction_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     locale: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(default=True)
+    # A charity staff member of the finance team: records the bank transfers of approved disbursements.
+    finance: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Failed sign-ins in the current window (services.accounts counts them), and the lock they lead to.

@@ -34,12 +34,31 @@ class DocumentKind(enum.StrEnum):
     IDENTITY = "identity"
     HOUSEHOLD = "household"
     UPDATE_PHOTO = "update_photo"
+    # A hospital bill a disbursement pays (the public sees it only blurred), and the final bill of a close-out.
+    BILL = "bill"
+    # What a family sends when staff ask for more evidence about a report.
+    REPORT_EVIDENCE = "report_evidence"
+
+
+# What the filing asks for as evidence.
+FILING_EVIDENCE = (DocumentKind.DIAGNOSIS, DocumentKind.COST_ESTIMATE, DocumentKind.IDENTITY, DocumentKind.HOUSEHOLD)
 
 
 class ReportStatus(enum.StrEnum):
-    OPEN = "open"
+    OPEN = "open"  # not yet looked at
+    CREDIBLE = (
+        "credible"  # staff found it credible: the campaign's disbursements freeze while they look into it
+    )
+    EVIDENCE_REQUESTED = "evidence_requested"  # the family was asked for more evidence by a deadline (frozen)
     DISMISSED = "dismissed"
-    UPHELD = "upheld"
+    UPHELD = "upheld"  # the campaign was suspended
+    FRAUD_CONFIRMED = "fraud_confirmed"  # every donor refunded, the patient blocked, the campaign ended
+
+
+# Reports still being worked: a reinstatement waits for them.
+UNRESOLVED_REPORTS = (ReportStatus.OPEN, ReportStatus.CREDIBLE, ReportStatus.EVIDENCE_REQUESTED)
+# Reports that freeze the campaign's disbursements (an untriaged report does not: anyone can file one).
+FREEZING_REPORTS = (ReportStatus.CREDIBLE, ReportStatus.EVIDENCE_REQUESTED)
 
 
 def _values(kind: type[enum.StrEnum]) -> str:
@@ -132,6 +151,10 @@ class Campaign(db.Model):
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     # Where a suspended campaign returns to once a report is resolved.
     state_before_suspension: Mapped[str | None] = mapped_column(String(16))
+    # Why a campaign that took money ended, when its public page stays to say so: 'fraud_confirmed' or
+    # 'closed_out' (treatment over, surplus handled).
+    ended_code: Mapped[str | None] = mapped_column(String(32))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -158,7 +181,8 @@ class Campaign(db.Model):
 
     @property
     def evidence(self) -> list[Document]:
-        return [d for d in self.documents if d.kind not in (DocumentKind.PHOTO, DocumentKind.UPDATE_PHOTO)]
+        """The documents filed with the case (not photos, nor the bills and report evidence sent later)."""
+        return [d for d in self.documents if d.kind in FILING_EVIDENCE]
 
 
 class Document(db.Model):
@@ -215,10 +239,17 @@ class CampaignReport(db.Model):
     reporter_contact: Mapped[str] = mapped_column(String(254), default="")
     reason: Mapped[str] = mapped_column(String(32))
     details: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.OPEN, index=True)
+    status: Mapped[str] = mapped_column(String(24), default=ReportStatus.OPEN, index=True)
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str] = mapped_column(Text, default="")
+    # An objection to one disbursement in its notice period: that disbursement is held while this is unresolved.
+    disbursement_id: Mapped[int | None] = mapped_column(ForeignKey("disbursements.id"), index=True)
+    # Staff asked the family for more evidence: what, by when, and the family's answer.
+    evidence_request: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence_due_on: Mapped[date | None] = mapped_column(Date)
+    evidence_response: Mapped[str] = mapped_column(Text, default="", server_default="")
+    evidence_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     campaign: Mapped[Campaign] = relationship()

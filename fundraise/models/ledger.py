@@ -49,8 +49,13 @@ class AccountKind(enum.StrEnum):
     # Money a charity has placed with the platform for its relief projects (owner: charity id; negative = what
     # the charity deposited, net of what went back to it).
     CHARITY_FUNDS = "charity_funds"
+    # An approved disbursement's money, reserved until the bank transfer is recorded (owner: disbursement id).
+    # Never negative.
+    PAYOUT_RESERVED = "payout_reserved"
     # Money paid out to a hospital (owner: hospital id).
     HOSPITAL_PAYOUT = "hospital_payout"
+    # What donors chose to leave for other patients when their campaign closed with money left.
+    RELIEF_POOL = "relief_pool"
     # Money returned to donors through the provider.
     REFUNDS = "refunds"
     # What the payment provider kept as its fee.
@@ -65,7 +70,12 @@ class AccountKind(enum.StrEnum):
 # Accounts whose balance may never go below zero; post_transfer locks and checks them, and keeps their
 # balance on the account row.
 NON_NEGATIVE_KINDS = frozenset(
-    {AccountKind.CAMPAIGN_FUND, AccountKind.PROJECT_BUDGET, AccountKind.PROJECT_COMMITMENT}
+    {
+        AccountKind.CAMPAIGN_FUND,
+        AccountKind.PROJECT_BUDGET,
+        AccountKind.PROJECT_COMMITMENT,
+        AccountKind.PAYOUT_RESERVED,
+    }
 )
 # Accounts that exist once per owner; every other kind is a single account with owner_id 0.
 OWNED_KINDS = frozenset(
@@ -75,6 +85,7 @@ OWNED_KINDS = frozenset(
         AccountKind.PROJECT_COMMITMENT,
         AccountKind.HOSPITAL_PAYOUT,
         AccountKind.CHARITY_FUNDS,
+        AccountKind.PAYOUT_RESERVED,
     }
 )
 
@@ -127,7 +138,9 @@ class TransactionKind(enum.StrEnum):
     REFUND_REVERSAL = "refund_reversal"  # a refund the provider reports as failed or canceled
     DISPUTE_WITHDRAWAL = "dispute_withdrawal"  # a card dispute opened: the provider took the money
     DISPUTE_REINSTATEMENT = "dispute_reinstatement"  # a dispute won: the money came back
+    RESERVATION = "reservation"  # an approved disbursement's money set aside, or released again
     PAYOUT = "payout"  # money to a hospital
+    SURPLUS = "surplus"  # money left at close-out moved to the relief pool
     BUDGET = "budget"  # relief-project budget in, commitments and releases
     ADJUSTMENT = "adjustment"  # a correction, always its own transaction
 

@@ -30,6 +30,8 @@ DOCUMENT_KINDS = {
     "identity": _l("Identity document"),
     "household": _l("Household finances evidence"),
     "update_photo": _l("Update photo"),
+    "bill": _l("Hospital bill"),
+    "report_evidence": _l("Evidence about a report"),
 }
 RELATIONSHIPS = {
     "self": _l("The patient themself"),

@@ -26,7 +26,7 @@ from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, Uni
 from sqlalchemy import func, select
 
 from fundraise import audit
-from fundraise.access import can_see_private, can_view, is_applicant_side
+from fundraise.access import can_see_private, can_view, is_applicant_side, is_staff
 from fundraise.database import release_read_transaction
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
@@ -41,6 +41,8 @@ SIGNATURES = {
 }
 IMAGE_TYPES = ("image/jpeg", "image/png")
 PHOTO_KINDS = (DocumentKind.PHOTO, DocumentKind.UPDATE_PHOTO)
+# Files added after the draft: progress photos, the bills disbursements pay, evidence asked for about a report.
+LATE_KINDS = (DocumentKind.UPDATE_PHOTO, DocumentKind.BILL, DocumentKind.REPORT_EVIDENCE)
 
 # An image declaring a larger side is refused before any pixel is decoded: no photo or scan is larger (a
 # 108-megapixel phone sensor is 12,000 x 9,000), while a crafted 50,000,000 x 1 PNG is 200 KB.
@@ -67,7 +69,9 @@ STORED_IMAGE_SIDE = 4096
 CAMPAIGN_LIMITS = {
     DocumentKind.PHOTO.value: "MAX_CAMPAIGN_PHOTOS",
     DocumentKind.UPDATE_PHOTO.value: "MAX_UPDATE_PHOTOS",
-    **{kind.value: "MAX_EVIDENCE_DOCUMENTS" for kind in DocumentKind if kind not in PHOTO_KINDS},
+    DocumentKind.BILL.value: "MAX_BILL_DOCUMENTS",
+    DocumentKind.REPORT_EVIDENCE.value: "MAX_BILL_DOCUMENTS",
+    **{kind.value: "MAX_EVIDENCE_DOCUMENTS" for kind in DocumentKind if kind not in (*PHOTO_KINDS, *LATE_KINDS)},
 }
 
 
@@ -138,6 +142,12 @@ def _campaign_limit_message(setting: str, limit: int, count: int) -> str:
         message = _(
             "A campaign can have at most %(limit)d photos (it has %(count)d).", limit=limit, count=count
         )
+    elif setting == "MAX_BILL_DOCUMENTS":
+        message = _(
+            "A campaign can have at most %(limit)d bills and evidence files sent after filing (it has %(count)d).",
+            limit=limit,
+            count=count,
+        )
     elif setting == "MAX_UPDATE_PHOTOS":
         message = _(
             "A campaign's updates can carry at most %(limit)d photos in all (they have %(count)d).",
@@ -177,9 +187,10 @@ def _check_campaign_limits(campaign_id: int, kinds: Sequence[str]) -> None:
 
 
 def _check_may_attach(campaign: Campaign, actor: User, kinds: Sequence[str], state: str) -> None:
-    """Who may add files, which kinds exist, that only update photos go on a campaign past its draft, and the
-    campaign's limits."""
-    if not is_applicant_side(actor, campaign):
+    """Who may add files, which kinds exist, that only update photos, bills and report evidence go on a campaign
+    past its draft, and the campaign's limits. Charity staff may add a bill (a disbursement they request)."""
+    staff_bill = is_staff(actor) and all(kind == DocumentKind.BILL for kind in kinds)
+    if not (is_applicant_side(actor, campaign) or staff_bill):
         raise Forbidden(_("You may not add files to this campaign."))
     unknown = [kind for kind in kinds if kind not in CAMPAIGN_LIMITS]
     if unknown:
@@ -187,7 +198,7 @@ def _check_may_attach(campaign: Campaign, actor: User, kinds: Sequence[str], sta
             _("Some files were not accepted. Nothing was saved."),
             fields={kind: [_("Unknown document kind.")] for kind in unknown},
         )
-    if state != CampaignState.DRAFT and any(kind != DocumentKind.UPDATE_PHOTO for kind in kinds):
+    if state != CampaignState.DRAFT and any(kind not in LATE_KINDS for kind in kinds):
         raise IllegalTransition(_("Files can be added only while the campaign is a draft."))
     _check_campaign_limits(campaign.id, kinds)
 

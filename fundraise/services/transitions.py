@@ -17,7 +17,8 @@ from fundraise.access import is_applicant_side, is_staff
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue, enqueue_many
-from fundraise.models import Campaign, CampaignReport, CampaignState, ReportStatus, User
+from fundraise.models import Campaign, CampaignReport, CampaignState, User
+from fundraise.models.campaigns import UNRESOLVED_REPORTS
 from fundraise.models.columns import utcnow
 from fundraise.services.filing import ACTIVE_STATES, missing_items
 from fundraise.states import state_label
@@ -72,7 +73,7 @@ def _open_reports(campaign: Campaign) -> str | None:
     """A suspension is lifted only once every report about the campaign has been resolved."""
     still_open = db.session.scalar(
         select(CampaignReport.id).where(
-            CampaignReport.campaign_id == campaign.id, CampaignReport.status == ReportStatus.OPEN
+            CampaignReport.campaign_id == campaign.id, CampaignReport.status.in_(UNRESOLVED_REPORTS)
         )
     )
     if still_open is None:
