@@ -1,0 +1,101 @@
+"""The payout path in the service layer: request, notice, approvals by other people, reservation, payment by a
+finance member, gift allocation first in first out, and the ledger check over all of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+
+from fundraise import ledger
+from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
+from fundraise.extensions import db
+from fundraise.models import AccountKind, Donation
+from fundraise.services import disbursements, gift_allocations
+from fundraise.services.disbursement_invariants import check_disbursements
+from tests.disbursements.world import world
+
+
+def _end_notice(disbursement_id: int) -> None:
+    d = disbursements.get(disbursement_id)
+    d.notice_ends_at = d.notice_ends_at - timedelta(days=2)
+    db.session.commit()
+
+
+def test_the_whole_path_pays_once_and_allocates_gifts_first_in_first_out(app: Flask) -> None:
+    w = world(app, gifts=(100_000, 100_000))
+    d = w.request(150_000)
+    assert disbursements.phase(d, held=False) == "notice"
+    with pytest.raises(IllegalTransition, match="notice"):
+        disbursements.approve(d.id, w.approver)
+    _end_notice(d.id)
+    assert disbursements.phase(disbursements.get(d.id), held=False) == "awaiting_approval"
+    with pytest.raises(Forbidden):
+        disbursements.approve(d.id, w.family)
+    approved = disbursements.approve(d.id, w.approver, "票据核对无误")
+    assert approved.status == "approved"
+    assert ledger.balance(ledger.account(AccountKind.PAYOUT_RESERVED, d.id)) == 150_000
+    with pytest.raises(Forbidden, match="finance"):
+        disbursements.record_payment(d.id, w.second, "HX20261203001")
+    paid = disbursements.record_payment(d.id, w.finance, "HX20261203001")
+    assert paid.status == "paid"
+    # The same reference again is the same payment; another is refused.
+    assert disbursements.record_payment(d.id, w.finance, "HX20261203001").status == "paid"
+    with pytest.raises(IllegalTransition, match="already paid"):
+        disbursements.record_payment(d.id, w.finance, "HX20261203999")
+    gifts = list(db.session.scalars(db.select(Donation).order_by(Donation.id)))
+    parts = gift_allocations.breakdowns(gifts)
+    first, second = (parts[g.id] for g in gifts)
+    assert [amount for _d, amount in first.payouts] == [100_000 - first.fee_fen]
+    assert sum(amount for _d, amount in second.payouts) == 150_000 - (100_000 - first.fee_fen)
+    for gift, part in zip(gifts, (first, second), strict=True):
+        used = sum(a for _d, a in part.payouts) + part.fee_fen + part.held_fen
+        assert used == gift.amount_fen
+    assert ledger.verify()[1] == []
+    assert check_disbursements()[1] == []
+
+
+def test_large_amounts_need_two_different_approvers_and_no_approver_pays(app: Flask) -> None:
+    w = world(app, gifts=(3_000_000, 3_000_000))
+    d = w.request(5_000_000, by=w.approver)
+    assert d.required_approvals == 2
+    _end_notice(d.id)
+    with pytest.raises(Forbidden, match="requested"):
+        disbursements.approve(d.id, w.approver)
+    disbursements.approve(d.id, w.second)
+    with pytest.raises(Forbidden, match="already"):
+        disbursements.approve(d.id, w.second)
+    assert disbursements.phase(disbursements.get(d.id), held=False) == "awaiting_second_approval"
+    disbursements.approve(d.id, w.finance)
+    with pytest.raises(Forbidden, match="approved this"):
+        disbursements.record_payment(d.id, w.finance, "HX20261203002")
+    assert check_disbursements()[1] == []
+
+
+def test_bad_requests_write_nothing(app: Flask) -> None:
+    w = world(app, gifts=(100_000,))
+    with pytest.raises(ValidationFailed) as error:
+        w.request(200_000, bill_total_fen=300_000)
+    assert "amount" in error.value.fields
+    with pytest.raises(ValidationFailed) as error:
+        w.request(50_000, bill_total_fen=40_000)
+    assert "more than the bill" in error.value.fields["amount"][0]
+    assert disbursements.for_campaign(w.campaign.id) == []
+
+
+def test_rejection_is_final_and_cancel_returns_the_reservation(app: Flask) -> None:
+    w = world(app, gifts=(100_000,))
+    d = w.request(50_000)
+    _end_notice(d.id)
+    disbursements.reject(d.id, w.approver, "票据与诊断不符")
+    with pytest.raises(IllegalTransition):
+        disbursements.approve(d.id, w.second)
+    e = w.request(50_000)
+    _end_notice(e.id)
+    disbursements.approve(e.id, w.approver)
+    fund = ledger.campaign_fund(w.campaign.id)
+    before = ledger.balance(fund)
+    disbursements.cancel(e.id, w.second, "医院已退回该笔结算")
+    assert ledger.balance(fund) == before + 50_000
+    assert check_disbursements()[1] == []
