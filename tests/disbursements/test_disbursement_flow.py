@@ -11,7 +11,7 @@ from flask import Flask
 from fundraise import ledger
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
-from fundraise.models import AccountKind, Donation
+from fundraise.models import AccountKind, CampaignReport, Donation
 from fundraise.services import disbursements, gift_allocations
 from fundraise.services.disbursement_invariants import check_disbursements
 from tests.disbursements.world import world
@@ -99,3 +99,38 @@ def test_rejection_is_final_and_cancel_returns_the_reservation(app: Flask) -> No
     disbursements.cancel(e.id, w.second, "医院已退回该笔结算")
     assert ledger.balance(fund) == before + 50_000
     assert check_disbursements()[1] == []
+
+
+def test_the_ledger_check_names_a_reservation_that_does_not_match(app: Flask) -> None:
+    w = world(app, gifts=(100_000,))
+    d = w.request(50_000)
+    _end_notice(d.id)
+    disbursements.approve(d.id, w.approver)
+    # Money taken out of the reservation behind the service's back (a correction posted by hand).
+    reserved = ledger.account(AccountKind.PAYOUT_RESERVED, d.id)
+    ledger.post_transfer(
+        "test:leak",
+        "adjustment",
+        [(reserved, -10_000), (ledger.campaign_fund(w.campaign.id), 10_000)],
+        "leak",
+    )
+    db.session.commit()
+    violations = check_disbursements()[1]
+    assert violations == [f"disbursement {d.id} (approved) has 40000 fen reserved, expected 50000"]
+
+
+def test_a_frozen_campaign_pays_nothing(app: Flask) -> None:
+    w = world(app, gifts=(100_000,))
+    d = w.request(50_000)
+    _end_notice(d.id)
+    disbursements.approve(d.id, w.approver)
+    db.session.add(
+        CampaignReport(
+            campaign_id=w.campaign.id, reason="misuse", details="虚假病情，已另行筹款", status="credible"
+        )
+    )
+    db.session.commit()
+    with pytest.raises(IllegalTransition, match="frozen"):
+        disbursements.record_payment(d.id, w.finance, "HX20261203003")
+    with pytest.raises(IllegalTransition, match="frozen"):
+        w.request(10_000)
