@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flask_babel import format_date, to_user_timezone
+from flask_babel import format_date, gettext, to_user_timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
@@ -29,6 +29,7 @@ from fundraise.models.ledger import TransactionKind
 from fundraise.pagination import Page, last_page
 from fundraise.pii import public_name
 from fundraise.services.donations import need_left, raised_and_committed
+from fundraise.services.donations.refunds import PROVIDER_REFUND, PROVIDER_REPORTS_REFUND
 
 T = TypeVar("T")
 
@@ -66,6 +67,22 @@ REFUND_STATUS_LABELS = {
     RefundStatus.FAILED: _l("failed"),
     RefundStatus.CANCELED: _l("canceled"),
 }
+
+
+def refund_reason_text(text: str | None) -> str:
+    """A refund's reason or failure as the reader reads it: a person's words as written, the system's codes in
+    the reader's language."""
+    if not text:
+        return ""
+    if text == PROVIDER_REFUND:
+        return str(gettext("made in the payment provider's dashboard"))
+    if text.startswith(PROVIDER_REPORTS_REFUND):
+        status = text.removeprefix(PROVIDER_REPORTS_REFUND)
+        label = REFUND_STATUS_LABELS.get(RefundStatus(status)) if status in set(RefundStatus) else None
+        return str(gettext("the payment provider reports it %(status)s", status=str(label or status)))
+    return text
+
+
 STATUS_TONES = {
     DonationStatus.CREATED: "muted",
     DonationStatus.PENDING: "info",
@@ -261,6 +278,7 @@ def template_helpers() -> dict[str, Any]:
         "donation_status_label": status_label,
         "donation_status_tone": lambda status: STATUS_TONES.get(status, "muted"),
         "refund_status_label": lambda status: str(REFUND_STATUS_LABELS.get(status, status)),
+        "refund_reason_text": refund_reason_text,
         "donor_public_name": public_name,
         "surplus_label": surplus_label,
         "surplus_explanation": lambda choice: SURPLUS_EXPLANATIONS.get(choice, ""),

@@ -53,6 +53,12 @@ PROVIDER_REFUND_STATUS = {
 # --- the provider's refund events ------------------------------------------------------------------------
 
 
+# What the system writes on a refund row, stored as codes and put in words by donate/presenters.py
+# `refund_reason_text` in the reader's language.
+PROVIDER_REFUND = "@provider-refund"  # made in the provider's dashboard, not through Aidbridge
+PROVIDER_REPORTS_REFUND = "@provider-refund-status:"  # + the status the provider reported (failed, canceled)
+
+
 def record_refund(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
     donation = donation_for(event, stored)
     if donation is None:
@@ -80,7 +86,7 @@ def _apply_refund(donation: Donation, info: RefundInfo, event: ProviderEvent) ->
             amount_fen=info.amount_fen,
             status=RefundStatus.REQUESTED,
             idempotency_key=f"provider-{uuid.uuid4().hex}",
-            reason="refunded at the payment provider",
+            reason=PROVIDER_REFUND,
         )
         db.session.add(row)
     if row.donation_id != donation.id:
@@ -118,7 +124,7 @@ def _apply_refund(donation: Donation, info: RefundInfo, event: ProviderEvent) ->
         if original is not None and ledger.find_transaction(f"{key}:reversed") is None:
             reverse(original, f"{key}:reversed", TransactionKind.REFUND_REVERSAL, AccountKind.REFUNDS, refs)
             donation.refunded_fen -= info.amount_fen
-        row.failure_reason = f"the provider reports the refund {target}"
+        row.failure_reason = f"{PROVIDER_REPORTS_REFUND}{target}"
         row.settled_at = utcnow()
     db.session.flush()
     audit.record(
