@@ -278,9 +278,11 @@ def request(campaign: Campaign, actor: User, form: RequestForm, bill: Sequence[P
             )
         return existing
     with unit_of_work():
+        # Two requests against one fund (or one offer) at once: the second waits here and sees the first.
         if form.source == DisbursementSource.CAMPAIGN_FUND:
-            # Two requests against one fund at once: the second waits here and sees the first.
             ledger.lock_accounts([ledger.campaign_fund(campaign.id)])
+        elif form.offer_id is not None:
+            db.session.get(Offer, form.offer_id, with_for_update=True)
         errors = check_request(campaign, actor, form)
         if len(bill) != 1:
             errors["bill"] = [_("Attach the hospital's bill or invoice (a PDF or a photo).")]
@@ -404,6 +406,8 @@ def approve(disbursement_id: int, actor: User, note: str = "") -> Disbursement:
     account = settlement_accounts.payable_account(disbursement.hospital_id)
     if account is None:
         raise IllegalTransition(settlement_accounts.unpayable_reason(disbursement.hospital_id) or "")
+    if disbursement.offer is not None:
+        _check_offer_covers(disbursement)
     source, reserved = (
         _source_account(disbursement),
         ledger.account(AccountKind.PAYOUT_RESERVED, disbursement.id),
@@ -429,6 +433,25 @@ def approve(disbursement_id: int, actor: User, note: str = "") -> Disbursement:
     disbursement.approved_at = utcnow()
     disbursement.settlement_account_id = account.id
     return disbursement
+
+
+def _check_offer_covers(disbursement: Disbursement) -> None:
+    """A project's commitment account holds all its approved offers: one offer's disbursements must not take
+    another's share. Runs with the offer's row locked."""
+    offer = db.session.get(Offer, disbursement.offer_id, with_for_update=True, populate_existing=True)
+    assert offer is not None
+    taken = db.session.scalar(
+        select(func.coalesce(func.sum(Disbursement.amount_fen), 0)).where(
+            Disbursement.offer_id == offer.id, Disbursement.status.in_([S.APPROVED, S.PAID])
+        )
+    )
+    if offer.status != OfferStatus.APPROVED or int(taken or 0) + disbursement.amount_fen > offer.amount_fen:
+        raise IllegalTransition(
+            _(
+                "The relief offer no longer covers %(amount)s; nothing was approved.",
+                amount=format_yuan(disbursement.amount_fen),
+            )
+        )
 
 
 def _source_account(disbursement: Disbursement) -> LedgerAccount:

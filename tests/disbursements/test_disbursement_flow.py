@@ -3,6 +3,7 @@ finance member, gift allocation first in first out, and the ledger check over al
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,10 +12,13 @@ from flask import Flask
 from fundraise import ledger
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
-from fundraise.models import AccountKind, CampaignReport, Donation
-from fundraise.services import disbursements, gift_allocations
+from fundraise.models import AccountKind, CampaignReport, Disbursement, Donation, MatchRun, Offer, OfferStatus
+from fundraise.models.columns import utcnow
+from fundraise.services import disbursements, gift_allocations, offers, relief_projects
 from fundraise.services.disbursement_invariants import check_disbursements
-from tests.disbursements.world import world
+from fundraise.services.disbursements import RequestForm
+from tests.disbursements.world import pdf_bill, world
+from tests.factories import UserFactory
 
 
 def _end_notice(disbursement_id: int) -> None:
@@ -134,3 +138,61 @@ def test_a_frozen_campaign_pays_nothing(app: Flask) -> None:
         disbursements.record_payment(d.id, w.finance, "HX20261203003")
     with pytest.raises(IllegalTransition, match="frozen"):
         w.request(10_000)
+
+
+def test_a_relief_commitment_is_paid_by_the_projects_charity_and_only_up_to_the_offer(app: Flask) -> None:
+    w = world(app, gifts=(10_000,))
+    project_staff = UserFactory(charity_staff=True)
+    db.session.commit()
+    project = relief_projects.create_project(
+        project_staff,
+        {
+            "name": "儿童白血病救助",
+            "rules": {"max_age": 60},
+            "per_case_cap_fen": 300_000,
+            "deposit_fen": 1_000_000,
+            "deposit_reference": "BANK-RELIEF-1",
+        },
+    )
+    run = MatchRun(status="succeeded")
+    db.session.add(run)
+    db.session.flush()
+    offer = Offer(
+        run_id=run.id,
+        project_id=project.id,
+        campaign_id=w.campaign.id,
+        amount_fen=300_000,
+        status=OfferStatus.PENDING,
+        bound_code="per_case_cap",
+        priority=500,
+        expires_at=utcnow() + timedelta(days=14),
+    )
+    db.session.add(offer)
+    db.session.commit()
+    offers.decide([offer.id], UserFactory(charity_staff=True, charity=project_staff.charity), "approve")
+
+    def ask(amount: int) -> Disbursement:
+        form = RequestForm(
+            source="relief_commitment",
+            offer_id=offer.id,
+            amount_fen=amount,
+            bill_total_fen=amount,
+            purpose="化疗药费",
+            request_key=uuid.uuid4().hex,
+        )
+        return disbursements.request(w.campaign, w.family, form, [pdf_bill()])
+
+    with pytest.raises(ValidationFailed) as error:
+        ask(300_001)
+    assert "amount" in error.value.fields
+    d = ask(200_000)
+    _end_notice(d.id)
+    with pytest.raises(Forbidden, match="responsible"):
+        disbursements.approve(d.id, w.approver)
+    disbursements.approve(d.id, project_staff)
+    finance = UserFactory(charity_staff=True, charity=project_staff.charity, finance=True)
+    db.session.commit()
+    assert disbursements.record_payment(d.id, finance, "RELIEF-PAY-0001").status == "paid"
+    assert disbursements.available_from_offer(db.session.get_one(Offer, offer.id)) == 100_000
+    assert ledger.verify()[1] == []
+    assert check_disbursements()[1] == []
