@@ -41,6 +41,9 @@ that is not JSON 415, unknown fields 422. Each operation lists the statuses it a
 a path that matches no operation (including an id beyond the documented range) is 404, and a method that a
 path does not have is 405, both as problem documents.
 
+**Retries.** An operation that takes an `Idempotency-Key` header answers a repeated key with what the first
+request made, so a client may retry after a lost answer without doing the thing twice.
+
 **Responses** carry every property their schema lists, except those a schema marks as only for some callers
 (the `private` parts).
 """
@@ -95,6 +98,8 @@ class Operation:
     # status -> description of a problem document, or (description, a problem schema with extension members)
     problems: dict[int, str | tuple[str, SchemaClass]] = field(default_factory=dict)
     path_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # header name -> its parameter object without `in` and `name` (e.g. the Idempotency-Key a request needs)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def operation(summary: str, **details: Any) -> Callable[[F], F]:
@@ -291,8 +296,12 @@ def _operation(rule: Any, view: Any, described: Operation, method: str) -> dict[
         document["security"] = [{}]  # public: anyone, with or without credentials
     if description:
         document["description"] = description
+    parameters: list[dict[str, Any]] = []
     if described.query is not None:
-        document["parameters"] = [{"in": "query", "schema": described.query}]
+        parameters.append({"in": "query", "schema": described.query})
+    parameters.extend({"in": "header", "name": name, **spec} for name, spec in described.headers.items())
+    if parameters:
+        document["parameters"] = parameters
     if described.body is not None:
         document["requestBody"] = {
             "required": described.body_required,

@@ -268,21 +268,30 @@ def check_request(campaign: Campaign, actor: User, form: RequestForm) -> dict[st
     return errors
 
 
+def _sent_before(request_key: str, actor: User) -> Disbursement | None:
+    """The request this key already made (a second submit), refused if someone else made it."""
+    existing = find_by_key(request_key)
+    if existing is not None and existing.requested_by_id != actor.id:
+        raise ValidationFailed(
+            _("The form expired; please send it again."), fields={"request_key": [_("Used.")]}
+        )
+    return existing
+
+
 def request(campaign: Campaign, actor: User, form: RequestForm, bill: Sequence[PreparedFile]) -> Disbursement:
     """Store a request with its bill and open its public notice; the same request key returns the request
     already made (a second submit). All checks run again in the writing transaction. Commits."""
-    if existing := find_by_key(form.request_key):
-        if existing.requested_by_id != actor.id:
-            raise ValidationFailed(
-                _("The form expired; please send it again."), fields={"request_key": [_("Used.")]}
-            )
+    if existing := _sent_before(form.request_key, actor):
         return existing
     with unit_of_work():
-        # Two requests against one fund (or one offer) at once: the second waits here and sees the first.
+        # Two requests against one fund (or one offer) at once, a double submit among them: the second waits
+        # here and then sees the first.
         if form.source == DisbursementSource.CAMPAIGN_FUND:
             ledger.lock_accounts([ledger.campaign_fund(campaign.id)])
         elif form.offer_id is not None:
             db.session.get(Offer, form.offer_id, with_for_update=True)
+        if existing := _sent_before(form.request_key, actor):
+            return existing
         errors = check_request(campaign, actor, form)
         if len(bill) != 1:
             errors["bill"] = [_("Attach the hospital's bill or invoice (a PDF or a photo).")]
