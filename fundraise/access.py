@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from fundraise.errors import wants_json
 from fundraise.models import Campaign, Role, User
-from fundraise.states import PUBLIC_STATES
+from fundraise.states import is_public
 
 F = TypeVar("F", bound=Callable[..., Any])
 STAFF_ROLES = frozenset({Role.CHARITY_STAFF, Role.ADMIN})
@@ -102,4 +102,6 @@ def can_see_private(user: User | None, campaign: Campaign) -> bool:
 
 
 def can_view(user: User | None, campaign: Campaign) -> bool:
-    return campaign.state in PUBLIC_STATES or can_see_private(user, campaign)
+    """Anyone sees a public campaign, and one that ended after taking money (fraud confirmed, closed out) so
+    its donors can read what happened; the applicant side, staff and officers see the rest."""
+    return is_public(campaign.state, campaign.ended_code) or can_see_private(user, campaign)

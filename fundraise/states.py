@@ -51,8 +51,36 @@ TONES = {
     S.CANCELLED: "muted",
 }
 
-# States the public may see; drafts and cases still under first review stay private.
+# States the public may see; drafts and cases still under first review stay private. Browse lists and search
+# show exactly these; a cancelled campaign that took money and says why it ended (`ENDED_TEXTS`) keeps its own
+# page public too (`is_public`), but is never listed.
 PUBLIC_STATES = frozenset({S.VERIFIED, S.FUNDRAISING, S.CLOSED, S.SUSPENDED})
+
+# Why a campaign that took money ended (Campaign.ended_code), as its public page tells donors; %(date)s is
+# Campaign.ended_at.
+ENDED_TEXTS: dict[str, Any] = {
+    "fraud_confirmed": _l(
+        "After a report, the charity confirmed this campaign was fraudulent on %(date)s. Every donor is being"
+        " refunded; no more money is paid out."
+    ),
+    "closed_out": _l(
+        "Treatment has ended; the family sent the final bill on %(date)s. Money left was refunded or moved to"
+        " the relief pool as each donor chose."
+    ),
+    "close_out_requested": _l("Treatment has ended; the charity is settling what is left."),
+}
+ENDED_TONES = {"fraud_confirmed": "bad", "closed_out": "muted", "close_out_requested": "info"}
+
+
+def is_public(state: str, ended_code: str | None) -> bool:
+    """Whether anyone may open a campaign's page: a public state, or cancelled with the reason it ended."""
+    return state in PUBLIC_STATES or (state == S.CANCELLED and bool(ended_code))
+
+
+def ended_text(code: str | None, date: str) -> str:
+    """The banner of an ended campaign (empty for a code not known here); `date` already formatted."""
+    text = ENDED_TEXTS.get(code or "")
+    return str(text) % {"date": date} if text is not None else ""
 
 
 def state_label(state: str | None) -> str:

@@ -6,6 +6,7 @@ ledger's own statement of the campaign fund; nothing here decides anything about
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from sqlalchemy import case, func, select
 
 from fundraise import ledger
 from fundraise.extensions import db
+from fundraise.i18n import locale_name
 from fundraise.models import (
     AccountKind,
     Campaign,
@@ -26,8 +28,10 @@ from fundraise.models import (
     SurplusChoice,
 )
 from fundraise.models.ledger import TransactionKind
+from fundraise.money import format_yuan
 from fundraise.pagination import Page, last_page
 from fundraise.pii import public_name
+from fundraise.services import gift_allocations, reference_cache
 from fundraise.services.donations import need_left, raised_and_committed
 from fundraise.services.donations.refunds import PROVIDER_REFUND, PROVIDER_REPORTS_REFUND
 
@@ -284,3 +288,51 @@ def template_helpers() -> dict[str, Any]:
         "surplus_explanation": lambda choice: SURPLUS_EXPLANATIONS.get(choice, ""),
         "use_of_funds": USE_OF_FUNDS,
     }
+
+
+# --- what a gift paid for --------------------------------------------------------------------------------
+
+
+def gift_uses(donations: Iterable[Donation]) -> dict[int, list[str]]:
+    """What each succeeded gift paid for, one line per part, by donation id: each payout to the hospital (paid
+    first in, first out), the relief pool, refunds, card disputes, the provider's fee and what is still held.
+    The parts sum to the gift. One call for the page (gift_allocations.breakdowns: three queries)."""
+    locale = locale_name()
+    uses: dict[int, list[str]] = {}
+    for donation_id, part in gift_allocations.breakdowns(donations).items():
+        lines = []
+        for disbursement, amount in part.payouts:
+            hospital = reference_cache.hospital(disbursement.hospital_id)
+            lines.append(
+                gettext(
+                    "%(amount)s paid to %(hospital)s on %(date)s for %(purpose)s",
+                    amount=format_yuan(amount),
+                    hospital=hospital.name(locale) if hospital is not None else "",
+                    date=local_date(disbursement.paid_at or disbursement.created_at),
+                    purpose=disbursement.purpose,
+                )
+            )
+        if part.relief_pool_fen:
+            lines.append(
+                gettext("%(amount)s moved to the relief pool", amount=format_yuan(part.relief_pool_fen))
+            )
+        if part.refunded_fen:
+            lines.append(gettext("%(amount)s refunded", amount=format_yuan(part.refunded_fen)))
+        if part.disputed_fen:
+            lines.append(
+                gettext("%(amount)s taken back by a card dispute", amount=format_yuan(part.disputed_fen))
+            )
+        if part.fee_fen:
+            lines.append(
+                gettext(
+                    "%(amount)s kept by the payment provider as its fee", amount=format_yuan(part.fee_fen)
+                )
+            )
+        if part.held_fen:
+            lines.append(
+                gettext(
+                    "%(amount)s still held for the patient's treatment", amount=format_yuan(part.held_fen)
+                )
+            )
+        uses[donation_id] = lines
+    return uses

@@ -216,6 +216,7 @@ def thanks(donation_id: int) -> Any:
             shown_name=public_name(donation),
             own_link=thanks_url(donation),
             receipt_to=_masked_email(_receipt_address(donation)),
+            uses=presenters.gift_uses([donation]).get(donation.id, []),
         )
     )
     # The page names the donor and carries their private link: never kept by a shared cache.
@@ -243,7 +244,13 @@ def history() -> Any:
         current_user.id, parse_page(request.args.get("page")), HISTORY_PER_PAGE
     )
     campaigns = _campaigns_by_id({d.campaign_id for d in listing.items})
-    return render_template("donate/history.html", listing=listing, campaigns=campaigns, thanks_url=thanks_url)
+    return render_template(
+        "donate/history.html",
+        listing=listing,
+        campaigns=campaigns,
+        thanks_url=thanks_url,
+        uses=presenters.gift_uses(listing.items),
+    )
 
 
 def _campaigns_by_id(ids: set[int]) -> dict[int, Campaign]:

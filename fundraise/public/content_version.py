@@ -54,12 +54,14 @@ from fundraise.models import (
     Campaign,
     CampaignReport,
     CampaignUpdate,
+    Disbursement,
     Document,
     Donation,
     DonationStatus,
     Offer,
     Voucher,
 )
+from fundraise.models.columns import UTCDateTime, utcnow
 from fundraise.models.ledger import AccountKind, LedgerAccount, LedgerEntry
 from fundraise.services.donations import raised_by_campaign
 from fundraise.states import PUBLIC_STATES
@@ -97,6 +99,7 @@ def _added_rows(
 
 CAMPAIGN_ID = bindparam("campaign_id", type_=Integer)
 CAMPAIGN_KEY = bindparam("campaign_key", type_=String)  # the id as audit_events.object_id stores it
+NOW = bindparam("now", type_=UTCDateTime())
 
 
 def _campaign_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
@@ -133,6 +136,19 @@ def _campaign_statement(postgresql: bool) -> Select[*tuple[Any, ...]]:
         ),
         # Relief support (the panel counts approved commitments; the page names the charities).
         _added_rows(postgresql, Offer, Offer.campaign_id == CAMPAIGN_ID, filled_in=(Offer.decided_at,)),
+        # Disbursements (the use-of-funds block): requested, approved, paid, rejected or cancelled, and how
+        # many have left their public notice (the `now` parameter; the phase shown changes then).
+        _added_rows(
+            postgresql,
+            Disbursement,
+            Disbursement.campaign_id == CAMPAIGN_ID,
+            filled_in=(
+                Disbursement.approved_at,
+                Disbursement.decided_at,
+                Disbursement.paid_at,
+                case((Disbursement.notice_ends_at <= NOW, 1)),
+            ),
+        ),
         # Vouchers (亲友证实), and their withdrawals.
         _added_rows(
             postgresql, Voucher, Voucher.campaign_id == CAMPAIGN_ID, filled_in=(Voucher.withdrawn_at,)
@@ -281,9 +297,20 @@ os.register_at_fork(after_in_child=_forget_readers)
 def campaign_version(campaign_id: int) -> tuple[Any, ...] | None:
     """The version of a campaign's public page, with its state first; None when there is no such campaign."""
     version: tuple[Any, ...] | None = _run(
-        "campaign", _campaign_statement, {"campaign_id": campaign_id, "campaign_key": str(campaign_id)}
+        "campaign",
+        _campaign_statement,
+        {"campaign_id": campaign_id, "campaign_key": str(campaign_id), "now": _now_parameter()},
     )
     return version
+
+
+def _now_parameter() -> Any:
+    """The current time as the driver takes it (the statement runs as SQL text, past the column types):
+    SQLite compares the text SQLAlchemy stores, PostgreSQL takes the aware datetime."""
+    now = utcnow()
+    if db.engine.dialect.name == "sqlite":
+        return now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return now
 
 
 def is_public(version: tuple[Any, ...]) -> bool:

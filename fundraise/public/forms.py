@@ -7,11 +7,18 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import Form, SearchField, SelectField, StringField, TextAreaField
+from wtforms import Form, HiddenField, SearchField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from fundraise.services.campaign_reports import CONTACT_MAX, DETAILS_MAX, DETAILS_MIN, REASONS, is_contact
+from fundraise.services.campaign_reports import (
+    CONTACT_MAX,
+    DETAILS_MAX,
+    DETAILS_MIN,
+    OBJECTION,
+    REASONS,
+    is_contact,
+)
 from fundraise.services.search import MAX_QUERY_LENGTH
 from fundraise.services.vouching import RELATIONSHIP_LABELS
 from fundraise.states import LABELS
@@ -71,6 +78,21 @@ class ReportForm(FlaskForm):
         validators=[Length(max=CONTACT_MAX), _contact_when_signed_out],
         description=_l("Only charity staff see it, to ask you more. Required when you are not signed in."),
     )
+    # The payment objected to ("Object to this payment" on a disbursement in its public notice), if any.
+    disbursement = HiddenField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.offer_objection(bool(self.disbursement.data))
+
+    def offer_objection(self, objecting: bool) -> None:
+        """An objection to a payment is a reason only on the form that names the payment; it is then the
+        reason chosen unless the visitor picks another."""
+        self.reason.choices = [SelectChoice("", _l("Choose a reason"))] + [
+            SelectChoice(code, label) for code, label in REASONS.items() if objecting or code != OBJECTION
+        ]
+        if objecting and not self.reason.data:
+            self.reason.data = OBJECTION
 
 
 class VouchForm(FlaskForm):

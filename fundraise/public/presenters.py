@@ -9,11 +9,13 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from fundraise import audit
+from fundraise.disbursement_text import phase_explanation, phase_label, phase_tone
 from fundraise.i18n import locale_name
 from fundraise.models import AuditEvent, Campaign, Region
 from fundraise.services import reference_cache
 from fundraise.services.donations import raised_fen
 from fundraise.services.search import category_label
+from fundraise.states import ENDED_TONES, ended_text
 from fundraise.verification_text import reason_text
 from fundraise.web.templating import ROLE_LABELS
 
@@ -42,7 +44,14 @@ RELATIONSHIPS = {
     "grandparent": _l("Grandparent"),
     "other": _l("Other relative or carer"),
 }
-REPORT_STATUSES = {"open": _l("Open"), "upheld": _l("Upheld"), "dismissed": _l("Dismissed")}
+REPORT_STATUSES = {
+    "open": _l("Open"),
+    "credible": _l("Credible: payouts frozen"),
+    "evidence_requested": _l("Evidence requested"),
+    "upheld": _l("Upheld"),
+    "dismissed": _l("Dismissed"),
+    "fraud_confirmed": _l("Fraud confirmed"),
+}
 # What the public timeline says for each audited campaign event. Events not named here (edits, ID reveals)
 # are internal and never shown to the public.
 PUBLIC_EVENTS = {
@@ -161,4 +170,9 @@ def template_helpers() -> dict[str, Any]:
         "category_label": lambda category: category_label(category, locale_name()),
         "raised_fen": raised_fen,
         "report_status_label": lambda status: REPORT_STATUSES.get(status, status),
+        "phase_label": phase_label,
+        "phase_explanation": phase_explanation,
+        "phase_tone": phase_tone,
+        "ended_text": ended_text,
+        "ended_tone": lambda code: ENDED_TONES.get(code or "", "muted"),
     }

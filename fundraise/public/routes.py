@@ -11,17 +11,25 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
 from fundraise import audit
-from fundraise.access import can_see_private, current_account, current_user_or_none, public, signed_in
+from fundraise.access import (
+    can_see_private,
+    can_view,
+    current_account,
+    current_user_or_none,
+    public,
+    signed_in,
+)
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
-from fundraise.models import Campaign, CampaignState, CampaignUpdate
+from fundraise.models import Campaign, CampaignState, CampaignUpdate, Disbursement
 from fundraise.pagination import parse_page
 from fundraise.pii import mask_name
-from fundraise.public import content_version, sharing
+from fundraise.public import bill_preview as bill_images
+from fundraise.public import content_version, sharing, use_of_funds
 from fundraise.public.forms import BrowseForm, ReportForm, VouchForm
 from fundraise.public.presenters import public_timeline, template_helpers
-from fundraise.services import campaign_reports, search, vouching
+from fundraise.services import campaign_reports, disbursements, documents, search, vouching
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign, raised_fen
 from fundraise.states import PUBLIC_STATES
@@ -62,7 +70,13 @@ def _show_campaign(campaign_id: int) -> Any:
     loaded = _load_for_page(campaign_id)  # held: the session keeps loaded objects only while referenced
     found = get_campaign(campaign_id, current_user_or_none())
     del loaded
-    return _campaign_page(found, ReportForm())
+    form = ReportForm()
+    # "Object to this payment": the report form with that disbursement chosen (one still in its notice).
+    objected = use_of_funds.objectable(found.id, request.args.get("disbursement"))
+    if objected is not None:
+        form.disbursement.data = str(objected.id)
+        form.offer_objection(True)
+    return _campaign_page(found, form, objected=objected)
 
 
 # A listing page rendered: its HTML and the raised amounts its cards show, by campaign id.
@@ -123,7 +137,16 @@ def report(campaign_id: int) -> Any:
     found = get_campaign(campaign_id, user)
     del loaded
     form = ReportForm()
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    objected = None
+    if form.disbursement.data:
+        objected = use_of_funds.objectable(found.id, form.disbursement.data)
+        if objected is None:
+            valid = False
+            form.disbursement.errors = [
+                _("That payment is no longer in its public notice; report the campaign instead.")
+            ]
+    if valid:
         try:
             campaign_reports.file_report(
                 found,
@@ -131,9 +154,10 @@ def report(campaign_id: int) -> Any:
                 reason=form.reason.data or "",
                 details=form.details.data or "",
                 contact=form.contact.data or "",
+                disbursement_id=objected.id if objected is not None else None,
             )
         except ValidationFailed as error:
-            apply_field_errors(form, error)
+            apply_field_errors(form, error, aliases={"disbursement_id": "disbursement"})
         else:
             flash(
                 _(
@@ -143,7 +167,7 @@ def report(campaign_id: int) -> Any:
             )
             # Land on the top of the page, where the thank-you is, not on the form the browser came from.
             return redirect(url_for("public.campaign", campaign_id=found.id, _anchor="main"))
-    return _campaign_page(found, form, status=422)
+    return _campaign_page(found, form, status=422, objected=objected)
 
 
 def _load_for_page(campaign_id: int) -> Campaign | None:
@@ -161,10 +185,15 @@ def _load_for_page(campaign_id: int) -> Campaign | None:
 
 
 def _campaign_page(
-    found: Campaign, report_form: ReportForm, status: int = 200, vouch_form: VouchForm | None = None
+    found: Campaign,
+    report_form: ReportForm,
+    status: int = 200,
+    vouch_form: VouchForm | None = None,
+    objected: Disbursement | None = None,
 ) -> Any:
     viewer = current_user_or_none()
     link = share_url(found)
+    money = use_of_funds.campaign_money(found.id)
     return (
         render_template(
             "public/campaign.html",
@@ -180,6 +209,8 @@ def _campaign_page(
             may_vouch=vouching.may_vouch(found, viewer),
             vouch_form=vouch_form or VouchForm(formdata=None),
             share_qr=sharing.qr_svg(link) if found.state in PUBLIC_STATES else "",
+            money=money,
+            objected=use_of_funds.describe(objected, "notice") if objected is not None else None,
         ),
         status,
     )
@@ -255,6 +286,28 @@ def poster(campaign_id: int) -> Any:
     response = Response(image, mimetype="image/png")
     response.headers["Content-Disposition"] = f'inline; filename="aidbridge-{found.id}.png"'
     response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/disbursements/<int:disbursement_id>/bill-preview")
+@public
+def bill_preview(disbursement_id: int) -> Any:
+    """The redacted bill of a disbursement the public may see: a blurred, downscaled PNG of an image bill
+    (a PDF bill has none; the page names its size and fingerprint)."""
+    disbursement = db.session.get(Disbursement, disbursement_id)
+    if (
+        disbursement is None
+        or not disbursements.visible_to_public(disbursement)
+        or not can_view(current_user_or_none(), disbursement.campaign)
+        or disbursement.bill.content_type not in use_of_funds.IMAGE_TYPES
+    ):
+        abort(404)
+    path = documents.upload_dir() / disbursement.bill.stored_name
+    if not path.is_file():
+        abort(404)
+    response = Response(bill_images.blurred_png(path.read_bytes()), mimetype="image/png")
+    # A bill never changes once attached (a new bill is a new request).
+    response.headers["Cache-Control"] = "public, max-age=2592000"
     return response
 
 

@@ -36,8 +36,10 @@ from tests.statements import counting
 # number of cards, updates and photos:
 # campaign page: the campaign, its documents, its updates and their photos, the audit timeline, the donation
 # panel (raised and relief support in one, donors, recent gifts: count and rows), the charities' support, the
-# vouchers with their names, the verified breakdown (when that partial is in).
-CAMPAIGN_PAGE_MAX = 13
+# vouchers with their names, the verified breakdown (when that partial is in), and the use of funds: its
+# totals (one statement), the visible disbursements with bills and approvals (one), and which of those in
+# their notice an objection holds (one, only when some are waiting).
+CAMPAIGN_PAGE_MAX = 15
 # browse: count, the page of campaigns, their photos, province and category options, the raised amounts.
 BROWSE_MAX = 7
 # home: featured campaigns (fundraising, else verified), their photos, the raised amounts.
