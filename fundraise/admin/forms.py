@@ -62,6 +62,12 @@ class AccountEditForm(AccountDetailsForm):
         _l("Active: the account can sign in"),
         description=_l("Deactivating signs the account out everywhere and refuses its API tokens."),
     )
+    finance = BooleanField(
+        _l("Finance member: records bank transfers"),
+        description=_l(
+            "For charity staff only: may download the bank file and record disbursements' transfers."
+        ),
+    )
 
 
 class CharityForm(FlaskForm):

@@ -144,6 +144,7 @@ def _edit_form(person: User, *, posted: bool = True) -> AccountEditForm:
             "charity_code": person.charity.code if person.charity else "",
             "jurisdiction_code": person.jurisdiction_code or "",
             "active": person.active,
+            "finance": person.finance,
         },
     )
     _organisation_choices(form)
@@ -167,6 +168,7 @@ def edit_user(user_id: int) -> Any:
                 charity_code=form.charity_code.data or None,
                 jurisdiction_code=(form.jurisdiction_code.data or "").strip() or None,
                 active=bool(form.active.data),
+                finance=bool(form.finance.data),
                 actor=admin,
             )
         except ValidationFailed as error:

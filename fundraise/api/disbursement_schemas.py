@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from fundraise.api.schemas import DocumentSchema, Fen, Yuan
+from fundraise.disbursement_text import phase_label
 from fundraise.models import Disbursement, DisbursementSource, DisbursementStatus, SettlementStatus
 from fundraise.request_limits import MAX_ID
 from fundraise.services import disbursements
@@ -26,16 +26,6 @@ PHASES = (
     "rejected",
     "cancelled",
 )
-PHASE_LABELS = {
-    "notice": _l("In public notice"),
-    "held": _l("Held by an objection"),
-    "awaiting_approval": _l("Awaiting approval"),
-    "awaiting_second_approval": _l("Awaiting a second approval"),
-    "approved": _l("Approved, to be paid"),
-    "paid": _l("Paid"),
-    "rejected": _l("Rejected"),
-    "cancelled": _l("Cancelled"),
-}
 QUEUE_TABS = ("waiting", "approved", "paid", "closed")
 SOURCES = [source.value for source in DisbursementSource]
 # The largest amount a request may name: far above any hospital bill (¥10 billion), well inside the BIGINT
@@ -330,7 +320,7 @@ def disbursement_body(disbursement: Disbursement, *, held: bool, private: bool) 
     body: dict[str, Any] = DisbursementSchema(exclude=("phase", "phase_label", "private")).dump(disbursement)
     phase = disbursements.phase(disbursement, held=held)
     body["phase"] = phase
-    body["phase_label"] = str(PHASE_LABELS.get(phase, phase))
+    body["phase_label"] = phase_label(phase)
     if private:
         body["private"] = DisbursementPrivate().dump(disbursement)
     return body

@@ -183,6 +183,7 @@ def update_account(
     jurisdiction_code: str | None = None,
     active: bool,
     actor: User,
+    finance: bool | None = None,
 ) -> User:
     """An admin's edit of an account: name, e-mail, role with the organisation it needs (the rules of
     `create_account`), and whether it may sign in. Refused whole, with the fields to correct, when anything is
@@ -221,6 +222,8 @@ def update_account(
     user.charity_id = organisation.charity_id
     user.jurisdiction_code = organisation.jurisdiction_code
     user.active = active
+    # A finance member records disbursements' bank transfers: charity staff only (None leaves it as it is).
+    user.finance = (user.finance if finance is None else finance) and role == Role.CHARITY_STAFF
     after = _account_facts(user)
     changed = sorted(key for key in after if after[key] != before[key])
     if not changed:
@@ -266,6 +269,7 @@ def _account_facts(user: User) -> dict[str, str | bool | None]:
         "charity": charity.code if charity else None,
         "jurisdiction_code": user.jurisdiction_code,
         "active": user.active,
+        "finance": user.finance,
     }
 
 

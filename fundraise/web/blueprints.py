@@ -17,6 +17,7 @@ from fundraise.extensions import login_manager
 from fundraise.family.routes import bp as family_bp
 from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
+from fundraise.payouts import bp as payouts_bp
 from fundraise.public.routes import bp as public_bp
 from fundraise.relief.routes import bp as relief_bp
 from fundraise.services import accounts, login_sessions, offers, vouching
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
         payments_bp,
         donate_bp,
         relief_bp,
+        payouts_bp,
     ):
         app.register_blueprint(blueprint)
 
