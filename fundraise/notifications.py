@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 
 from fundraise.errors import try_again_at
@@ -49,6 +50,18 @@ def render_notification(notification: Notification) -> tuple[str, str]:
             "to be safe, you can choose a longer password on your account page once you are signed in.",
             count=int(params.get("failures") or 0),
             time=try_again_at(datetime.fromisoformat(params["locked_until"])),
+        )
+        return subject, body
+    if notification.kind == "evidence_requested":
+        subject = _(
+            "Charity staff ask for more evidence about \u201c%(title)s\u201d",
+            title=params.get("title") or _("(untitled)"),
+        )
+        body = _(
+            "A report about your campaign is being looked into. Please send what is asked by %(date)s: open"
+            " your dashboard and choose \u201cAnswer the request for evidence\u201d.\n\nWhat is asked: %(request)s",
+            date=format_date(date.fromisoformat(params["due_on"])),
+            request=params.get("request") or "",
         )
         return subject, body
     return notification.kind, ""

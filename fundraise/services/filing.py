@@ -18,7 +18,7 @@ from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationF
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, DiseaseRange, DocumentKind, Hospital, Region, Role, User
 from fundraise.models.columns import utcnow
-from fundraise.services import accounts, documents
+from fundraise.services import accounts, block_list, documents
 from fundraise.services.documents import Upload
 from fundraise.services.policies import loaded_policies
 from fundraise.text_input import text_problem
@@ -227,6 +227,8 @@ def _apply_fields(campaign: Campaign, data: dict[str, Any], actor: User) -> None
             fail("patient_id_number", id_error_message(error.code))
         else:
             check_against(rid)
+            if blocked := block_list.blocked_reason(pii.blind_index(rid.number)):
+                fail("patient_id_number", blocked)
             changes["patient_id_ciphertext"] = pii.encrypt_id(rid.number)
             changes["patient_id_index"] = pii.blind_index(rid.number)
             changes["patient_id_masked"] = pii.mask_id(rid.number)
@@ -435,6 +437,8 @@ def missing_items(campaign: Campaign) -> dict[str, list[str]]:
         # False is a real answer ("no car"); zero is not a real cost or target.
         if value is None or value == "" or (value == 0 and not isinstance(value, bool)):
             missing[field] = [_("This is required before you submit.")]
+    if blocked := block_list.blocked_reason(campaign.patient_id_index):
+        missing["patient_id_number"] = [blocked]
     kinds = {document.kind for document in campaign.documents}
     for kind in REQUIRED_EVIDENCE:
         if kind not in kinds:

@@ -1,16 +1,17 @@
-"""Forms for staff pages: review decisions, report resolutions, reinstatement, refunds, records imports."""
+"""Forms for staff pages: review decisions, the steps of a report, reinstatement, refunds, records imports."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, RadioField, SelectField, TextAreaField
+from wtforms import BooleanField, DateField, RadioField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from fundraise.models import RecordKind
-from fundraise.services.campaign_reports import RESOLUTION_MAX, RESOLUTION_MIN
+from fundraise.services.block_list import LIFT_REASON_MAX, LIFT_REASON_MIN
+from fundraise.services.campaign_reports import NOTE_MAX, NOTE_MIN, RESOLUTION_MAX, RESOLUTION_MIN
 from fundraise.services.transitions import DECISION_REASON_MIN, REASON_MAX
 from fundraise.web.fields import YuanField
 
@@ -61,6 +62,54 @@ class ResolveReportForm(FlaskForm):
         _l("What you found. When the report is upheld this is shown on the campaign page as the reason."),
         RESOLUTION_MIN,
         RESOLUTION_MAX,
+    )
+
+
+class CredibleForm(FlaskForm):
+    note = _written(
+        _l("Why the report is credible"),
+        _l("Recorded in the audit log. The campaign's disbursements freeze until the report is resolved."),
+        NOTE_MIN,
+        NOTE_MAX,
+    )
+
+
+class EvidenceRequestForm(FlaskForm):
+    request_text = _written(
+        _l("What the family should send"),
+        _l("The family reads this as written; name the documents you need."),
+        RESOLUTION_MIN,
+        RESOLUTION_MAX,
+    )
+    due_on = DateField(
+        _l("Answer by"),
+        validators=[InputRequired(_l("Choose the date by which the family should answer."))],
+        description=_l("After today, at most 60 days away."),
+    )
+
+
+class ConfirmFraudForm(FlaskForm):
+    resolution = _written(
+        _l("What was found"),
+        _l("Recorded with every refund and in the audit log."),
+        RESOLUTION_MIN,
+        RESOLUTION_MAX,
+    )
+    confirm = BooleanField(
+        _l(
+            "I confirm: cancel every unpaid disbursement, end the campaign, refund every donor and block this"
+            " patient from new campaigns."
+        ),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
+
+
+class LiftBlockForm(FlaskForm):
+    reason = _written(
+        _l("Reason for lifting the block"),
+        _l("Recorded in the audit log."),
+        LIFT_REASON_MIN,
+        LIFT_REASON_MAX,
     )
 
 

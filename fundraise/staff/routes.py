@@ -1,4 +1,5 @@
-"""Work queues for charity staff (case reviews, reports) and the civil-affairs officer's regional list."""
+"""Work queues for charity staff (case reviews; reports are in staff/reports.py) and the civil-affairs
+officer's regional list."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from fundraise.public.presenters import staff_timeline, template_helpers
 from fundraise.services import campaign_reports
 from fundraise.services.filing import reveal_id_number
 from fundraise.services.transitions import transition
-from fundraise.staff.forms import ConfirmForm, DecisionForm, ReinstateForm, ResolveReportForm
+from fundraise.staff.forms import ConfirmForm, DecisionForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.context_processor(template_helpers)
@@ -151,98 +152,6 @@ def reveal_id(campaign_id: int) -> Any:
         flash(error.message, "error")
         return redirect(url_for("staff.review", campaign_id=campaign.id))
     return _review_page(campaign, revealed_id=number)
-
-
-# --- reports ---------------------------------------------------------------------------------------------
-
-
-@bp.route("/reports")
-@roles(*REVIEWERS)
-def report_queue() -> Any:
-    return render_template(
-        "staff/reports.html", queue=campaign_reports.open_reports(), reasons=campaign_reports.REASONS
-    )
-
-
-def _report_page(
-    report_id: int,
-    resolve_form: ResolveReportForm | None = None,
-    reinstate_form: ReinstateForm | None = None,
-    status: int = 200,
-) -> Any:
-    report = campaign_reports.get_report(report_id)
-    campaign = report.campaign
-    others = [r for r in campaign_reports.reports_for(campaign.id) if r.id != report.id]
-    open_count = campaign_reports.open_report_count(campaign.id)
-    return (
-        render_template(
-            "staff/report.html",
-            report=report,
-            campaign=campaign,
-            others=others,
-            reasons=campaign_reports.REASONS,
-            resolve_form=resolve_form or ResolveReportForm(formdata=None),
-            reinstate_form=reinstate_form or ReinstateForm(formdata=None),
-            can_reinstate=campaign.state == S.SUSPENDED and open_count == 0,
-            open_count=open_count,
-        ),
-        status,
-    )
-
-
-@bp.route("/reports/<int:report_id>")
-@roles(*REVIEWERS)
-def report(report_id: int) -> Any:
-    return _report_page(report_id)
-
-
-@bp.route("/reports/<int:report_id>/resolve", methods=["POST"])
-@roles(*REVIEWERS)
-def resolve_report(report_id: int) -> Any:
-    report = campaign_reports.get_report(report_id)
-    form = ResolveReportForm()
-    if not form.validate_on_submit():
-        return _report_page(report_id, resolve_form=form, status=422)
-    resolve = (
-        campaign_reports.uphold_report if form.outcome.data == "uphold" else campaign_reports.dismiss_report
-    )
-    try:
-        resolve(report, current_user, form.resolution.data or "")
-    except ValidationFailed as error:
-        form.resolution.errors = [m for messages in error.fields.values() for m in messages] or [
-            error.message
-        ]
-        return _report_page(report_id, resolve_form=form, status=422)
-    except DomainError as error:
-        flash(error.message, "error")
-        return redirect(url_for("staff.report", report_id=report_id))
-    if report.status == "upheld":
-        if report.campaign.state == S.SUSPENDED:
-            flash(_("Report upheld. The campaign is suspended: donations and payouts are frozen."), "success")
-        else:
-            flash(_("Report upheld. The campaign was not raising money, so it was not suspended."), "info")
-    else:
-        flash(_("Report dismissed."), "info")
-    return redirect(url_for("staff.report", report_id=report_id))
-
-
-@bp.route("/reports/<int:report_id>/reinstate", methods=["POST"])
-@roles(*REVIEWERS)
-def reinstate(report_id: int) -> Any:
-    report = campaign_reports.get_report(report_id)
-    form = ReinstateForm()
-    if not form.validate_on_submit():
-        return _report_page(report_id, reinstate_form=form, status=422)
-    try:
-        campaign_reports.reinstate_campaign(report.campaign, current_user, form.reason.data or "")
-    except ValidationFailed as error:
-        form.reason.errors = [m for messages in error.fields.values() for m in messages] or [error.message]
-        return _report_page(report_id, reinstate_form=form, status=422)
-    except DomainError as error:
-        flash(error.message, "error")
-        return redirect(url_for("staff.report", report_id=report_id))
-    flash(_("The campaign is reinstated."), "success")
-    return redirect(url_for("staff.report", report_id=report_id))
 
 
 # --- the civil-affairs officer's region ------------------------------------------------------------------
