@@ -11,7 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
+from flask_wtf.file import FileField, MultipleFileField
 from sqlalchemy import select
 from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -360,4 +360,20 @@ class UpdateForm(FlaskForm):
         _l("Photos (optional)"),
         description=_l("JPEG or PNG, up to 9."),
         render_kw={"accept": IMAGE_ACCEPT},
+    )
+
+
+class CloseOutForm(FlaskForm):
+    """Closing a campaign out: the final bill and an optional word to the charity (1000 characters at most,
+    the close-out service's NOTE_MAX)."""
+
+    bill = FileField(
+        _l("The final bill"),
+        description=_l("The hospital's final bill or discharge settlement: a PDF, JPEG or PNG file."),
+        render_kw={"accept": DOCUMENT_ACCEPT},
+    )
+    note = TextAreaField(
+        _l("A note for the charity (optional)"),
+        validators=[Optional(), Length(max=1000)],
+        description=_l("For example: discharged on 12 May; the last stay is settled."),
     )

@@ -32,6 +32,7 @@ from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.campaign_reports import file_report
 from fundraise.services.charities import create_charity
+from fundraise.services.demo_payouts import seed_payouts
 from fundraise.services.demo_relief import seed_relief
 from fundraise.services.documents import Upload
 from fundraise.services.donations import start_donation
@@ -66,7 +67,10 @@ CHARITIES = [
 # The one printed login per role, plus further staff so queues and approvals have more than one person.
 STAFF: list[tuple[str, str, Role, dict[str, Any]]] = [
     ("admin", "平台管理员", Role.ADMIN, {}),
+    ("admin2", "黄磊（平台第二管理员）", Role.ADMIN, {}),
     ("staff", "刘芳（安心基金会）", Role.CHARITY_STAFF, {"charity_code": "ANXIN"}),
+    ("staff3", "林涛（安心基金会）", Role.CHARITY_STAFF, {"charity_code": "ANXIN"}),
+    ("finance", "许敏（安心基金会财务）", Role.CHARITY_STAFF, {"charity_code": "ANXIN"}),
     ("staff2", "陈静（童心基金会）", Role.CHARITY_STAFF, {"charity_code": "TONGXIN"}),
     ("officer", "赵建国（阜阳市民政局）", Role.CIVIL_AFFAIRS_OFFICER, {"jurisdiction_code": "341200"}),
     ("officer2", "马文华（甘肃省民政厅）", Role.CIVIL_AFFAIRS_OFFICER, {"jurisdiction_code": "620000"}),
@@ -151,6 +155,7 @@ def _seed(data: dict[str, Any]) -> None:
         _seed_campaign(spec, families[spec["family"]], social_workers, reviewer)
     relay()
     seed_relief(staff)
+    seed_payouts(staff)
     relay()
 
 
@@ -342,6 +347,9 @@ def _logins(url: str) -> list[str]:
         ("charity_staff", "staff", "安心医疗救助基金会 — review queue, reports, relief offers to approve"),
         ("civil_affairs_officer", "officer", "阜阳市 (341200)"),
         ("admin", "admin", ""),
+        ("admin", "admin2", "second admin — confirms hospitals' settlement accounts"),
+        ("charity_staff", "finance", "安心基金会 finance — records bank transfers of approved disbursements"),
+        ("charity_staff", "staff3", "安心基金会 — second approver of large disbursements"),
     ]
     campaigns_count = db.session.query(Campaign).count()
     hospitals = db.session.query(Hospital).count()

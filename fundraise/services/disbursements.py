@@ -220,6 +220,10 @@ def check_request(campaign: Campaign, actor: User, form: RequestForm) -> dict[st
         )
     if frozen := frozen_reason(campaign):
         raise IllegalTransition(frozen)
+    if campaign.ended_code:
+        raise IllegalTransition(
+            _("Treatment has ended and the campaign is being closed out; no new payment can be asked.")
+        )
     errors: dict[str, list[str]] = {}
     if campaign.hospital_id is None:
         errors["hospital_id"] = [_("The campaign names no treating hospital to pay.")]

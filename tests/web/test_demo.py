@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from fundraise import ledger
 from fundraise.audit_verification import verify_log
 from fundraise.extensions import db
-from fundraise.models import Campaign, Role, User, VerificationReport
+from fundraise.models import Campaign, Disbursement, Role, User, VerificationReport
+from fundraise.services import disbursements
 from fundraise.services.accounts import authenticate
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
+from fundraise.services.disbursement_invariants import check_disbursements
 
 
 def test_demo_seeds_every_role_and_is_idempotent(app):
@@ -51,6 +54,15 @@ def test_demo_seeds_every_role_and_is_idempotent(app):
         if r.report
         for check in r.report["checks"]
     )
+    # Every payout phase is there to see at once, and the money checks hold after seeding.
+    every = db.session.scalars(select(Disbursement)).all()
+    phases = {disbursements.phase(d, held=bool(disbursements.held_ids([d.id]))) for d in every}
+    assert {"paid", "notice", "awaiting_second_approval"} <= phases
+    campaigns = db.session.scalars(select(Campaign)).all()
+    assert any(disbursements.frozen_reason(c) for c in campaigns if c.state == "fundraising")
+    assert any(c.ended_code == "closed_out" for c in campaigns)
+    assert ledger.verify()[1] == []
+    assert check_disbursements()[1] == []
     log = verify_log()
     assert log.intact, log.problems
     assert log.events > 100

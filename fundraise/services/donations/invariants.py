@@ -105,12 +105,15 @@ def check_donations() -> tuple[int, list[str]]:
                 f"donation {donation.id}: disputed_fen {donation.disputed_fen}, ledger disputes {disputed}"
             )
         campaign = per_campaign.setdefault(
-            donation.campaign_id, {"donations": 0, "captured": 0, "kept": 0, "fees": 0, "covered": 0}
+            donation.campaign_id,
+            {"donations": 0, "captured": 0, "kept": 0, "fees": 0, "covered": 0, "surplus": 0},
         )
         campaign["captured"] += captured
         campaign["kept"] += captured - refunded - disputed
         campaign["fees"] += total(donation.id, TransactionKind.FEE, AccountKind.PROCESSOR_FEES)
         campaign["covered"] -= reserve_by_donation.get(donation.id, 0)
+        # What was left of the gift at close-out and moved to the relief pool, as its donor chose.
+        campaign["surplus"] += total(donation.id, TransactionKind.SURPLUS, AccountKind.CAMPAIGN_FUND)
         if donation.status == DonationStatus.SUCCEEDED:
             campaign["donations"] += donation.amount_fen
     for campaign_id, sums in sorted(per_campaign.items()):
@@ -127,11 +130,12 @@ def check_donations() -> tuple[int, list[str]]:
         # plus movements that are not about one donation (payouts to the hospital, corrections).
         fund = ledger.find_account(AccountKind.CAMPAIGN_FUND, campaign_id)
         other = other_fund_movements.get(fund.id, 0) if fund is not None else 0
-        expected = sums["kept"] - sums["fees"] + sums["covered"] + other
+        expected = sums["kept"] - sums["fees"] + sums["covered"] + sums["surplus"] + other
         actual = ledger.balance(fund) if fund is not None else 0
         if actual != expected:
             violations.append(
                 f"campaign {campaign_id}: fund balance {actual} fen, expected kept {sums['kept']} − fees {sums['fees']}"
-                f" + reserve-covered {sums['covered']} + other movements {other} = {expected}"
+                f" + reserve-covered {sums['covered']} + moved to the relief pool {sums['surplus']}"
+                f" + other movements {other} = {expected}"
             )
     return checked, violations
