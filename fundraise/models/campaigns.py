@@ -41,7 +41,12 @@ class DocumentKind(enum.StrEnum):
 
 
 # What the filing asks for as evidence.
-FILING_EVIDENCE = (DocumentKind.DIAGNOSIS, DocumentKind.COST_ESTIMATE, DocumentKind.IDENTITY, DocumentKind.HOUSEHOLD)
+FILING_EVIDENCE = (
+    DocumentKind.DIAGNOSIS,
+    DocumentKind.COST_ESTIMATE,
+    DocumentKind.IDENTITY,
+    DocumentKind.HOUSEHOLD,
+)
 
 
 class ReportStatus(enum.StrEnum):

@@ -71,7 +71,11 @@ CAMPAIGN_LIMITS = {
     DocumentKind.UPDATE_PHOTO.value: "MAX_UPDATE_PHOTOS",
     DocumentKind.BILL.value: "MAX_BILL_DOCUMENTS",
     DocumentKind.REPORT_EVIDENCE.value: "MAX_BILL_DOCUMENTS",
-    **{kind.value: "MAX_EVIDENCE_DOCUMENTS" for kind in DocumentKind if kind not in (*PHOTO_KINDS, *LATE_KINDS)},
+    **{
+        kind.value: "MAX_EVIDENCE_DOCUMENTS"
+        for kind in DocumentKind
+        if kind not in (*PHOTO_KINDS, *LATE_KINDS)
+    },
 }
 
 
