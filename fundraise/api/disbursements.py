@@ -53,7 +53,7 @@ from fundraise.models import (
     SettlementStatus,
     User,
 )
-from fundraise.services import disbursements, gift_allocations, settlement_accounts
+from fundraise.services import disbursement_funds, disbursements, gift_allocations, settlement_accounts
 from fundraise.services import documents as document_service
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.disbursements import RequestForm
@@ -168,15 +168,15 @@ def campaign_disbursements(campaign_id: int) -> Any:
     user = current_user_or_none()
     campaign = get_campaign(campaign_id, user)
     private = can_see_private(user, campaign)
-    rows = disbursements.for_campaign(campaign.id)
+    rows = disbursement_funds.for_campaign(campaign.id)
     if not private:
-        rows = [d for d in rows if disbursements.visible_to_public(d)]
+        rows = [d for d in rows if disbursement_funds.visible_to_public(d)]
     # Items are dumped one by one (each with its phase); the whole is the CampaignDisbursements schema.
     return jsonify(
         {
             "campaign_id": campaign.id,
             "frozen_reason": disbursements.frozen_reason(campaign),
-            "use_of_funds": UseOfFundsSchema().dump(disbursements.use_of_funds(campaign.id)),
+            "use_of_funds": UseOfFundsSchema().dump(disbursement_funds.use_of_funds(campaign.id)),
             "items": _bodies(rows, private=private),
         }
     )
@@ -355,7 +355,7 @@ def pay_disbursement(disbursement_id: int) -> Any:
 )
 def disbursement_queue() -> Any:
     query = load_query(DisbursementQueueQuery())
-    rows = disbursements.queue(current_account(), query["tab"])
+    rows = disbursement_funds.queue(current_account(), query["tab"])
     return jsonify({"tab": query["tab"], "items": _bodies(rows, private=True)})
 
 

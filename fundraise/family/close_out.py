@@ -21,7 +21,7 @@ from fundraise.family.routes import bp
 from fundraise.models import Campaign, DocumentKind, Role
 from fundraise.money import format_yuan
 from fundraise.services import campaigns as campaign_service
-from fundraise.services import close_out, disbursements, documents
+from fundraise.services import close_out, disbursement_funds, disbursements, documents
 from fundraise.services.documents import PreparedFile
 from fundraise.web.forms import apply_field_errors
 
@@ -54,7 +54,7 @@ def _read_bill(form: CloseOutForm) -> PreparedFile | None:
 
 def _render(campaign: Campaign, form: CloseOutForm, status: int = 200) -> Any:
     actor = current_account()
-    use = disbursements.use_of_funds(campaign.id)
+    use = disbursement_funds.use_of_funds(campaign.id)
     settle_refusal = close_out.settlement_refusal(actor, campaign)
     custodian = close_out.is_custodian_staff(actor)
     return (

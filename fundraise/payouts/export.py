@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fundraise import audit
 from fundraise.csv_export import csv_lines
 from fundraise.models import Disbursement, User
-from fundraise.services import disbursements, settlement_accounts
+from fundraise.services import disbursement_funds, disbursements, settlement_accounts
 from fundraise.unit_of_work import unit_of_work
 
 COLUMNS = (
@@ -86,7 +86,7 @@ def transfers(actor: User) -> list[Transfer]:
     """The approved, unpaid disbursements of the actor's charity (every charity's for an admin) that the bank
     can pay now, oldest first."""
     rows = []
-    for disbursement in disbursements.queue(actor, "approved"):
+    for disbursement in disbursement_funds.queue(actor, "approved"):
         account = disbursement.settlement_account
         if account is None or not _payable(disbursement):
             continue

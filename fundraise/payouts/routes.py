@@ -47,7 +47,7 @@ from fundraise.payouts.forms import (
     PaymentForm,
     RejectForm,
 )
-from fundraise.services import disbursements, documents, settlement_accounts
+from fundraise.services import disbursement_funds, disbursements, documents, settlement_accounts
 from fundraise.services.disbursements import REQUESTABLE_STATES
 from fundraise.services.documents import PreparedFile
 from fundraise.web.forms import apply_field_errors
@@ -88,18 +88,18 @@ def _source_choices(campaign: Campaign) -> list[SelectChoice]:
             FUND,
             _(
                 "Campaign fund (%(amount)s available)",
-                amount=format_yuan(disbursements.available_from_fund(campaign.id)),
+                amount=format_yuan(disbursement_funds.available_from_fund(campaign.id)),
             ),
         )
     ]
-    for offer in disbursements.approved_offers(campaign.id):
+    for offer in disbursement_funds.approved_offers(campaign.id):
         choices.append(
             SelectChoice(
                 f"{OFFER_PREFIX}{offer.id}",
                 _(
                     "Relief offer from %(project)s (%(amount)s left)",
                     project=offer.project.name,
-                    amount=format_yuan(disbursements.available_from_offer(offer)),
+                    amount=format_yuan(disbursement_funds.available_from_offer(offer)),
                 ),
             )
         )
@@ -184,7 +184,7 @@ def new_disbursement(campaign_id: int) -> Any:
         sent_back=sent_back,
         payee=settlement_accounts.payable_account(hospital_id) if hospital_id else None,
         unpayable=settlement_accounts.unpayable_reason(hospital_id) if hospital_id else None,
-        available_fen=disbursements.available_from_fund(campaign.id),
+        available_fen=disbursement_funds.available_from_fund(campaign.id),
         notice_hours=_config("DISBURSEMENT_NOTICE_HOURS"),
         two_approvers_from_fen=_config("DISBURSEMENT_TWO_APPROVERS_FROM_FEN"),
     ), (422 if sent_back else 200)
@@ -207,7 +207,7 @@ def _visible(disbursement_id: int) -> Disbursement:
 
 def _decides(actor: User, disbursement: Disbursement) -> bool:
     """Charity staff of the charity responsible for this money (the service checks it again)."""
-    charity_id = disbursements.responsible_charity_id(disbursement.source, disbursement.offer)
+    charity_id = disbursement_funds.responsible_charity_id(disbursement.source, disbursement.offer)
     return actor.has_role(Role.CHARITY_STAFF) and charity_id is not None and actor.charity_id == charity_id
 
 
@@ -343,7 +343,7 @@ def queue() -> Any:
     tab = request.args.get("tab", "waiting")
     if tab not in phases.QUEUE_TABS:
         tab = "waiting"
-    rows = disbursements.queue(actor, tab)
+    rows = disbursement_funds.queue(actor, tab)
     held = disbursements.held_ids([row.id for row in rows]) if tab == "waiting" else set()
     return render_template(
         "payouts/queue.html",

@@ -29,7 +29,13 @@ from fundraise.public import bill_preview as bill_images
 from fundraise.public import content_version, sharing, use_of_funds
 from fundraise.public.forms import BrowseForm, ReportForm, VouchForm
 from fundraise.public.presenters import public_timeline, template_helpers
-from fundraise.services import campaign_reports, disbursements, documents, search, vouching
+from fundraise.services import (
+    campaign_reports,
+    disbursement_funds,
+    documents,
+    search,
+    vouching,
+)
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign, raised_fen
 from fundraise.states import PUBLIC_STATES
@@ -297,7 +303,7 @@ def bill_preview(disbursement_id: int) -> Any:
     disbursement = db.session.get(Disbursement, disbursement_id)
     if (
         disbursement is None
-        or not disbursements.visible_to_public(disbursement)
+        or not disbursement_funds.visible_to_public(disbursement)
         or not can_view(current_user_or_none(), disbursement.campaign)
         or disbursement.bill.content_type not in use_of_funds.IMAGE_TYPES
     ):

@@ -4,7 +4,7 @@ every disbursement the public may see, with its phase, its notice and its redact
 Read in three statements whatever the number of disbursements (the campaign page's statement budget,
 tests/web/test_performance.py): the visible disbursements with their bills and approvals, which of them an
 objection holds (`disbursements.held_ids`, asked once), and the money totals. The totals are the same numbers as
-`disbursements.use_of_funds`, taken from the rows already loaded and one query (a test holds them equal).
+`disbursement_funds.use_of_funds`, taken from the rows already loaded and one query (a test holds them equal).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from fundraise.models import (
     DonationStatus,
     LedgerAccount,
 )
-from fundraise.services import disbursements, reference_cache
-from fundraise.services.disbursements import UseOfFunds
+from fundraise.services import disbursement_funds, disbursements, reference_cache
+from fundraise.services.disbursement_funds import UseOfFunds
 
 S = DisbursementStatus
 PUBLIC_STATUSES = (S.REQUESTED, S.APPROVED, S.PAID)
@@ -99,7 +99,7 @@ def _visible(campaign_id: int) -> list[Disbursement]:
         .where(Disbursement.campaign_id == campaign_id, Disbursement.status.in_(PUBLIC_STATUSES))
         .order_by(Disbursement.created_at.desc(), Disbursement.id.desc())
     ).unique()
-    return [d for d in rows if disbursements.visible_to_public(d)]
+    return [d for d in rows if disbursement_funds.visible_to_public(d)]
 
 
 def _totals(campaign_id: int, shown: list[Disbursement]) -> UseOfFunds:

@@ -43,7 +43,7 @@ from fundraise.models import (
     User,
 )
 from fundraise.models.columns import utcnow
-from fundraise.services import disbursements, gift_allocations
+from fundraise.services import disbursement_funds, disbursements, gift_allocations
 from fundraise.services import documents as document_service
 from fundraise.services.documents import PreparedFile
 from fundraise.services.donations import refund_donation, refundable_fen
@@ -72,7 +72,7 @@ def is_custodian_staff(actor: User | None) -> bool:
     """Charity staff of the charity that holds campaign funds: they settle what is left."""
     if actor is None or not actor.has_role(Role.CHARITY_STAFF):
         return False
-    custodian = disbursements.responsible_charity_id(DisbursementSource.CAMPAIGN_FUND, None)
+    custodian = disbursement_funds.responsible_charity_id(DisbursementSource.CAMPAIGN_FUND, None)
     return custodian is not None and actor.charity_id == custodian
 
 

@@ -37,6 +37,7 @@ from fundraise.payments import get_provider
 from fundraise.services import (
     campaign_reports,
     close_out,
+    disbursement_funds,
     disbursements,
     documents,
     gift_allocations,
@@ -173,7 +174,7 @@ def _approve_now(disbursement: Disbursement, approver: User) -> None:
 def _top_up(campaign: Campaign, amount_fen: int) -> None:
     """More gifts until the fund can pay `amount_fen`."""
     n = 0
-    while disbursements.available_from_fund(campaign.id) < amount_fen:
+    while disbursement_funds.available_from_fund(campaign.id) < amount_fen:
         n += 1
         _gift(campaign, 20_000_00, SurplusChoice.REFUND, f"爱心企业员工{n}")
 

@@ -14,7 +14,7 @@ from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import AccountKind, CampaignReport, Disbursement, Donation, MatchRun, Offer, OfferStatus
 from fundraise.models.columns import utcnow
-from fundraise.services import disbursements, gift_allocations, offers, relief_projects
+from fundraise.services import disbursement_funds, disbursements, gift_allocations, offers, relief_projects
 from fundraise.services.disbursement_invariants import check_disbursements
 from fundraise.services.disbursements import RequestForm
 from tests.disbursements.world import pdf_bill, world
@@ -85,7 +85,7 @@ def test_bad_requests_write_nothing(app: Flask) -> None:
     with pytest.raises(ValidationFailed) as error:
         w.request(50_000, bill_total_fen=40_000)
     assert "more than the bill" in error.value.fields["amount"][0]
-    assert disbursements.for_campaign(w.campaign.id) == []
+    assert disbursement_funds.for_campaign(w.campaign.id) == []
 
 
 def test_rejection_is_final_and_cancel_returns_the_reservation(app: Flask) -> None:
@@ -193,6 +193,6 @@ def test_a_relief_commitment_is_paid_by_the_projects_charity_and_only_up_to_the_
     finance = UserFactory(charity_staff=True, charity=project_staff.charity, finance=True)
     db.session.commit()
     assert disbursements.record_payment(d.id, finance, "RELIEF-PAY-0001").status == "paid"
-    assert disbursements.available_from_offer(db.session.get_one(Offer, offer.id)) == 100_000
+    assert disbursement_funds.available_from_offer(db.session.get_one(Offer, offer.id)) == 100_000
     assert ledger.verify()[1] == []
     assert check_disbursements()[1] == []

@@ -19,7 +19,7 @@ from fundraise.models.columns import utcnow
 from fundraise.money import format_yuan
 from fundraise.payments import get_provider
 from fundraise.public import use_of_funds
-from fundraise.services import disbursements, documents, gift_allocations
+from fundraise.services import disbursement_funds, disbursements, documents, gift_allocations
 from fundraise.services import donations as donation_service
 from fundraise.services.disbursements import RequestForm
 from fundraise.services.documents import Upload
@@ -86,7 +86,7 @@ def test_the_public_page_shows_the_use_of_funds_and_every_visible_payment(
     disbursements.reject(refused.id, w.approver, "票据与诊断不符")
 
     money = use_of_funds.campaign_money(w.campaign.id)
-    assert money.totals == disbursements.use_of_funds(w.campaign.id)
+    assert money.totals == disbursement_funds.use_of_funds(w.campaign.id)
     assert [row.id for row in money.rows] == [waiting.id, paid.id]
     sha, approver = paid.bill.sha256[:12], w.approver.name
     waiting_id, paid_id = waiting.id, paid.id
