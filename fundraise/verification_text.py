@@ -517,6 +517,8 @@ def problem_summary(problem: str, region: str, year: int) -> str:
 # A state change the checks made carries this reason, and the report's summary is written out when someone
 # reads it, in their language (the page, the e-mail, the API): what the system says is stored as a code.
 REPORT_REASON = "@verification-report:"
+# The reason a close-out closes fundraising with, when the family left no note.
+CLOSE_OUT_REASON = "@close-out"
 
 
 def report_reason(report_id: int) -> str:
@@ -527,6 +529,8 @@ def report_reason(report_id: int) -> str:
 def reason_text(reason: str | None) -> str:
     """A state change's reason as the reader reads it: a person's words as written; the checks' reason as the
     summary of their report, in the reader's language."""
+    if reason == CLOSE_OUT_REASON:
+        return str(_l("Treatment is over: the final bill was sent and fundraising closed."))
     if not reason or not reason.startswith(REPORT_REASON):
         return reason or ""
     report_id = reason.removeprefix(REPORT_REASON)

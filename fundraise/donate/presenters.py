@@ -33,7 +33,7 @@ from fundraise.pagination import Page, last_page
 from fundraise.pii import public_name
 from fundraise.services import gift_allocations, reference_cache
 from fundraise.services.donations import need_left, raised_and_committed
-from fundraise.services.donations.refunds import PROVIDER_REFUND, PROVIDER_REPORTS_REFUND
+from fundraise.services.donations.refunds import CLOSE_OUT_REFUND, PROVIDER_REFUND, PROVIDER_REPORTS_REFUND
 
 T = TypeVar("T")
 
@@ -78,6 +78,12 @@ def refund_reason_text(text: str | None) -> str:
     the reader's language."""
     if not text:
         return ""
+    if text == CLOSE_OUT_REFUND:
+        return str(
+            gettext(
+                "the campaign closed out; what was left of the gift goes back to the donor, as they chose"
+            )
+        )
     if text == PROVIDER_REFUND:
         return str(gettext("made in the payment provider's dashboard"))
     if text.startswith(PROVIDER_REPORTS_REFUND):

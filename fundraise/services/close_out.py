@@ -47,9 +47,11 @@ from fundraise.services import disbursement_funds, disbursements, gift_allocatio
 from fundraise.services import documents as document_service
 from fundraise.services.documents import PreparedFile
 from fundraise.services.donations import refund_donation, refundable_fen
+from fundraise.services.donations.refunds import CLOSE_OUT_REFUND
 from fundraise.services.transitions import transition
 from fundraise.text_input import text_problem
 from fundraise.unit_of_work import unit_of_work
+from fundraise.verification_text import CLOSE_OUT_REASON
 
 REQUESTED, CLOSED_OUT = "close_out_requested", "closed_out"
 CLOSABLE_STATES = (CampaignState.FUNDRAISING, CampaignState.CLOSED)
@@ -217,7 +219,7 @@ def request_close_out(campaign: Campaign, actor: User, final_bill: PreparedFile,
         bill = dataclasses.replace(final_bill, kind=DocumentKind.BILL.value)
         (document,) = document_service.store(campaign, actor, [bill])
         if campaign.state == CampaignState.FUNDRAISING:
-            transition(campaign, "close", actor=actor, reason=note or "close-out: treatment is over")
+            transition(campaign, "close", actor=actor, reason=note or CLOSE_OUT_REASON)
         campaign.ended_code = REQUESTED
         campaign.ended_at = utcnow()
         audit.record(
@@ -288,7 +290,7 @@ def settle_surplus(campaign: Campaign, actor: User) -> Settlement:
             actor=staff,
             after={"to_pool": result.moved_to_pool, "to_refund": refunds},
         )
-    reason = str(_("The campaign closed out; what was left of your gift comes back to you, as you chose."))
+    reason = CLOSE_OUT_REFUND
     for donation_id, amount in refunds:
         gift = db.session.get_one(Donation, donation_id)
         try:  # each refund is its own units of work

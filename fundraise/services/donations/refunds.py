@@ -57,6 +57,7 @@ PROVIDER_REFUND_STATUS = {
 # `refund_reason_text` in the reader's language.
 PROVIDER_REFUND = "@provider-refund"  # made in the provider's dashboard, not through Aidbridge
 PROVIDER_REPORTS_REFUND = "@provider-refund-status:"  # + the status the provider reported (failed, canceled)
+CLOSE_OUT_REFUND = "@close-out"  # what was left of the gift at close-out, back to the donor as they chose
 
 
 def record_refund(event: ProviderEvent, stored: ClaimedEvent, work: EventWork) -> str:
