@@ -54,3 +54,16 @@ def phase_explanation(code: str) -> str:
 
 def phase_tone(code: str) -> str:
     return PHASE_TONES.get(code, "muted")
+
+
+# A decision the system writes (not a person's words): stored as a code, read in the reader's language.
+FRAUD_CANCELLED = "@fraud-confirmed:"  # + the report's id
+
+
+def decision_note_text(note: str | None) -> str:
+    """A rejection's or cancellation's note: a person's words as written, the system's code in words."""
+    if note and note.startswith(FRAUD_CANCELLED):
+        return str(
+            _l("Cancelled: fraud was confirmed (report #%(id)s).", id=note.removeprefix(FRAUD_CANCELLED))
+        )
+    return note or ""

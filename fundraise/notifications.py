@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from fundraise.disbursement_text import decision_note_text, phase_explanation, phase_label
 from fundraise.errors import try_again_at
-from fundraise.models import Notification
+from fundraise.extensions import db
+from fundraise.i18n import locale_name
+from fundraise.models import Hospital, Notification
 from fundraise.money import format_yuan
 from fundraise.states import state_label
 from fundraise.verification_text import reason_text
@@ -64,4 +68,31 @@ def render_notification(notification: Notification) -> tuple[str, str]:
             request=params.get("request") or "",
         )
         return subject, body
+    if notification.kind == "disbursement":
+        return _disbursement(params)
     return notification.kind, ""
+
+
+def _disbursement(params: dict[str, Any]) -> tuple[str, str]:
+    """A payment to the hospital approved, paid, rejected or cancelled: the same phase words as its page."""
+    event = str(params.get("event") or "")
+    amount = format_yuan(int(params.get("amount_fen") or 0))
+    hospital = db.session.get(Hospital, params.get("hospital_id"))
+    subject = _(
+        "Payment of %(amount)s for “%(title)s”: %(phase)s",
+        amount=amount,
+        title=params.get("title") or _("(untitled)"),
+        phase=phase_label(event),
+    )
+    body = _(
+        "The payment of %(amount)s to %(hospital)s is now: %(phase)s. %(explanation)s",
+        amount=amount,
+        hospital=hospital.name(locale_name()) if hospital else "",
+        phase=phase_label(event),
+        explanation=phase_explanation(event),
+    )
+    if params.get("note"):
+        body += "\n\n" + _("Reason: %(reason)s", reason=decision_note_text(params["note"]))
+    if params.get("reference"):
+        body += "\n\n" + _("Bank transfer reference: %(reference)s", reference=params["reference"])
+    return subject, body

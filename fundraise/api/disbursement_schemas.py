@@ -9,7 +9,7 @@ from flask import url_for
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from fundraise.api.schemas import DocumentSchema, Fen, Yuan
-from fundraise.disbursement_text import phase_label
+from fundraise.disbursement_text import decision_note_text, phase_label
 from fundraise.models import Disbursement, DisbursementSource, DisbursementStatus, SettlementStatus
 from fundraise.request_limits import MAX_ID
 from fundraise.services import disbursements
@@ -180,7 +180,10 @@ class DisbursementPrivate(Schema):
     approvals = fields.List(fields.Nested(DisbursementApprovalSchema))
     decided_by = fields.Nested(DisbursementPerson, allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
-    decision_note = fields.String(metadata={"description": "Why it was rejected or cancelled."})
+    decision_note = fields.Function(
+        lambda d: decision_note_text(d.decision_note),
+        metadata={"description": "Why it was rejected or cancelled, in the caller's language."},
+    )
     transfer_reference = fields.String(allow_none=True)
     paid_by = fields.Nested(DisbursementPerson, allow_none=True)
     bill = fields.Nested(DocumentSchema)

@@ -1,4 +1,4 @@
-"""Notice jobs: a campaign's state changed, an account's sign-in was locked. The work is the notices
+"""Notice jobs: a campaign's state changed, a disbursement was decided or paid, an account's sign-in was locked. The work is the notices
 service's; these are the entry points the outbox runs."""
 
 from __future__ import annotations
@@ -15,3 +15,8 @@ def notify_state_change(campaign_id: int, audit_event_id: int) -> None:
 @job("notify_sign_in_locked")
 def notify_sign_in_locked(user_id: int, locked_until: str, failures: int) -> None:
     notices.notify_sign_in_locked(user_id, locked_until, failures)
+
+
+@job("notify_disbursement")
+def notify_disbursement(disbursement_id: int, event: str) -> None:
+    notices.notify_disbursement(disbursement_id, event)

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from fundraise.disbursement_text import phase_label, phase_tone
+from fundraise.disbursement_text import decision_note_text, phase_label, phase_tone
 from fundraise.models import Disbursement, DisbursementSource
 
 QUEUE_TABS = {
@@ -106,6 +106,7 @@ def template_globals() -> dict[str, Any]:
         "phase_badge": phase_badge,
         "phase_sentence": phase_sentence,
         "phase_label": phase_label,
+        "decision_note_text": decision_note_text,
         "source_label": source_label,
         "approvals_text": approvals_text,
     }

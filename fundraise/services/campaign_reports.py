@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from fundraise import audit
 from fundraise.access import can_view, is_applicant_side, is_staff
+from fundraise.disbursement_text import FRAUD_CANCELLED
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import (
@@ -431,9 +432,7 @@ def confirm_fraud(report: CampaignReport, actor: User, resolution: str) -> Fraud
         _require_unresolved(report, FRAUD_CONFIRMABLE)
         resolution = _written(resolution, "resolution", RESOLUTION_MIN, RESOLUTION_MAX)
         campaign = report.campaign
-        cancelled = disbursements.cancel_unpaid(
-            campaign, actor, _("Cancelled: fraud was confirmed (report #%(id)d).", id=report.id)
-        )
+        cancelled = disbursements.cancel_unpaid(campaign, actor, f"{FRAUD_CANCELLED}{report.id}")
         blocked = block_list.block(campaign, report, actor)
         campaign.ended_code = "fraud_confirmed"
         campaign.ended_at = utcnow()

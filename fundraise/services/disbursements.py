@@ -33,6 +33,7 @@ from fundraise import audit, ledger
 from fundraise.access import is_applicant_side, is_staff
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
+from fundraise.jobs.outbox import enqueue
 from fundraise.ledger import InsufficientFunds
 from fundraise.models import (
     AccountKind,
@@ -382,6 +383,7 @@ def approve(disbursement_id: int, actor: User, note: str = "") -> Disbursement:
     disbursement.status = S.APPROVED
     disbursement.approved_at = utcnow()
     disbursement.settlement_account_id = account.id
+    enqueue("notify_disbursement", disbursement_id=disbursement.id, event=S.APPROVED.value)
     return disbursement
 
 
@@ -438,6 +440,7 @@ def _decide(
         before={"status": before},
         after={"status": status.value, "note": note},
     )
+    enqueue("notify_disbursement", disbursement_id=disbursement.id, event=status.value)
 
 
 @transactional
@@ -569,6 +572,7 @@ def record_payment(disbursement_id: int, actor: User, reference: str) -> Disburs
     disbursement.transfer_reference = reference
     disbursement.paid_by_id = staff.id
     disbursement.paid_at = utcnow()
+    enqueue("notify_disbursement", disbursement_id=disbursement.id, event=S.PAID.value)
     if disbursement.source == DisbursementSource.CAMPAIGN_FUND:
         gift_allocations.allocate(
             disbursement.campaign_id, disbursement.amount_fen, disbursement_id=disbursement.id

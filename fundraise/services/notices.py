@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from fundraise import mail
 from fundraise.database import insert_unless_present
 from fundraise.extensions import db
-from fundraise.models import AuditEvent, Campaign, Notification, Offer, User
+from fundraise.models import AuditEvent, Campaign, Disbursement, Notification, Offer, User
 from fundraise.models.columns import utcnow
 from fundraise.notifications import render_notification
 from fundraise.unit_of_work import transactional, unit_of_work
@@ -63,6 +63,45 @@ def notify_relief_approved(offer_id: int) -> None:
         }
         keys = [
             _store(f"relief:{offer_id}:{user_id}", user_id, "relief_approved", params, campaign.id)
+            for user_id in recipients
+        ]
+    for key, user_id in zip(keys, recipients, strict=True):
+        email_once(key, user_id)
+
+
+def notify_disbursement(disbursement_id: int, event: str) -> None:
+    """The campaign's family, its social worker and the requester learn that a disbursement was approved,
+    paid, rejected or cancelled (`event`), once per event and person."""
+    with unit_of_work():
+        disbursement = db.session.get(Disbursement, disbursement_id)
+        if disbursement is None:
+            return
+        campaign = disbursement.campaign
+        recipients = sorted(
+            {
+                campaign.applicant_id,
+                disbursement.requested_by_id,
+                *([campaign.filed_by_id] if campaign.filed_by_id else []),
+            }
+        )
+        params = {
+            "campaign_id": campaign.id,
+            "title": campaign.title,
+            "disbursement_id": disbursement.id,
+            "event": event,
+            "amount_fen": disbursement.amount_fen,
+            "hospital_id": disbursement.hospital_id,
+            "note": disbursement.decision_note,
+            "reference": disbursement.transfer_reference or "",
+        }
+        keys = [
+            _store(
+                f"disbursement:{disbursement_id}:{event}:{user_id}",
+                user_id,
+                "disbursement",
+                params,
+                campaign.id,
+            )
             for user_id in recipients
         ]
     for key, user_id in zip(keys, recipients, strict=True):

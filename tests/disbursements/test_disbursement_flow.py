@@ -8,12 +8,24 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
+from flask_babel import force_locale
 
 from fundraise import ledger
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
-from fundraise.models import AccountKind, CampaignReport, Disbursement, Donation, MatchRun, Offer, OfferStatus
+from fundraise.jobs.outbox import relay
+from fundraise.models import (
+    AccountKind,
+    CampaignReport,
+    Disbursement,
+    Donation,
+    MatchRun,
+    Notification,
+    Offer,
+    OfferStatus,
+)
 from fundraise.models.columns import utcnow
+from fundraise.notifications import render_notification
 from fundraise.services import disbursement_funds, disbursements, gift_allocations, offers, relief_projects
 from fundraise.services.disbursement_invariants import check_disbursements
 from fundraise.services.disbursements import RequestForm
@@ -196,3 +208,24 @@ def test_a_relief_commitment_is_paid_by_the_projects_charity_and_only_up_to_the_
     assert disbursement_funds.available_from_offer(db.session.get_one(Offer, offer.id)) == 100_000
     assert ledger.verify()[1] == []
     assert check_disbursements()[1] == []
+
+
+def test_the_family_is_told_when_a_payment_is_approved_and_paid_in_their_language(app: Flask) -> None:
+    w = world(app, gifts=(100_000,))
+    d = w.request(50_000)
+    _end_notice(d.id)
+    disbursements.approve(d.id, w.approver)
+    disbursements.record_payment(d.id, w.finance, "HX20261203004")
+    relay()
+    notes = list(
+        db.session.scalars(
+            db.select(Notification)
+            .where(Notification.user_id == w.family.id, Notification.kind == "disbursement")
+            .order_by(Notification.id)
+        )
+    )
+    assert [n.params["event"] for n in notes] == ["approved", "paid"]
+    with force_locale("zh_CN"):
+        subject, body = render_notification(notes[1])
+    assert "已付给医院" in subject
+    assert "HX20261203004" in body
