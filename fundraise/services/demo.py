@@ -395,6 +395,9 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
     remaining = int(campaign.target_fen * spec["raised_share"])
     largest = current_app.config["DONATION_MAX_FEN"]
     gifts = rng.randint(6, 12)
+    # The demo donor's account gives each campaign its first gift, so their history shows what gifts paid for.
+    donor = db.session.scalar(select(User).where(User.email == _email("donor")))
+    first = True
     while remaining >= 100:
         # About an equal share each, give or take 40%, in whole yuan; the last gift takes what is left.
         share = remaining // max(gifts, 1) * rng.randint(60, 140) // 100 // 100 * 100
@@ -407,14 +410,15 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
         with current_app.test_request_context(base_url="http://127.0.0.1:5000"):
             donation, _url = start_donation(
                 campaign,
-                None,
+                donor if first else None,
                 amount,
                 anonymous=anonymous,
                 message=rng.choice(DONOR_MESSAGES),
                 display_name="" if anonymous else rng.choice(DONOR_NAMES),
                 return_url="http://127.0.0.1:5000/",
-                receipt_email="demo-donor@example.cn",
+                receipt_email="" if first else "demo-donor@example.cn",
             )
             get_provider().pay(donation.provider_payment_id)  # type: ignore[attr-defined]  # the demo runs on SandboxProvider, which has pay()
+        first = False
         remaining -= amount
     relay()
