@@ -1,7 +1,9 @@
-"""The payout path walked in a real browser, by the people who walk it: the family asks for a payment with the
-bill attached, it shows on the public page in its notice, two charity staff approve it (it is above the
-two-approver threshold), a finance member records the transfer, the public page shows the use of funds, and
-the family closes out with custodian staff settling what is left. Screenshots go to test-artifacts/."""
+"""The whole money path walked in a real browser, by the people who walk it: a guest gives (choosing the relief
+pool for what may be left), a matching run offers a relief project's support and its charity approves it, the
+family asks for a payment with the bill attached, it shows on the public page in its notice, two charity staff
+approve it (it is above the two-approver threshold), a finance member records the transfer, the public page
+shows the use of funds, and the family closes out with custodian staff settling what is left — the guest's
+receipt then says where the rest of the gift went. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from flask import Flask
 
 from fundraise import ledger
 from fundraise.extensions import db
-from fundraise.models import Disbursement
+from fundraise.models import Disbursement, Offer, OfferStatus, User
+from fundraise.services import matching_runs, relief_projects
 from fundraise.services.disbursement_invariants import check_disbursements
 from tests.disbursements.world import pdf_bill, world
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -40,11 +43,51 @@ def test_request_notice_two_approvals_payment_use_of_funds_and_close_out(
 ) -> None:
     with app.test_request_context():  # the sandbox provider builds its checkout address
         w = world(app, gifts=(3_000_000, 3_000_000))
+    project_staff = UserFactory(charity_staff=True)
+    db.session.commit()
+    relief_projects.create_project(
+        project_staff,
+        {
+            "name": "大病患者救助项目",
+            "rules": {"max_age": 100},
+            "per_case_cap_fen": 1_000_000,
+            "deposit_fen": 5_000_000,
+            "deposit_reference": "BANK-WALK-0001",
+        },
+    )
     people = {name: getattr(w, name).email for name in ("family", "approver", "second", "finance")}
+    people["project_staff"] = project_staff.email
     campaign_id = w.campaign.id
     bill = tmp_path / "bill.pdf"
     bill.write_bytes(pdf_bill().data)
     db.session.close()
+
+    # A guest gives 500 yuan and leaves what may be left to the relief pool.
+    guest = browser.new_context(viewport=PHONE, locale="en-GB").new_page()
+    guest.goto(f"{live_server}/language/en?next=/campaigns/{campaign_id}/donate")
+    guest.fill("input[name=custom_amount]", "500")
+    guest.fill("input[name=email]", "guest@example.cn")
+    guest.locator("label.option-card", has_text="relief pool").click()
+    with guest.expect_navigation():
+        guest.get_by_role("button", name="Continue to payment").click()
+    with guest.expect_navigation():
+        guest.get_by_role("button", name="Pay (succeeds)").click()
+    receipt_url = guest.url
+    assert guest.get_by_role("heading", name="Thank you").is_visible()
+
+    # The matching run offers the relief project's support; its charity approves the offer.
+    with app.app_context():
+        run, _started = matching_runs.start_run(db.session.get_one(User, project_staff.id), queue_job=False)
+        matching_runs.execute_run(run.id)
+        db.session.close()
+    charity = _signed_in(browser, live_server, people["project_staff"])
+    charity.goto(f"{live_server}/relief/offers")
+    charity.check("input[name=offer_ids]")
+    charity.get_by_role("button", name="Apply to chosen offers").click()
+    charity.wait_for_load_state()
+    with app.app_context():
+        assert db.session.scalars(db.select(Offer.status)).all() == [OfferStatus.APPROVED]
+        db.session.close()
 
     family = _signed_in(browser, live_server, people["family"])
     family.goto(f"{live_server}/campaigns/{campaign_id}/disbursements/new")
@@ -97,6 +140,9 @@ def test_request_notice_two_approvals_payment_use_of_funds_and_close_out(
     custodian.get_by_role("button", name="Settle what is left").click()
     custodian.wait_for_load_state()
     custodian.screenshot(path=str(artifacts / "payout-close-out-390.png"), full_page=True)
+
+    guest.goto(receipt_url)
+    assert "moved to the relief pool" in guest.content()
 
     with app.app_context():
         assert ledger.balance(ledger.campaign_fund(campaign_id)) == 0
