@@ -9,6 +9,7 @@ def init_app(app: Flask) -> None:
     import fundraise.api.donations  # noqa: F401  (adds the giving routes to the blueprint)
     from fundraise.api import (
         audit,  # noqa: F401  (adds the audit checkpoints to the blueprint)
+        close_out,  # noqa: F401  (adds closing a campaign out to the blueprint)
         disbursements,  # noqa: F401  (adds payouts, settlement accounts and gifts' uses to the blueprint)
         relief,  # noqa: F401  (adds the relief projects, runs and offers to the blueprint)
         verification,  # noqa: F401  (adds its routes to the blueprint)

@@ -103,10 +103,11 @@ def settlement_refusal(actor: User | None, campaign: Campaign) -> str | None:
 
 
 def _check_settlement(actor: User | None, campaign: Campaign) -> User:
-    if actor is None or not is_custodian_staff(actor):
-        raise Forbidden(_("Only staff of the charity that holds the campaign's money settle what is left."))
+    # Whether there is anything to settle comes first: it is the answer for everyone.
     if campaign.ended_code not in (REQUESTED, CLOSED_OUT) or campaign.state != CampaignState.CLOSED:
         raise IllegalTransition(_("The family has not asked to close the campaign out yet."))
+    if actor is None or not is_custodian_staff(actor):
+        raise Forbidden(_("Only staff of the charity that holds the campaign's money settle what is left."))
     if frozen := disbursements.frozen_reason(campaign):
         raise IllegalTransition(frozen)
     if waiting := unpaid(campaign.id):
