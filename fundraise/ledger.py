@@ -4,8 +4,8 @@
   fen that sum to zero, and an idempotency key: a second call with the same key returns the transaction the
   first call wrote and writes nothing (under concurrent duplicates too: the UNIQUE key decides, by the
   transaction's INSERT ... ON CONFLICT DO NOTHING).
-- Campaign fund, project budget and project commitment accounts (NON_NEGATIVE_KINDS, "guarded") never go
-  below zero. Each keeps its balance (and a version) on its row, and post_transfer moves it in the same
+- Campaign fund, project budget, project commitment and payout reservation accounts (NON_NEGATIVE_KINDS,
+  "guarded") never go below zero. Each keeps its balance (and a version) on its row, and post_transfer moves it in the same
   transaction as the entries by `UPDATE ledger_accounts SET balance_fen = balance_fen + delta, version =
   version + 1 WHERE id = ... [AND balance_fen + delta >= 0]`: the UPDATE takes the row lock (held until
   commit; SQLite's `BEGIN IMMEDIATE`, see fundraise/database.py, already serialises writers), and a
@@ -231,7 +231,7 @@ def post_transfer(
     """Write one balanced transaction once per key, or return the one already written under that key.
 
     Runs in the caller's database transaction; the caller commits. Raises InsufficientFunds (nothing
-    written) when a campaign fund, project budget or project commitment would go below zero.
+    written) when a campaign fund, project budget, project commitment or payout reservation would go below zero.
 
     A first posting costs one UPDATE per guarded account, the transaction's INSERT and one INSERT of its
     entries: each guarded balance moves by a conditional UPDATE that locks, checks and changes the row at

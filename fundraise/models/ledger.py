@@ -3,7 +3,8 @@
 Transactions and entries are append-only: they are inserted by `fundraise.ledger.post_transfer` and never
 updated or deleted (a guard in `fundraise.ledger` refuses any flush that would). The entries are the truth.
 
-Balances of the accounts that may not go negative (campaign fund, project budget, project commitment) are
+Balances of the accounts that may not go negative (campaign fund, project budget, project commitment, payout
+reservation) are
 also stored on the account row (`balance_fen`, with a `version` counted up at each change), updated by
 post_transfer in the same transaction as the entries, under the row lock it already holds to check them, so
 a posting never re-sums history. The other accounts (donor clearing and the sinks every gift touches) keep
