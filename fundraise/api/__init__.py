@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         disbursements,  # noqa: F401  (adds payouts, settlement accounts and gifts' uses to the blueprint)
         relief,  # noqa: F401  (adds the relief projects, runs and offers to the blueprint)
         verification,  # noqa: F401  (adds its routes to the blueprint)
+        vouching,  # noqa: F401  (adds vouching for and sharing a campaign to the blueprint)
     )
 
     init_blueprint(app)
