@@ -30,6 +30,7 @@ from fundraise.models import (
 from fundraise.models.ledger import TransactionKind
 from fundraise.money import format_yuan
 from fundraise.pagination import Page, last_page
+from fundraise.payments.sandbox import SANDBOX_DECLINED
 from fundraise.pii import public_name
 from fundraise.services import gift_allocations, reference_cache
 from fundraise.services.donations import need_left, raised_and_committed
@@ -71,6 +72,14 @@ REFUND_STATUS_LABELS = {
     RefundStatus.FAILED: _l("failed"),
     RefundStatus.CANCELED: _l("canceled"),
 }
+
+
+def payment_failure_text(reason: str | None) -> str:
+    """Why a payment failed, as the donor reads it: the sandbox's code in their language; a provider's own
+    words (Stripe writes English) as it gave them."""
+    if reason == SANDBOX_DECLINED:
+        return str(gettext("declined in the sandbox checkout"))
+    return reason or ""
 
 
 def refund_reason_text(text: str | None) -> str:
@@ -289,6 +298,7 @@ def template_helpers() -> dict[str, Any]:
         "donation_status_tone": lambda status: STATUS_TONES.get(status, "muted"),
         "refund_status_label": lambda status: str(REFUND_STATUS_LABELS.get(status, status)),
         "refund_reason_text": refund_reason_text,
+        "payment_failure_text": payment_failure_text,
         "donor_public_name": public_name,
         "surplus_label": surplus_label,
         "surplus_explanation": lambda choice: SURPLUS_EXPLANATIONS.get(choice, ""),

@@ -59,6 +59,11 @@ EVENT_KINDS = {
 Receiver = Callable[["SandboxProvider", bytes, Mapping[str, str]], str]
 
 
+# The failure the sandbox's "decline" button reports: a code, put in words by donate/presenters.py
+# `payment_failure_text` in the reader's language.
+SANDBOX_DECLINED = "@sandbox-declined"
+
+
 class SandboxProvider:
     """Each of its actions is a unit of work of its own: the sandbox's record of the payment (the provider's
     side) and the event it delivers (our side, a nested unit) are stored together."""
@@ -240,9 +245,7 @@ class SandboxProvider:
             return f"already {payment.status}"
         payment.status = SandboxPaymentStatus.FAILED
         db.session.flush()
-        return self.deliver(
-            self.event("payment.failed", payment, failure_reason="sandbox: declined by the donor")
-        )
+        return self.deliver(self.event("payment.failed", payment, failure_reason=SANDBOX_DECLINED))
 
     @transactional
     def open_dispute(self, payment_id: str, amount_fen: int | None = None) -> tuple[str, str]:
