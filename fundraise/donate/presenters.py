@@ -119,9 +119,13 @@ LEDGER_KINDS = {
     TransactionKind.DISPUTE_WITHDRAWAL: _l("Taken back by a donor's bank (card dispute)"),
     TransactionKind.DISPUTE_REINSTATEMENT: _l("Returned after a card dispute"),
     TransactionKind.PAYOUT: _l("Paid to the hospital"),
+    TransactionKind.RESERVATION: _l("Set aside for an approved payment to the hospital"),
+    TransactionKind.SURPLUS: _l("Left at close-out, moved to the relief pool as the donor chose"),
     TransactionKind.BUDGET: _l("Relief-project transfer"),
     TransactionKind.ADJUSTMENT: _l("Correction"),
 }
+
+RESERVATION_RETURNED = _l("Returned: an approved payment to the hospital was cancelled")
 
 # Why a campaign that is not fundraising takes no gifts, in the donor's words.
 CLOSED_REASONS = {
@@ -282,6 +286,8 @@ def fund_statement(campaign_id: int) -> FundStatement:
     for line in ledger.statement(account):
         kind = line.transaction.kind
         label = LEDGER_KINDS.get(TransactionKind(kind), kind) if kind in set(TransactionKind) else kind
+        if kind == TransactionKind.RESERVATION and line.amount_fen > 0:
+            label = RESERVATION_RETURNED
         lines.append(
             LedgerLine(line.transaction.created_at, kind, str(label), line.amount_fen, line.balance_fen)
         )

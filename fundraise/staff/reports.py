@@ -31,6 +31,7 @@ from fundraise.models import (
     Role,
 )
 from fundraise.models.campaigns import UNRESOLVED_REPORTS
+from fundraise.public.presenters import actor_text
 from fundraise.services import block_list, campaign_reports
 from fundraise.staff.forms import (
     ConfirmFraudForm,
@@ -100,7 +101,7 @@ def _history(report_id: int) -> list[dict[str, Any]]:
         items.append(
             {
                 "when": event.created_at,
-                "who": event.actor_label,
+                "who": actor_text(event.actor_label),
                 "what": HISTORY.get(event.action, event.action),
                 "note": after.get("note") or "",
             }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import load_only
 from fundraise.extensions import db
 from fundraise.models import Campaign, VerificationReport
 from fundraise.money import format_yuan
+from fundraise.public.presenters import HOSPITAL_TIERS, region_name
 from fundraise.services.verification import asked_target_fen
 from fundraise.services.verification_reports import core_report, latest_report
 from fundraise.states import PUBLIC_STATES
@@ -186,6 +187,10 @@ def _shown(key: str, value: object) -> str:
         return str(_l("Yes") if value else _l("No"))
     if key == "location":
         return str(LOCATIONS.get(str(value), value))
+    if key == "hospital_tier":
+        return str(HOSPITAL_TIERS.get(str(value), value))
+    if key.endswith("region_code") and value:
+        return f"{region_name(str(value))} ({value})"
     return "—" if value in ("", None) else str(value)
 
 
