@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from flask import Flask
@@ -71,8 +71,8 @@ class VisibleText(HTMLParser):
     """The page's visible text, leaving out scripts, styles and anything inside an element that carries its own
     lang attribute (people's words, the language switch)."""
 
-    SKIP = {"script", "style", "template", "noscript", "svg", "code", "pre"}
-    VOID = {
+    SKIP: ClassVar[set[str]] = {"script", "style", "template", "noscript", "svg", "code", "pre"}
+    VOID: ClassVar[set[str]] = {
         "br",
         "img",
         "input",
@@ -203,7 +203,7 @@ def test_every_page_reads_in_one_language(app: Flask, language: str) -> None:
         client.get(f"/language/{language}")
         for path in pages:
             response = client.get(path)
-            if response.status_code != 200 or not response.mimetype == "text/html":
+            if response.status_code != 200 or response.mimetype != "text/html":
                 continue
             text = visible_text(response.get_data(as_text=True))
             found = english_in(text) if language == "zh_CN" else chinese_in(text)
