@@ -32,6 +32,7 @@ from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.campaign_reports import file_report
 from fundraise.services.charities import create_charity
+from fundraise.services.demo_anomalies import plant_anomalies
 from fundraise.services.demo_payouts import seed_payouts
 from fundraise.services.demo_relief import seed_relief
 from fundraise.services.documents import Upload
@@ -156,6 +157,7 @@ def _seed(data: dict[str, Any]) -> None:
     relay()
     seed_relief(staff)
     seed_payouts(staff)
+    plant_anomalies(staff)
     relay()
 
 
@@ -237,14 +239,16 @@ def _seed_campaign(
                 reason=report["reason"],
                 details=report["details"],
             )
-    with unit_of_work():  # dated in the past, so written directly rather than through post_update
-        for update in spec["updates"]:
+    # Posted now, oldest first ("days_ago" orders them): the campaign's timeline is its audit log, written as
+    # the demo is seeded, and an update dated before the campaign was filed would tell an impossible story.
+    with unit_of_work():
+        for n, update in enumerate(sorted(spec["updates"], key=lambda u: -u["days_ago"])):
             db.session.add(
                 CampaignUpdate(
                     campaign_id=campaign.id,
                     author_id=actor.id,
                     body=update["body"],
-                    created_at=utcnow() - timedelta(days=update["days_ago"]),
+                    created_at=utcnow() + timedelta(seconds=n),
                 )
             )
 
@@ -416,7 +420,7 @@ def _give(campaign: Campaign, spec: dict[str, Any]) -> None:
                 message=rng.choice(DONOR_MESSAGES),
                 display_name="" if anonymous else rng.choice(DONOR_NAMES),
                 return_url="http://127.0.0.1:5000/",
-                receipt_email="" if first else "demo-donor@example.cn",
+                receipt_email="" if first else f"demo-donor-{gifts}@example.cn",
             )
             get_provider().pay(donation.provider_payment_id)  # type: ignore[attr-defined]  # the demo runs on SandboxProvider, which has pay()
         first = False
