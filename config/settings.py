@@ -44,6 +44,8 @@ class Config:
     MAX_UPDATE_PHOTOS = 200
     # Bills for disbursements and evidence sent about a report, after filing: a long treatment has many bills.
     MAX_BILL_DOCUMENTS = 200
+    # Files civil-affairs officers attach to their findings about one recipient, all findings together.
+    MAX_FINDING_ATTACHMENTS = 100
     # "sandbox" (the embedded default: a local checkout page, no real money) or "stripe".
     PAYMENTS_PROVIDER: str | None = "sandbox"
     # A live records service speaking fundraise/records/CONTRACT.md; unset, verification reads the imported

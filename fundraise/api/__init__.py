@@ -11,6 +11,8 @@ def init_app(app: Flask) -> None:
         audit,  # noqa: F401  (adds the audit checkpoints to the blueprint)
         close_out,  # noqa: F401  (adds closing a campaign out to the blueprint)
         disbursements,  # noqa: F401  (adds payouts, settlement accounts and gifts' uses to the blueprint)
+        findings,  # noqa: F401  (adds officers' samples and findings to the blueprint)
+        register,  # noqa: F401  (adds the officers' register to the blueprint)
         relief,  # noqa: F401  (adds the relief projects, runs and offers to the blueprint)
         verification,  # noqa: F401  (adds its routes to the blueprint)
         vouching,  # noqa: F401  (adds vouching for and sharing a campaign to the blueprint)

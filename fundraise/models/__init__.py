@@ -61,6 +61,7 @@ from fundraise.models.records import (
     RecordKind,
 )
 from fundraise.models.reference import DiseaseRange, Hospital, Region
+from fundraise.models.register import Finding, FindingStatus, RegisterSample
 from fundraise.models.verification import (
     VerificationDecision,
     VerificationProblem,
@@ -96,6 +97,8 @@ __all__ = [
     "Donation",
     "DonationRefund",
     "DonationStatus",
+    "Finding",
+    "FindingStatus",
     "GiftAllocation",
     "GiftUse",
     "Hospital",
@@ -118,6 +121,7 @@ __all__ = [
     "RecordKind",
     "RefundStatus",
     "Region",
+    "RegisterSample",
     "ReliefProject",
     "ReportStatus",
     "Role",

@@ -38,6 +38,8 @@ class DocumentKind(enum.StrEnum):
     BILL = "bill"
     # What a family sends when staff ask for more evidence about a report.
     REPORT_EVIDENCE = "report_evidence"
+    # A file a civil-affairs officer attaches to a finding about the recipient (fundraise/models/register.py).
+    FINDING_ATTACHMENT = "finding_attachment"
 
 
 # What the filing asks for as evidence.
@@ -199,7 +201,7 @@ class Document(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     update_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_updates.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
     stored_name: Mapped[str] = mapped_column(String(64), unique=True)
     original_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(64))

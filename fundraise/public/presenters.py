@@ -79,6 +79,8 @@ STAFF_EVENTS = {
     "campaign.edit": _l("Draft edited"),
     "campaign.confirm_referral": _l("Referral and filing confirmed by the hospital's social worker"),
     "campaign.reveal_id": _l("Full ID number viewed"),
+    "campaign.view_finances": _l("Household finances viewed"),
+    "document.view": _l("Private document viewed"),
     "document.add": _l("Document uploaded"),
     "document.remove": _l("Document removed"),
     "voucher.create": _l("Someone who knows the family vouched for it"),

@@ -29,10 +29,13 @@ from fundraise.public import bill_preview as bill_images
 from fundraise.public import content_version, sharing, use_of_funds
 from fundraise.public.forms import BrowseForm, ReportForm, VouchForm
 from fundraise.public.presenters import public_timeline, template_helpers
+from fundraise.public.transparency import charts_for as transparency_charts
 from fundraise.services import (
+    access_log,
     campaign_reports,
     disbursement_funds,
     documents,
+    platform_totals,
     search,
     vouching,
 )
@@ -82,7 +85,11 @@ def _show_campaign(campaign_id: int) -> Any:
     if objected is not None:
         form.disbursement.data = str(objected.id)
         form.offer_objection(True)
-    return _campaign_page(found, form, objected=objected)
+    page = _campaign_page(found, form, objected=objected)
+    # Staff and the region's officers see the full finances here: logged after rendering (a commit first
+    # would expire what the page preloaded).
+    access_log.record_finances_view(found, current_user_or_none())
+    return page
 
 
 # A listing page rendered: its HTML and the raised amounts its cards show, by campaign id.
@@ -320,10 +327,14 @@ def bill_preview(disbursement_id: int) -> Any:
 @bp.route("/transparency")
 @public
 def transparency() -> Any:
-    """How anyone can check the audit log: the signing key, the newest checkpoints, and what to run."""
+    """Where the platform's money went (totals and charts drawn from the ledger), and how anyone can check
+    the audit log: the signing key, the newest checkpoints, and what to run."""
     backlog, oldest = audit.unsealed_backlog()
+    totals = platform_totals.platform_totals(locale_name())
     return render_template(
         "public/transparency.html",
+        totals=totals,
+        charts=transparency_charts(totals),
         key=audit.public_key(),
         checkpoints=audit.latest_checkpoints(10),
         backlog=backlog,

@@ -26,11 +26,12 @@ from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, Uni
 from sqlalchemy import func, select
 
 from fundraise import audit
-from fundraise.access import can_see_private, can_view, is_applicant_side, is_staff
+from fundraise.access import can_see_private, can_view, in_jurisdiction, is_applicant_side, is_staff
 from fundraise.database import release_read_transaction
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Document, DocumentKind, User
+from fundraise.services import access_log
 from fundraise.unit_of_work import on_rollback, unit_of_work
 
 # What a file's first bytes must be; the name's extension is never trusted.
@@ -42,7 +43,12 @@ SIGNATURES = {
 IMAGE_TYPES = ("image/jpeg", "image/png")
 PHOTO_KINDS = (DocumentKind.PHOTO, DocumentKind.UPDATE_PHOTO)
 # Files added after the draft: progress photos, the bills disbursements pay, evidence asked for about a report.
-LATE_KINDS = (DocumentKind.UPDATE_PHOTO, DocumentKind.BILL, DocumentKind.REPORT_EVIDENCE)
+LATE_KINDS = (
+    DocumentKind.UPDATE_PHOTO,
+    DocumentKind.BILL,
+    DocumentKind.REPORT_EVIDENCE,
+    DocumentKind.FINDING_ATTACHMENT,
+)
 
 # An image declaring a larger side is refused before any pixel is decoded: no photo or scan is larger (a
 # 108-megapixel phone sensor is 12,000 x 9,000), while a crafted 50,000,000 x 1 PNG is 200 KB.
@@ -71,6 +77,7 @@ CAMPAIGN_LIMITS = {
     DocumentKind.UPDATE_PHOTO.value: "MAX_UPDATE_PHOTOS",
     DocumentKind.BILL.value: "MAX_BILL_DOCUMENTS",
     DocumentKind.REPORT_EVIDENCE.value: "MAX_BILL_DOCUMENTS",
+    DocumentKind.FINDING_ATTACHMENT.value: "MAX_FINDING_ATTACHMENTS",
     **{
         kind.value: "MAX_EVIDENCE_DOCUMENTS"
         for kind in DocumentKind
@@ -194,7 +201,12 @@ def _check_may_attach(campaign: Campaign, actor: User, kinds: Sequence[str], sta
     """Who may add files, which kinds exist, that only update photos, bills and report evidence go on a campaign
     past its draft, and the campaign's limits. Charity staff may add a bill (a disbursement they request)."""
     staff_bill = is_staff(actor) and all(kind == DocumentKind.BILL for kind in kinds)
-    if not (is_applicant_side(actor, campaign) or staff_bill):
+    # Officers of the patient's region attach files to their findings, and nobody else does.
+    officer_files = in_jurisdiction(actor, campaign) and all(
+        kind == DocumentKind.FINDING_ATTACHMENT for kind in kinds
+    )
+    not_officer = DocumentKind.FINDING_ATTACHMENT in kinds and not officer_files
+    if not_officer or not (is_applicant_side(actor, campaign) or staff_bill or officer_files):
         raise Forbidden(_("You may not add files to this campaign."))
     unknown = [kind for kind in kinds if kind not in CAMPAIGN_LIMITS]
     if unknown:
@@ -522,9 +534,13 @@ def open_for(document_id: int, user: User | None) -> tuple[Document, Path]:
         raise NotFound(_("No such file."))
     campaign = document.campaign
     allowed = can_view(user, campaign) if document.is_public else can_see_private(user, campaign)
+    if document.kind == DocumentKind.FINDING_ATTACHMENT:  # an officer's working file: not for the family
+        allowed = is_staff(user) or in_jurisdiction(user, campaign)
     if not allowed:
         raise NotFound(_("No such file."))
     path = upload_dir() / document.stored_name
     if not path.is_file():
         raise NotFound(_("The file is missing from storage."))
+    if not document.is_public and user is not None:
+        access_log.record_document_view(document, user)  # who looked at a recipient's evidence, by anyone
     return document, path

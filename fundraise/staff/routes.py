@@ -17,7 +17,7 @@ from fundraise.extensions import db
 from fundraise.models import Campaign, CampaignState, Role
 from fundraise.pagination import Page, parse_page
 from fundraise.public.presenters import staff_timeline, template_helpers
-from fundraise.services import campaign_reports
+from fundraise.services import access_log, campaign_reports
 from fundraise.services.filing import reveal_id_number
 from fundraise.services.transitions import transition
 from fundraise.staff.forms import ConfirmForm, DecisionForm
@@ -111,7 +111,10 @@ def _review_page(
 @bp.route("/reviews/<int:campaign_id>")
 @roles(*REVIEWERS)
 def review(campaign_id: int) -> Any:
-    return _review_page(_case(campaign_id))
+    campaign = _case(campaign_id)
+    response = _review_page(campaign)
+    access_log.record_finances_view(campaign, current_user)  # the page shows the full finances
+    return response
 
 
 @bp.route("/reviews/<int:campaign_id>/decide", methods=["POST"])

@@ -21,8 +21,8 @@ from fundraise.access import current_account, in_jurisdiction, is_applicant_side
 from fundraise.errors import Forbidden, NotFound
 from fundraise.models import Role
 from fundraise.public.presenters import template_helpers
+from fundraise.services import access_log, verification_reports
 from fundraise.services import campaigns as campaign_service
-from fundraise.services import verification_reports
 from fundraise.verification_pages.presenters import (
     latest_view,
     public_breakdown,
@@ -89,6 +89,7 @@ def officer_report(campaign_id: int) -> Any:
     response = Response(
         render_template("verification/officer_report.html", campaign=campaign, read_only=True)
     )
+    access_log.record_finances_view(campaign, officer)  # the checks show the disclosed finances
     # The page carries personal data (checks with ID details, household records): keep it out of shared caches.
     response.headers["Cache-Control"] = "no-store"
     return response

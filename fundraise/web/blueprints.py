@@ -10,6 +10,7 @@ from flask_login import decode_cookie, user_loaded_from_cookie
 from fundraise import matching_text
 from fundraise.access import public
 from fundraise.admin.routes import bp as admin_bp
+from fundraise.audit_viewer import bp as audit_viewer_bp
 from fundraise.auth.routes import bp as auth_bp
 from fundraise.documents.routes import bp as documents_bp
 from fundraise.donate.routes import bp as donate_bp
@@ -19,6 +20,7 @@ from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.payouts import bp as payouts_bp
 from fundraise.public.routes import bp as public_bp
+from fundraise.register import bp as register_bp
 from fundraise.relief.routes import bp as relief_bp
 from fundraise.services import accounts, login_sessions, offers, vouching
 from fundraise.staff import bp as staff_bp
@@ -37,6 +39,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (
         public_bp,
         auth_bp,
+        audit_viewer_bp,
         documents_bp,
         family_bp,
         hospital_bp,
@@ -46,6 +49,7 @@ def init_app(app: Flask) -> None:
         donate_bp,
         relief_bp,
         payouts_bp,
+        register_bp,
     ):
         app.register_blueprint(blueprint)
 

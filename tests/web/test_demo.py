@@ -12,6 +12,8 @@ from fundraise.services import disbursements
 from fundraise.services.accounts import authenticate
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
 from fundraise.services.disbursement_invariants import check_disbursements
+from fundraise.services.register import RegisterFilters, stream_rows
+from verification.anomalies import CODES
 
 
 def test_demo_seeds_every_role_and_is_idempotent(app):
@@ -69,3 +71,9 @@ def test_demo_seeds_every_role_and_is_idempotent(app):
     assert log.unsealed == 0
     seed_demo()
     assert db.session.scalar(select(func.count(Campaign.id))) == 20
+
+
+def test_demo_plants_every_register_anomaly_in_the_officers_region(app):
+    seed_demo()
+    found = {flag.code for row in stream_rows("3412", RegisterFilters()) for flag in row.flags}
+    assert found == set(CODES)

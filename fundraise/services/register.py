@@ -1,0 +1,453 @@
+"""The officers' register (DESIGN §5, Audit): every recipient of a jurisdiction with the aid from each source.
+
+One row per campaign past submission whose patient is registered under the region prefix. The aid columns
+come from grouped sub-queries joined to the campaign rows (the latest verification report's insurance and
+assistance, approved relief commitments, donations raised, disbursements paid), so a page is a fixed number
+of queries: the rows, their count, and the anomaly flags of the page's ids in one batch
+(services/anomalies.py). The totals are one aggregate query over the whole filter. The export reads the
+filter in keyset-paged chunks, so memory stays flat whatever the region's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from fundraise import audit
+from fundraise.extensions import db
+from fundraise.models import (
+    Campaign,
+    CampaignState,
+    Disbursement,
+    DisbursementStatus,
+    Donation,
+    DonationStatus,
+    Hospital,
+    Offer,
+    OfferStatus,
+    Role,
+    User,
+    VerificationReport,
+)
+from fundraise.models.records import AssistanceClass, CivilAffairsRecord
+from fundraise.pagination import Page, last_page
+from fundraise.services.anomalies import CODES, Flag, flagged_ids, flags_for
+from fundraise.unit_of_work import transactional
+
+S = CampaignState
+# Campaigns past submission that stay on the register; a cancelled one only if it took money.
+LISTED_STATES = (
+    S.SUBMITTED,
+    S.VERIFYING,
+    S.NEEDS_REVIEW,
+    S.VERIFIED,
+    S.FUNDRAISING,
+    S.CLOSED,
+    S.SUSPENDED,
+)
+FILTER_STATES = (*LISTED_STATES, S.CANCELLED)
+SORTS = ("newest", "total_cost", "total_aid", "donations")
+PER_PAGE = 50
+# Rows per query of the export.
+EXPORT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class RegisterFilters:
+    """What the reader narrowed the register to; empty fields filter nothing."""
+
+    state: str | None = None
+    assistance_class: str | None = None
+    hospital_id: int | None = None
+    flagged_only: bool = False
+    flag: str | None = None
+
+
+@dataclass
+class RegisterRow:
+    """One recipient with the aid from every source (fen) and the anomaly flags."""
+
+    campaign_id: int
+    state: str
+    patient_name: str
+    patient_id_masked: str
+    patient_region_code: str
+    assistance_class: str | None
+    hospital: Hospital | None
+    total_cost_fen: int
+    basic_fen: int
+    critical_illness_fen: int
+    assistance_fen: int
+    committed_fen: int
+    raised_fen: int
+    paid_fen: int
+    submitted_at: datetime | None
+    report_id: int | None
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def total_aid_fen(self) -> int:
+        return (
+            self.basic_fen
+            + self.critical_illness_fen
+            + self.assistance_fen
+            + self.committed_fen
+            + self.raised_fen
+        )
+
+
+@dataclass(frozen=True)
+class RegisterTotals:
+    recipients: int
+    total_cost_fen: int
+    basic_fen: int
+    critical_illness_fen: int
+    assistance_fen: int
+    committed_fen: int
+    raised_fen: int
+    paid_fen: int
+
+    @property
+    def total_aid_fen(self) -> int:
+        return (
+            self.basic_fen
+            + self.critical_illness_fen
+            + self.assistance_fen
+            + self.committed_fen
+            + self.raised_fen
+        )
+
+
+def prefix_for(reader: User) -> str:
+    """The region prefix a reader's register covers: an officer's jurisdiction; every region ('') for the
+    charity staff and admins who also read it."""
+    if reader.role == Role.CIVIL_AFFAIRS_OFFICER:
+        return reader.jurisdiction_prefix or ""
+    return ""
+
+
+def filters_from(args: Mapping[str, Any]) -> RegisterFilters:
+    """The filters in a query string (a page's or the API's); anything not understood filters nothing."""
+    state = str(args.get("state") or "")
+    assistance_class = str(args.get("class") or "")
+    hospital = str(args.get("hospital") or "").strip()
+    flag = str(args.get("flag") or "")
+    return RegisterFilters(
+        state=state if state in FILTER_STATES else None,
+        assistance_class=assistance_class if assistance_class in AssistanceClass._value2member_map_ else None,
+        hospital_id=int(hospital)
+        if hospital.isascii() and hospital.isdigit() and len(hospital) < 10
+        else None,
+        flagged_only=str(args.get("flagged") or "") in ("1", "true", "on", "yes"),
+        flag=flag if flag in CODES else None,
+    )
+
+
+def query_args(filters: RegisterFilters, sort: str = "newest") -> dict[str, Any]:
+    """The filters back as query-string arguments (the pager's and the export's links)."""
+    values: dict[str, Any] = {
+        "state": filters.state,
+        "class": filters.assistance_class,
+        "hospital": filters.hospital_id,
+        "flagged": "1" if filters.flagged_only else None,
+        "flag": filters.flag,
+        "sort": sort if sort != "newest" else None,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# --- the query -------------------------------------------------------------------------------------------
+
+
+def _sums() -> dict[str, Any]:
+    """The grouped sub-queries of aid, each keyed by campaign_id."""
+    latest = (
+        select(VerificationReport.campaign_id, func.max(VerificationReport.id).label("report_id"))
+        .group_by(VerificationReport.campaign_id)
+        .subquery("latest_report")
+    )
+    raised = (
+        select(
+            Donation.campaign_id,
+            func.sum(Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen).label("fen"),
+        )
+        .where(Donation.status == DonationStatus.SUCCEEDED)
+        .group_by(Donation.campaign_id)
+        .subquery("raised")
+    )
+    committed = (
+        select(Offer.campaign_id, func.sum(Offer.amount_fen).label("fen"))
+        .where(Offer.status == OfferStatus.APPROVED)
+        .group_by(Offer.campaign_id)
+        .subquery("committed")
+    )
+    paid = (
+        select(Disbursement.campaign_id, func.sum(Disbursement.amount_fen).label("fen"))
+        .where(Disbursement.status == DisbursementStatus.PAID)
+        .group_by(Disbursement.campaign_id)
+        .subquery("paid")
+    )
+    # The civil-affairs class on record now: the person's newest record still valid today.
+    today = date.today()
+    current = (
+        select(CivilAffairsRecord.person_index, func.max(CivilAffairsRecord.id).label("record_id"))
+        .where(
+            CivilAffairsRecord.valid_from <= today,
+            or_(CivilAffairsRecord.valid_to.is_(None), CivilAffairsRecord.valid_to >= today),
+        )
+        .group_by(CivilAffairsRecord.person_index)
+        .subquery("current_class")
+    )
+    return {"latest": latest, "raised": raised, "committed": committed, "paid": paid, "current": current}
+
+
+def _base(prefix: str) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
+    """The register's select (every column a row shows) for a region prefix, and its named amounts."""
+    sums = _sums()
+    report = VerificationReport.__table__.alias("report")
+    record = CivilAffairsRecord.__table__.alias("class_record")
+    amounts: dict[str, ColumnElement[Any]] = {
+        "basic_fen": func.coalesce(report.c.basic_fen, 0),
+        "critical_illness_fen": func.coalesce(report.c.critical_illness_fen, 0),
+        "assistance_fen": func.coalesce(report.c.assistance_fen, 0),
+        "committed_fen": func.coalesce(sums["committed"].c.fen, 0),
+        "raised_fen": func.coalesce(sums["raised"].c.fen, 0),
+        "paid_fen": func.coalesce(sums["paid"].c.fen, 0),
+    }
+    amounts["total_aid_fen"] = (
+        amounts["basic_fen"]
+        + amounts["critical_illness_fen"]
+        + amounts["assistance_fen"]
+        + amounts["committed_fen"]
+        + amounts["raised_fen"]
+    )
+    took_money = exists().where(
+        Donation.campaign_id == Campaign.id, Donation.status == DonationStatus.SUCCEEDED
+    )
+    query = (
+        select(
+            Campaign.id,
+            Campaign.state,
+            Campaign.patient_name,
+            Campaign.patient_id_masked,
+            Campaign.patient_region_code,
+            Campaign.hospital_id,
+            Campaign.cost_total_fen,
+            Campaign.submitted_at,
+            record.c.assistance_class,
+            sums["latest"].c.report_id,
+            *(column.label(name) for name, column in amounts.items() if name != "total_aid_fen"),
+        )
+        .outerjoin(sums["latest"], sums["latest"].c.campaign_id == Campaign.id)
+        .outerjoin(report, report.c.id == sums["latest"].c.report_id)
+        .outerjoin(sums["raised"], sums["raised"].c.campaign_id == Campaign.id)
+        .outerjoin(sums["committed"], sums["committed"].c.campaign_id == Campaign.id)
+        .outerjoin(sums["paid"], sums["paid"].c.campaign_id == Campaign.id)
+        .outerjoin(sums["current"], sums["current"].c.person_index == Campaign.patient_id_index)
+        .outerjoin(record, record.c.id == sums["current"].c.record_id)
+        .where(
+            Campaign.patient_region_code.startswith(prefix, autoescape=True),
+            or_(
+                Campaign.state.in_(LISTED_STATES),
+                and_(Campaign.state == S.CANCELLED, or_(Campaign.ended_code.is_not(None), took_money)),
+            ),
+        )
+    )
+    amounts["assistance_class"] = record.c.assistance_class
+    return query, amounts
+
+
+def is_recipient() -> ColumnElement[bool]:
+    """A campaign on the register: past submission, or cancelled after it took money."""
+    took_money = exists().where(
+        Donation.campaign_id == Campaign.id, Donation.status == DonationStatus.SUCCEEDED
+    )
+    return or_(
+        Campaign.state.in_(LISTED_STATES),
+        and_(Campaign.state == S.CANCELLED, or_(Campaign.ended_code.is_not(None), took_money)),
+    )
+
+
+def scope(prefix: str) -> Select[Any]:
+    """The campaigns of the register for a prefix, without the aid columns (the flag candidates, the
+    population a sample is drawn from)."""
+    return select(Campaign.id).where(
+        Campaign.patient_region_code.startswith(prefix, autoescape=True), is_recipient()
+    )
+
+
+def _filtered(prefix: str, filters: RegisterFilters) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
+    query, amounts = _base(prefix)
+    candidates = scope(prefix)
+    if filters.state in FILTER_STATES:
+        query = query.where(Campaign.state == filters.state)
+        candidates = candidates.where(Campaign.state == filters.state)
+    if filters.assistance_class:
+        query = query.where(amounts["assistance_class"] == filters.assistance_class)
+    if filters.hospital_id is not None:
+        query = query.where(Campaign.hospital_id == filters.hospital_id)
+        candidates = candidates.where(Campaign.hospital_id == filters.hospital_id)
+    above_cost = amounts["total_aid_fen"] > Campaign.cost_total_fen
+    if filters.flag in CODES:
+        if filters.flag == "aid_above_cost":
+            query = query.where(above_cost)
+        else:
+            query = query.where(Campaign.id.in_(sorted(flagged_ids(candidates, [filters.flag]))))
+    elif filters.flagged_only:
+        others = [code for code in CODES if code != "aid_above_cost"]
+        query = query.where(or_(above_cost, Campaign.id.in_(sorted(flagged_ids(candidates, others)))))
+    return query, amounts
+
+
+def _order(query: Select[Any], amounts: dict[str, ColumnElement[Any]], sort: str) -> Select[Any]:
+    if sort == "total_cost":
+        return query.order_by(Campaign.cost_total_fen.desc(), Campaign.id.desc())
+    if sort == "total_aid":
+        return query.order_by(amounts["total_aid_fen"].desc(), Campaign.id.desc())
+    if sort == "donations":
+        return query.order_by(amounts["raised_fen"].desc(), Campaign.id.desc())
+    return query.order_by(Campaign.submitted_at.desc(), Campaign.id.desc())
+
+
+def _rows(result: Any, *, staff_links: bool) -> list[RegisterRow]:
+    fetched = list(result)
+    hospital_ids = {row.hospital_id for row in fetched if row.hospital_id}
+    hospitals = (
+        {h.id: h for h in db.session.scalars(select(Hospital).where(Hospital.id.in_(hospital_ids)))}
+        if hospital_ids
+        else {}
+    )
+    flags = flags_for((row.id for row in fetched), staff_links=staff_links)
+    return [
+        RegisterRow(
+            campaign_id=row.id,
+            state=row.state,
+            patient_name=row.patient_name,
+            patient_id_masked=row.patient_id_masked or "",
+            patient_region_code=row.patient_region_code or "",
+            assistance_class=row.assistance_class,
+            hospital=hospitals.get(row.hospital_id),
+            total_cost_fen=row.cost_total_fen,
+            basic_fen=int(row.basic_fen),
+            critical_illness_fen=int(row.critical_illness_fen),
+            assistance_fen=int(row.assistance_fen),
+            committed_fen=int(row.committed_fen),
+            raised_fen=int(row.raised_fen),
+            paid_fen=int(row.paid_fen),
+            submitted_at=row.submitted_at,
+            report_id=row.report_id,
+            flags=flags.get(row.id, []),
+        )
+        for row in fetched
+    ]
+
+
+# --- what the pages, the API and the export call ---------------------------------------------------------
+
+
+def register_rows(
+    prefix: str,
+    filters: RegisterFilters,
+    sort: str = "newest",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    *,
+    staff_links: bool = False,
+) -> Page[RegisterRow]:
+    """One page of the register for a region prefix ('' for every region: staff and admins)."""
+    query, amounts = _filtered(prefix, filters)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    number = min(page, last_page(total, per_page))
+    result = db.session.execute(
+        _order(query, amounts, sort if sort in SORTS else "newest")
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    )
+    return Page(_rows(result, staff_links=staff_links), number, per_page, total)
+
+
+def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:
+    """Sums over the whole filter, in one aggregate query."""
+    query, _amounts = _filtered(prefix, filters)
+    rows = query.order_by(None).subquery()
+    names = ("cost_total_fen", "basic_fen", "critical_illness_fen", "assistance_fen", "committed_fen")
+    result = db.session.execute(
+        select(
+            func.count(),
+            *(func.coalesce(func.sum(rows.c[name]), 0) for name in names),
+            func.coalesce(func.sum(rows.c.raised_fen), 0),
+            func.coalesce(func.sum(rows.c.paid_fen), 0),
+        )
+    ).one()
+    values = [int(value or 0) for value in result]
+    return RegisterTotals(*values)
+
+
+def register_row(prefix: str, campaign_id: int, *, staff_links: bool = False) -> RegisterRow | None:
+    """One recipient's row, None when it is not on the register of that prefix."""
+    query, _amounts = _base(prefix)
+    return next(
+        iter(_rows(db.session.execute(query.where(Campaign.id == campaign_id)), staff_links=staff_links)),
+        None,
+    )
+
+
+def stream_rows(prefix: str, filters: RegisterFilters, *, staff_links: bool = False) -> Iterator[RegisterRow]:
+    """Every row of the filter, by campaign id, read EXPORT_CHUNK at a time (keyset paging: memory stays
+    flat and no chunk repeats or skips a row)."""
+    query, _amounts = _filtered(prefix, filters)
+    after = 0
+    while True:
+        result = db.session.execute(
+            query.where(Campaign.id > after).order_by(Campaign.id).limit(EXPORT_CHUNK)
+        )
+        chunk = _rows(result, staff_links=staff_links)
+        if not chunk:
+            return
+        yield from chunk
+        after = chunk[-1].campaign_id
+
+
+@transactional
+def record_export(actor: User, prefix: str, filters: RegisterFilters) -> None:
+    """An export of the register is itself audited: who took which region's data, with which filter. Commits."""
+    audit.record(
+        "register.exported",
+        "register",
+        prefix or "*",
+        actor=actor,
+        after={
+            "prefix": prefix,
+            "filters": {k: v for k, v in asdict(filters).items() if v not in (None, False)},
+        },
+    )
+
+
+def hospitals_in(prefix: str) -> list[Hospital]:
+    """The hospitals treating the register's recipients, for the filter."""
+    used = scope(prefix).with_only_columns(Campaign.hospital_id).where(Campaign.hospital_id.is_not(None))
+    return list(db.session.scalars(select(Hospital).where(Hospital.id.in_(used)).order_by(Hospital.name_zh)))
+
+
+__all__ = [
+    "FILTER_STATES",
+    "PER_PAGE",
+    "SORTS",
+    "RegisterFilters",
+    "RegisterRow",
+    "RegisterTotals",
+    "filters_from",
+    "hospitals_in",
+    "prefix_for",
+    "query_args",
+    "record_export",
+    "register_row",
+    "register_rows",
+    "register_totals",
+    "stream_rows",
+]
