@@ -43,7 +43,7 @@ class AuditFilterForm(Form):
                 ACTION, message=_l("Lower-case letters, dots and underscores only, like “disbursement.”.")
             ),
         ],
-        description=_l("For example “document.” or “campaign.reveal”."),
+        description=_l("The beginning of an action's code, as the log stores it."),
     )
     since = DateField(_l("First day"), validators=[Optional()])
     until = DateField(_l("Last day"), validators=[Optional()])

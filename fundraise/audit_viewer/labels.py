@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from fundraise.money import format_yuan
 from fundraise.public.presenters import DOCUMENT_KINDS, STAFF_EVENTS, SYSTEM_ACTOR
@@ -17,6 +18,8 @@ from fundraise.web.templating import ROLE_LABELS
 ACTIONS = {
     **STAFF_EVENTS,
     "campaign.create": _l("Campaign started"),
+    "records.import": _l("Records feed imported"),
+    "records.import_rejected": _l("Records feed refused"),
     "campaign.fraud_confirmed": _l("Fraud confirmed"),
     "campaign.close_out_requested": _l("Close-out requested"),
     "campaign.closed_out": _l("Campaign closed out"),
@@ -96,6 +99,11 @@ OBJECT_TYPES = {
     "login_session": _l("Sign-in"),
     "api_token": _l("API token"),
     "patient_block": _l("Patient block"),
+    "import_batch": _l("Records import"),
+    "register": _l("Register of recipients"),
+    "register_sample": _l("Sample"),
+    "finding": _l("Finding"),
+    "hospital": _l("Hospital"),
 }
 
 # The fields an event's before and after hold most often.
@@ -113,15 +121,15 @@ FIELDS = {
 SHORT_VALUE = 60  # characters of one value shown in the list; the API gives the whole event
 
 
-def action_text(action: str) -> str:
-    """The action in words, or its code where no label exists yet (an honest fallback, never blank)."""
+def action_text(action: str) -> Markup:
+    """The action in words, or its code, marked as code, where no label exists yet (never blank)."""
     label = ACTIONS.get(action)
-    return str(label) if label is not None else action
+    return Markup("{}").format(label) if label is not None else Markup("<code>{}</code>").format(action)
 
 
-def object_text(object_type: str) -> str:
+def object_text(object_type: str) -> Markup:
     label = OBJECT_TYPES.get(object_type)
-    return str(label) if label is not None else object_type
+    return Markup("{}").format(label) if label is not None else Markup("<code>{}</code>").format(object_type)
 
 
 def actor_text(actor: Actor) -> str:
@@ -141,25 +149,38 @@ def _value(name: str, value: Any) -> str:
     return text if len(text) <= SHORT_VALUE else text[: SHORT_VALUE - 1] + "…"
 
 
-def _name(name: str) -> str:
+def _name(name: str) -> Markup:
+    """A field's label in the reader's language, or its stored name marked as code when it has none."""
     label = FIELDS.get(name)
-    return str(label) if label is not None else name
+    return Markup("{}").format(label) if label is not None else Markup("<code>{}</code>").format(name)
 
 
-def changes(event: LoggedEvent) -> list[str]:
+def _shown(name: str, value: Any) -> Markup:
+    """A value as stored is data, not language: money in yuan, document kinds by name, the rest as code."""
+    text = _value(name, value)
+    if (name.endswith("_fen") and isinstance(value, int)) or (name == "kind" and text != str(value)):
+        return Markup("{}").format(text)
+    return Markup("<code>{}</code>").format(text)
+
+
+def changes(event: LoggedEvent) -> list[Markup]:
     """Each field of before/after on one short line: "status: pending → approved", "note: …"."""
     before, after = event.before or {}, event.after or {}
     lines = []
     for name in [*before, *(key for key in after if key not in before)]:
         if name in before and name in after:
             if before[name] == after[name]:
-                lines.append(f"{_name(name)}: {_value(name, after[name])}")
+                lines.append(Markup("{}: {}").format(_name(name), _shown(name, after[name])))
             else:
-                lines.append(f"{_name(name)}: {_value(name, before[name])} → {_value(name, after[name])}")
+                lines.append(
+                    Markup("{}: {} → {}").format(
+                        _name(name), _shown(name, before[name]), _shown(name, after[name])
+                    )
+                )
         elif name in after:
-            lines.append(f"{_name(name)}: {_value(name, after[name])}")
+            lines.append(Markup("{}: {}").format(_name(name), _shown(name, after[name])))
         else:
-            lines.append(f"{_name(name)}: {_value(name, before[name])} → —")
+            lines.append(Markup("{}: {} → —").format(_name(name), _shown(name, before[name])))
     return lines
 
 

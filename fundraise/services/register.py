@@ -10,11 +10,13 @@ filter in keyset-paged chunks, so memory stays flat whatever the region's size.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
@@ -40,6 +42,15 @@ from fundraise.services.anomalies import CODES, Flag, flagged_ids, flags_for
 from fundraise.unit_of_work import transactional
 
 S = CampaignState
+# The aid a row shows, each from its own source.
+AID_COLUMNS = (
+    "basic_fen",
+    "critical_illness_fen",
+    "assistance_fen",
+    "committed_fen",
+    "raised_fen",
+    "paid_fen",
+)
 # Campaigns past submission that stay on the register; a cancelled one only if it took money.
 LISTED_STATES = (
     S.SUBMITTED,
@@ -164,60 +175,65 @@ def query_args(filters: RegisterFilters, sort: str = "newest") -> dict[str, Any]
 # --- the query -------------------------------------------------------------------------------------------
 
 
-def _sums() -> dict[str, Any]:
-    """The grouped sub-queries of aid, each keyed by campaign_id."""
-    latest = (
-        select(VerificationReport.campaign_id, func.max(VerificationReport.id).label("report_id"))
-        .group_by(VerificationReport.campaign_id)
-        .subquery("latest_report")
+def _latest_report(column: Any) -> Any:
+    """One column of the campaign's latest verification report, for the row at hand (an index lookup on
+    verification_reports (campaign_id, id))."""
+    return (
+        select(column)
+        .where(VerificationReport.campaign_id == Campaign.id)
+        .order_by(VerificationReport.id.desc())
+        .limit(1)
+        .correlate(Campaign)
+        .scalar_subquery()
     )
-    raised = (
-        select(
-            Donation.campaign_id,
-            func.sum(Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen).label("fen"),
-        )
-        .where(Donation.status == DonationStatus.SUCCEEDED)
-        .group_by(Donation.campaign_id)
-        .subquery("raised")
-    )
-    committed = (
-        select(Offer.campaign_id, func.sum(Offer.amount_fen).label("fen"))
-        .where(Offer.status == OfferStatus.APPROVED)
-        .group_by(Offer.campaign_id)
-        .subquery("committed")
-    )
-    paid = (
-        select(Disbursement.campaign_id, func.sum(Disbursement.amount_fen).label("fen"))
-        .where(Disbursement.status == DisbursementStatus.PAID)
-        .group_by(Disbursement.campaign_id)
-        .subquery("paid")
-    )
-    # The civil-affairs class on record now: the person's newest record still valid today.
+
+
+def _sum_of(amount: Any, *where: Any) -> Any:
+    """A sum over the rows of one campaign (correlated), 0 when there are none."""
+    return func.coalesce(select(func.sum(amount)).where(*where).correlate(Campaign).scalar_subquery(), 0)
+
+
+def _current_class() -> Any:
+    """The civil-affairs class on record now: the person's newest record still valid today."""
     today = date.today()
-    current = (
-        select(CivilAffairsRecord.person_index, func.max(CivilAffairsRecord.id).label("record_id"))
+    return (
+        select(CivilAffairsRecord.assistance_class)
         .where(
+            CivilAffairsRecord.person_index == Campaign.patient_id_index,
             CivilAffairsRecord.valid_from <= today,
             or_(CivilAffairsRecord.valid_to.is_(None), CivilAffairsRecord.valid_to >= today),
         )
-        .group_by(CivilAffairsRecord.person_index)
-        .subquery("current_class")
+        .order_by(CivilAffairsRecord.id.desc())
+        .limit(1)
+        .correlate(Campaign)
+        .scalar_subquery()
     )
-    return {"latest": latest, "raised": raised, "committed": committed, "paid": paid, "current": current}
 
 
 def _base(prefix: str) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
-    """The register's select (every column a row shows) for a region prefix, and its named amounts."""
-    sums = _sums()
-    report = VerificationReport.__table__.alias("report")
-    record = CivilAffairsRecord.__table__.alias("class_record")
+    """The register's select (every column a row shows) for a region prefix, and its named amounts.
+
+    The aid columns are correlated sub-queries, each an index lookup for one campaign, so a page costs its 50
+    rows' lookups whatever the region's size: PostgreSQL evaluates them after ORDER BY ... LIMIT (a sort by
+    aid, or a filter on it, evaluates them for the whole filter). The totals are summed by grouped joins
+    instead (`register_totals`)."""
     amounts: dict[str, ColumnElement[Any]] = {
-        "basic_fen": func.coalesce(report.c.basic_fen, 0),
-        "critical_illness_fen": func.coalesce(report.c.critical_illness_fen, 0),
-        "assistance_fen": func.coalesce(report.c.assistance_fen, 0),
-        "committed_fen": func.coalesce(sums["committed"].c.fen, 0),
-        "raised_fen": func.coalesce(sums["raised"].c.fen, 0),
-        "paid_fen": func.coalesce(sums["paid"].c.fen, 0),
+        "basic_fen": func.coalesce(_latest_report(VerificationReport.basic_fen), 0),
+        "critical_illness_fen": func.coalesce(_latest_report(VerificationReport.critical_illness_fen), 0),
+        "assistance_fen": func.coalesce(_latest_report(VerificationReport.assistance_fen), 0),
+        "committed_fen": _sum_of(
+            Offer.amount_fen, Offer.campaign_id == Campaign.id, Offer.status == OfferStatus.APPROVED
+        ),
+        "raised_fen": _sum_of(
+            Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen,
+            Donation.campaign_id == Campaign.id,
+            Donation.status == DonationStatus.SUCCEEDED,
+        ),
+        "paid_fen": _sum_of(
+            Disbursement.amount_fen,
+            Disbursement.campaign_id == Campaign.id,
+            Disbursement.status == DisbursementStatus.PAID,
+        ),
     }
     amounts["total_aid_fen"] = (
         amounts["basic_fen"]
@@ -226,39 +242,20 @@ def _base(prefix: str) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
         + amounts["committed_fen"]
         + amounts["raised_fen"]
     )
-    took_money = exists().where(
-        Donation.campaign_id == Campaign.id, Donation.status == DonationStatus.SUCCEEDED
-    )
-    query = (
-        select(
-            Campaign.id,
-            Campaign.state,
-            Campaign.patient_name,
-            Campaign.patient_id_masked,
-            Campaign.patient_region_code,
-            Campaign.hospital_id,
-            Campaign.cost_total_fen,
-            Campaign.submitted_at,
-            record.c.assistance_class,
-            sums["latest"].c.report_id,
-            *(column.label(name) for name, column in amounts.items() if name != "total_aid_fen"),
-        )
-        .outerjoin(sums["latest"], sums["latest"].c.campaign_id == Campaign.id)
-        .outerjoin(report, report.c.id == sums["latest"].c.report_id)
-        .outerjoin(sums["raised"], sums["raised"].c.campaign_id == Campaign.id)
-        .outerjoin(sums["committed"], sums["committed"].c.campaign_id == Campaign.id)
-        .outerjoin(sums["paid"], sums["paid"].c.campaign_id == Campaign.id)
-        .outerjoin(sums["current"], sums["current"].c.person_index == Campaign.patient_id_index)
-        .outerjoin(record, record.c.id == sums["current"].c.record_id)
-        .where(
-            Campaign.patient_region_code.startswith(prefix, autoescape=True),
-            or_(
-                Campaign.state.in_(LISTED_STATES),
-                and_(Campaign.state == S.CANCELLED, or_(Campaign.ended_code.is_not(None), took_money)),
-            ),
-        )
-    )
-    amounts["assistance_class"] = record.c.assistance_class
+    amounts["assistance_class"] = _current_class()
+    query = select(
+        Campaign.id,
+        Campaign.state,
+        Campaign.patient_name,
+        Campaign.patient_id_masked,
+        Campaign.patient_region_code,
+        Campaign.hospital_id,
+        Campaign.cost_total_fen,
+        Campaign.submitted_at,
+        amounts["assistance_class"].label("assistance_class"),
+        _latest_report(VerificationReport.id).label("report_id"),
+        *(amounts[name].label(name) for name in AID_COLUMNS),
+    ).where(Campaign.patient_region_code.startswith(prefix, autoescape=True), is_recipient())
     return query, amounts
 
 
@@ -372,20 +369,68 @@ def register_rows(
 
 
 def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:
-    """Sums over the whole filter, in one aggregate query."""
+    """Sums over the whole filter: grouped joins on the filter's campaign ids (one pass over each source,
+    not a lookup per row). Kept TOTALS_SECONDS in this process per region and filter, so officers paging
+    through the register do not each sum the region again; the page says as of when."""
+    key = (prefix, filters)
+    summed: dict[tuple[str, RegisterFilters], tuple[float, RegisterTotals]] = (
+        current_app.extensions.setdefault("aidbridge.register_totals", {})
+    )
+    cached = summed.get(key)
+    if cached is not None and time.monotonic() - cached[0] < TOTALS_SECONDS:
+        return cached[1]
     query, _amounts = _filtered(prefix, filters)
-    rows = query.order_by(None).subquery()
-    names = ("cost_total_fen", "basic_fen", "critical_illness_fen", "assistance_fen", "committed_fen")
-    result = db.session.execute(
-        select(
-            func.count(),
-            *(func.coalesce(func.sum(rows.c[name]), 0) for name in names),
-            func.coalesce(func.sum(rows.c.raised_fen), 0),
-            func.coalesce(func.sum(rows.c.paid_fen), 0),
+    ids = query.with_only_columns(Campaign.id).order_by(None).subquery()
+    cost = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Campaign.cost_total_fen), 0)).where(
+            Campaign.id.in_(select(ids.c.id))
         )
     ).one()
-    values = [int(value or 0) for value in result]
-    return RegisterTotals(*values)
+    latest = (
+        select(func.max(VerificationReport.id))
+        .where(VerificationReport.campaign_id.in_(select(ids.c.id)))
+        .group_by(VerificationReport.campaign_id)
+    )
+    reports = db.session.execute(
+        select(
+            func.coalesce(func.sum(VerificationReport.basic_fen), 0),
+            func.coalesce(func.sum(VerificationReport.critical_illness_fen), 0),
+            func.coalesce(func.sum(VerificationReport.assistance_fen), 0),
+        ).where(VerificationReport.id.in_(latest))
+    ).one()
+
+    def total(amount: Any, *where: Any) -> int:
+        return int(db.session.scalar(select(func.coalesce(func.sum(amount), 0)).where(*where)) or 0)
+
+    committed = total(
+        Offer.amount_fen, Offer.campaign_id.in_(select(ids.c.id)), Offer.status == OfferStatus.APPROVED
+    )
+    raised = total(
+        Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen,
+        Donation.campaign_id.in_(select(ids.c.id)),
+        Donation.status == DonationStatus.SUCCEEDED,
+    )
+    paid = total(
+        Disbursement.amount_fen,
+        Disbursement.campaign_id.in_(select(ids.c.id)),
+        Disbursement.status == DisbursementStatus.PAID,
+    )
+    totals = RegisterTotals(
+        recipients=int(cost[0]),
+        total_cost_fen=int(cost[1]),
+        basic_fen=int(reports[0] or 0),
+        critical_illness_fen=int(reports[1] or 0),
+        assistance_fen=int(reports[2] or 0),
+        committed_fen=committed,
+        raised_fen=raised,
+        paid_fen=paid,
+    )
+    summed[key] = (time.monotonic(), totals)
+    return totals
+
+
+# How long summed totals are kept (in the app, by region and filter).
+TOTALS_SECONDS = 30
 
 
 def register_row(prefix: str, campaign_id: int, *, staff_links: bool = False) -> RegisterRow | None:
