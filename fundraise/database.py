@@ -36,6 +36,14 @@ def init_app(app: Flask) -> None:
     elif uri.startswith("postgresql://"):
         # psycopg 3 is the driver; accept the usual postgresql:// URLs.
         app.config["SQLALCHEMY_DATABASE_URI"] = uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    if uri.startswith("postgresql"):
+        # No JIT: it pays off for long analytical queries, and a page's queries are short. A register page's
+        # correlated look-ups are costed high enough to trigger it, and compiling them took 400 ms of a
+        # 650 ms query (benchmarks/register.py).
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args["options"] = (str(connect_args.get("options", "")) + " -c jit=off").strip()
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": connect_args}
     db.init_app(app)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, String, Text, and_, case, cast, func, literal, or_, select, union_all
 
+from fundraise.database import any_of
 from fundraise.extensions import db
 from fundraise.models import (
     Campaign,
@@ -84,7 +85,7 @@ REPORT_COLUMNS = (
 def _latest_reports(ids: Sequence[int]) -> dict[int, Any]:
     newest = (
         select(func.max(VerificationReport.id))
-        .where(VerificationReport.campaign_id.in_(ids))
+        .where(any_of(VerificationReport.campaign_id, ids))
         .group_by(VerificationReport.campaign_id)
     )
     found = db.session.execute(select(*REPORT_COLUMNS).where(VerificationReport.id.in_(newest)))
@@ -121,7 +122,7 @@ def _newest_records(indexes: Collection[str]) -> dict[str, datetime]:
         return {}
     parts = [
         select(model.person_index.label("person_index"), model.imported_at.label("at")).where(
-            model.person_index.in_(list(indexes))
+            any_of(model.person_index, indexes)
         )
         for model in (BasicEnrolmentRecord, CriticalIllnessRecord, CivilAffairsRecord)
     ]
@@ -143,7 +144,7 @@ def _heavy_payers(ids: Sequence[int]) -> dict[int, dict[str, int]]:
     key = payer_key().label("payer")
     rows = db.session.execute(
         select(Donation.campaign_id, key, func.count(Donation.id))
-        .where(Donation.campaign_id.in_(ids), Donation.status == DonationStatus.SUCCEEDED)
+        .where(any_of(Donation.campaign_id, ids), Donation.status == DonationStatus.SUCCEEDED)
         .group_by(Donation.campaign_id, key)
         .having(func.count(Donation.id) >= rules.MANY_GIFTS_COUNT)
     )
@@ -157,7 +158,7 @@ def _refunded_gifts(ids: Sequence[int]) -> dict[int, list[rules.Gift]]:
     rows = db.session.execute(
         select(Donation.campaign_id, Donation.id, func.min(DonationRefund.created_at))
         .join(DonationRefund, DonationRefund.donation_id == Donation.id)
-        .where(Donation.campaign_id.in_(ids), DonationRefund.status.in_(MONEY_REFUNDS))
+        .where(any_of(Donation.campaign_id, ids), DonationRefund.status.in_(MONEY_REFUNDS))
         .group_by(Donation.campaign_id, Donation.id)
     )
     found: dict[int, list[rules.Gift]] = defaultdict(list)
@@ -190,7 +191,7 @@ def flags_for(campaign_ids: Iterable[int], *, staff_links: bool = False) -> dict
         return {}
     campaigns = db.session.execute(
         select(Campaign.id, Campaign.hospital_id, Campaign.patient_id_index, Campaign.cost_total_fen).where(
-            Campaign.id.in_(ids)
+            any_of(Campaign.id, ids)
         )
     ).all()
     reports = _latest_reports(ids)
@@ -201,7 +202,7 @@ def flags_for(campaign_ids: Iterable[int], *, staff_links: bool = False) -> dict
     if indexes:
         for other_id, index in db.session.execute(
             select(Campaign.id, Campaign.patient_id_index).where(
-                Campaign.patient_id_index.in_(list(indexes)), _counts_as_campaign()
+                any_of(Campaign.patient_id_index, indexes), _counts_as_campaign()
             )
         ):
             same_patient[str(index)].append(other_id)
@@ -211,7 +212,7 @@ def flags_for(campaign_ids: Iterable[int], *, staff_links: bool = False) -> dict
         select(Disbursement.id, Disbursement.campaign_id, Disbursement.hospital_id, Disbursement.amount_fen)
         .join(Campaign, Campaign.id == Disbursement.campaign_id)
         .where(
-            Disbursement.campaign_id.in_(ids),
+            any_of(Disbursement.campaign_id, ids),
             Disbursement.status.in_(LIVE_PAYOUTS),
             or_(Campaign.hospital_id.is_(None), Disbursement.hospital_id != Campaign.hospital_id),
         )

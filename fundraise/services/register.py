@@ -14,13 +14,14 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from fundraise import audit
+from fundraise.database import any_of
 from fundraise.extensions import db
 from fundraise.models import (
     Campaign,
@@ -65,7 +66,7 @@ FILTER_STATES = (*LISTED_STATES, S.CANCELLED)
 SORTS = ("newest", "total_cost", "total_aid", "donations")
 PER_PAGE = 50
 # Rows per query of the export.
-EXPORT_CHUNK = 500
+EXPORT_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,11 @@ def _filtered(prefix: str, filters: RegisterFilters) -> tuple[Select[Any], dict[
     return query, amounts
 
 
-def _order(query: Select[Any], amounts: dict[str, ColumnElement[Any]], sort: str) -> Select[Any]:
+# Any select, whatever its columns (the rows, or the page's ids with the count).
+_AnySelect = TypeVar("_AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+def _order(query: _AnySelect, amounts: dict[str, ColumnElement[Any]], sort: str) -> _AnySelect:
     if sort == "total_cost":
         return query.order_by(Campaign.cost_total_fen.desc(), Campaign.id.desc())
     if sort == "total_aid":
@@ -358,14 +363,29 @@ def register_rows(
 ) -> Page[RegisterRow]:
     """One page of the register for a region prefix ('' for every region: staff and admins)."""
     query, amounts = _filtered(prefix, filters)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    number = min(page, last_page(total, per_page))
-    result = db.session.execute(
-        _order(query, amounts, sort if sort in SORTS else "newest")
-        .limit(per_page)
-        .offset((number - 1) * per_page)
+    # The page's ids first, ordered and cut on the campaign's own columns (a sort by aid computes the aid of
+    # the whole filter; the other sorts none), with the filter's count in the same pass; then the aid of just
+    # those rows, in that order. A page past the end is answered with the last one.
+    ordered = _order(
+        query.with_only_columns(Campaign.id, func.count().over().label("total")),
+        amounts,
+        sort if sort in SORTS else "newest",
     )
-    return Page(_rows(result, staff_links=staff_links), number, per_page, total)
+    number = max(page, 1)
+    found = db.session.execute(ordered.limit(per_page).offset((number - 1) * per_page)).all()
+    if not found and number > 1:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+        number = last_page(total, per_page)
+        found = db.session.execute(ordered.limit(per_page).offset((number - 1) * per_page)).all()
+    if not found:
+        return Page([], number, per_page, 0)
+    total = int(found[0].total)
+    ids = [row.id for row in found]
+    position = {campaign_id: n for n, campaign_id in enumerate(ids)}
+    fetched = sorted(
+        db.session.execute(query.where(any_of(Campaign.id, ids))), key=lambda row: position[row.id]
+    )
+    return Page(_rows(fetched, staff_links=staff_links), number, per_page, total)
 
 
 def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:

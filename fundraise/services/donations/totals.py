@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
+from fundraise.database import any_of
 from fundraise.extensions import db
 from fundraise.models import Campaign, Donation, DonationStatus, Offer, OfferStatus
 
@@ -39,7 +40,7 @@ def raised_by_campaign(campaign_ids: Iterable[int]) -> dict[int, int]:
             Donation.campaign_id,
             func.sum(Donation.amount_fen - Donation.refunded_fen - Donation.disputed_fen),
         )
-        .where(Donation.campaign_id.in_(ids), Donation.status == DonationStatus.SUCCEEDED)
+        .where(any_of(Donation.campaign_id, ids), Donation.status == DonationStatus.SUCCEEDED)
         .group_by(Donation.campaign_id)
     ).all()
     raised = dict.fromkeys(ids, 0)
@@ -60,7 +61,7 @@ def committed_by_campaign(campaign_ids: Iterable[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Offer.campaign_id, func.sum(Offer.amount_fen))
-        .where(Offer.campaign_id.in_(ids), Offer.status == OfferStatus.APPROVED)
+        .where(any_of(Offer.campaign_id, ids), Offer.status == OfferStatus.APPROVED)
         .group_by(Offer.campaign_id)
     ).all()
     committed = dict.fromkeys(ids, 0)
