@@ -96,6 +96,14 @@ class Campaign(db.Model):
             name="finances",
         ),
         Index("ix_campaigns_state_region", "state", "patient_region_code"),
+        # The register's default order (newest submission first): a page is read off this index, the region
+        # and state checked in the index itself on PostgreSQL (benchmarks/register.py).
+        Index(
+            "ix_campaigns_submitted",
+            "submitted_at",
+            "id",
+            postgresql_include=["patient_region_code", "state", "ended_code"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -363,24 +363,20 @@ def register_rows(
 ) -> Page[RegisterRow]:
     """One page of the register for a region prefix ('' for every region: staff and admins)."""
     query, amounts = _filtered(prefix, filters)
-    # The page's ids first, ordered and cut on the campaign's own columns (a sort by aid computes the aid of
-    # the whole filter; the other sorts none), with the filter's count in the same pass; then the aid of just
-    # those rows, in that order. A page past the end is answered with the last one.
-    ordered = _order(
-        query.with_only_columns(Campaign.id, func.count().over().label("total")),
-        amounts,
-        sort if sort in SORTS else "newest",
-    )
-    number = max(page, 1)
-    found = db.session.execute(ordered.limit(per_page).offset((number - 1) * per_page)).all()
-    if not found and number > 1:
+    # The page's ids first, ordered and cut on the campaign's own columns (the default order is read off an
+    # index; a sort by aid computes the aid of the whole filter), then the aid of just those rows, in that
+    # order. How many there are comes with the filter's totals (summed once per TOTALS_SECONDS); a page past
+    # the end, when recipients went since, is answered with the last one, counted afresh.
+    ordered = _order(query.with_only_columns(Campaign.id), amounts, sort if sort in SORTS else "newest")
+    total = register_totals(prefix, filters).recipients
+    number = min(max(page, 1), last_page(total, per_page))
+    ids = list(db.session.scalars(ordered.limit(per_page).offset((number - 1) * per_page)))
+    if not ids and number > 1:
         total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
         number = last_page(total, per_page)
-        found = db.session.execute(ordered.limit(per_page).offset((number - 1) * per_page)).all()
-    if not found:
-        return Page([], number, per_page, 0)
-    total = int(found[0].total)
-    ids = [row.id for row in found]
+        ids = list(db.session.scalars(ordered.limit(per_page).offset((number - 1) * per_page)))
+    if not ids:
+        return Page([], number, per_page, total)
     position = {campaign_id: n for n, campaign_id in enumerate(ids)}
     fetched = sorted(
         db.session.execute(query.where(any_of(Campaign.id, ids))), key=lambda row: position[row.id]
@@ -494,9 +490,24 @@ def record_export(actor: User, prefix: str, filters: RegisterFilters) -> None:
 
 
 def hospitals_in(prefix: str) -> list[Hospital]:
-    """The hospitals treating the register's recipients, for the filter."""
-    used = scope(prefix).with_only_columns(Campaign.hospital_id).where(Campaign.hospital_id.is_not(None))
-    return list(db.session.scalars(select(Hospital).where(Hospital.id.in_(used)).order_by(Hospital.name_zh)))
+    """The hospitals treating the register's recipients, for the filter: found once per TOTALS_SECONDS per
+    region (it reads every recipient of the region)."""
+    known: dict[str, tuple[float, list[int]]] = current_app.extensions.setdefault(
+        "aidbridge.register_hospitals", {}
+    )
+    cached = known.get(prefix)
+    if cached is None or time.monotonic() - cached[0] >= TOTALS_SECONDS:
+        used = scope(prefix).with_only_columns(Campaign.hospital_id).where(Campaign.hospital_id.is_not(None))
+        cached = (
+            time.monotonic(),
+            list(db.session.scalars(select(Hospital.id).where(Hospital.id.in_(used)))),
+        )
+        known[prefix] = cached
+    if not cached[1]:
+        return []
+    return list(
+        db.session.scalars(select(Hospital).where(Hospital.id.in_(cached[1])).order_by(Hospital.name_zh))
+    )
 
 
 __all__ = [
