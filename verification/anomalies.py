@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 __all__ = [
     "BULK_REFUND_COUNT",
@@ -61,6 +62,33 @@ class Anomaly:
     evidence_id: int
 
 
+class AidParts(Protocol):
+    """Anything that knows what each source gave a case (a rule's input, a register row, its totals)."""
+
+    @property
+    def basic_fen(self) -> int: ...
+    @property
+    def critical_illness_fen(self) -> int: ...
+    @property
+    def assistance_fen(self) -> int: ...
+    @property
+    def committed_fen(self) -> int: ...
+    @property
+    def raised_fen(self) -> int: ...
+
+
+def total_aid(parts: AidParts) -> int:
+    """Aid from every source: the three public tiers, charities' approved commitments and donations (what
+    was paid out of them to the hospital is part of these, not more aid)."""
+    return (
+        parts.basic_fen
+        + parts.critical_illness_fen
+        + parts.assistance_fen
+        + parts.committed_fen
+        + parts.raised_fen
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Aid:
     """A recipient's total cost and the aid from every source, in fen."""
@@ -75,13 +103,7 @@ class Aid:
 
     @property
     def total_aid_fen(self) -> int:
-        return (
-            self.basic_fen
-            + self.critical_illness_fen
-            + self.assistance_fen
-            + self.committed_fen
-            + self.raised_fen
-        )
+        return total_aid(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from fundraise.models.records import AssistanceClass, CivilAffairsRecord
 from fundraise.pagination import Page, last_page
 from fundraise.services.anomalies import CODES, Flag, flagged_ids, flags_for
 from fundraise.unit_of_work import transactional
+from verification.anomalies import total_aid
 
 S = CampaignState
 # The aid a row shows, each from its own source.
@@ -104,13 +105,7 @@ class RegisterRow:
 
     @property
     def total_aid_fen(self) -> int:
-        return (
-            self.basic_fen
-            + self.critical_illness_fen
-            + self.assistance_fen
-            + self.committed_fen
-            + self.raised_fen
-        )
+        return total_aid(self)
 
 
 @dataclass(frozen=True)
@@ -126,13 +121,7 @@ class RegisterTotals:
 
     @property
     def total_aid_fen(self) -> int:
-        return (
-            self.basic_fen
-            + self.critical_illness_fen
-            + self.assistance_fen
-            + self.committed_fen
-            + self.raised_fen
-        )
+        return total_aid(self)
 
 
 def prefix_for(reader: User) -> str:
