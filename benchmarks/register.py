@@ -334,7 +334,8 @@ def signed_in_cookie(base: str) -> tuple[str, urllib.request.OpenerDirector]:
     opener.open(base + "/login", data=body.encode(), timeout=10).read()
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
     with opener.open(base + "/staff/register", timeout=60) as response:
-        assert response.status == 200 and response.url.endswith("/staff/register"), response.url
+        assert response.status == 200, response.status
+        assert response.url.endswith("/staff/register"), f"not signed in: {response.url}"
     return cookie, opener
 
 
