@@ -32,7 +32,7 @@ from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.campaign_reports import file_report
 from fundraise.services.charities import create_charity
-from fundraise.services.demo_anomalies import plant_anomalies
+from fundraise.services.demo_anomalies import plant_anomalies, spot_check
 from fundraise.services.demo_payouts import seed_payouts
 from fundraise.services.demo_relief import seed_relief
 from fundraise.services.documents import Upload
@@ -158,6 +158,7 @@ def _seed(data: dict[str, Any]) -> None:
     seed_relief(staff)
     seed_payouts(staff)
     plant_anomalies(staff)
+    spot_check(staff)
     relay()
 
 

@@ -24,7 +24,9 @@ from fundraise.models import (
     VerificationTrigger,
 )
 from fundraise.payments import get_provider
+from fundraise.services import findings, sampling
 from fundraise.services.donations import refund_donation, start_donation
+from fundraise.services.findings import FindingInput
 from fundraise.services.records_import import import_feed
 from fundraise.services.verification import verify_campaign
 from fundraise.unit_of_work import unit_of_work
@@ -116,3 +118,23 @@ def plant_anomalies(staff: dict[str, User]) -> None:
         )
         if payout is not None and other is not None:
             payout.hospital_id = other.id
+
+
+def spot_check(staff: dict[str, User]) -> None:
+    """The officer's first spot check: a sample drawn with a recorded seed, and an open finding about the
+    recipient whose aid is above its cost, so the samples and findings pages have something to show."""
+    officer = staff["officer"]
+    sample = sampling.draw_sample(officer, size=3, seed=20261203)
+    lowered = db.session.scalar(
+        select(Campaign.id).where(Campaign.cost_total_fen == 4_000_000).order_by(Campaign.id)
+    )
+    if lowered is not None:
+        findings.record_finding(
+            lowered,
+            officer,
+            FindingInput(
+                title="救助总额超过总费用，需核对医院结算单",
+                note="医保、大病保险与医疗救助合计已超过登记的总费用。已请医院社工提供出院结算单，核对实际费用。",
+                sample_id=sample.id if lowered in sample.campaign_ids else None,
+            ),
+        )

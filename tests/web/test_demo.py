@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from fundraise import ledger
 from fundraise.audit_verification import verify_log
 from fundraise.extensions import db
-from fundraise.models import Campaign, Disbursement, Role, User, VerificationReport
+from fundraise.models import Campaign, Disbursement, Finding, RegisterSample, Role, User, VerificationReport
 from fundraise.services import disbursements
 from fundraise.services.accounts import authenticate
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
@@ -77,3 +77,6 @@ def test_demo_plants_every_register_anomaly_in_the_officers_region(app):
     seed_demo()
     found = {flag.code for row in stream_rows("3412", RegisterFilters()) for flag in row.flags}
     assert found == set(CODES)
+    # The officer's first spot check: a sample with its seed, and an open finding.
+    assert db.session.scalar(select(RegisterSample.seed)) == 20261203
+    assert db.session.scalar(select(Finding.status)) == "open"
