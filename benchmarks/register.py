@@ -88,8 +88,8 @@ end
 def pages_script(pages: int, sort: str, cookie: str) -> str:
     values = {"@PAGES@": str(pages), "@SORT@": sort, "@COOKIE@": cookie, "@AGENT@": USER_AGENT}
     script = PAGES_SCRIPT
-    for placeholder, value in values.items():
-        script = script.replace(placeholder, value)
+    for marker, value in values.items():
+        script = script.replace(marker, value)
     return script
 
 

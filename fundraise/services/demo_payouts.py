@@ -18,7 +18,6 @@ from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from fundraise import audit
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import (
@@ -35,6 +34,7 @@ from fundraise.models import (
 )
 from fundraise.payments import get_provider
 from fundraise.services import (
+    accounts,
     campaign_reports,
     close_out,
     disbursement_funds,
@@ -66,7 +66,7 @@ def seed_payouts(staff: dict[str, User]) -> None:
     """The payout side of the demo; `staff` are the demo's staff accounts by login name."""
     for hospital in db.session.scalars(select(Hospital).order_by(Hospital.id)):
         _settlement_account(hospital, staff["admin"], staff["admin2"])
-    _make_finance(staff["finance"])
+    _make_finance(staff["finance"], staff["admin"])
     # staff3, ANXIN's second approver, is left to give the second approval.
     approver, finance = staff["staff"], staff["finance"]
     fundraising = list(
@@ -128,11 +128,18 @@ def _settlement_account(hospital: Hospital, admin: User, second_admin: User) -> 
     settlement_accounts.confirm(row.id, second_admin)
 
 
-def _make_finance(user: User) -> None:
-    """The custodian's finance member (no service sets the flag yet: an admin would, by hand)."""
-    with unit_of_work():
-        user.finance = True
-        audit.record("account.finance", "user", user.id, actor=None, after={"finance": True})
+def _make_finance(user: User, admin: User) -> None:
+    """The custodian's finance member, ticked by an admin as on the account's edit page."""
+    accounts.update_account(
+        user.id,
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        charity_code=user.charity.code if user.charity else None,
+        active=True,
+        actor=admin,
+        finance=True,
+    )
 
 
 def _social_worker(campaign: Campaign) -> User | None:
