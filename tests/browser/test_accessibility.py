@@ -68,11 +68,10 @@ def test_no_wcag_violations_on_the_pages_people_work_on(app: Flask, live_server:
     violations: list[str] = []
     for local, paths in pages.items():
         context = browser.new_context(bypass_csp=True)  # axe is injected as an inline script
-        # Photos and the favicon (fetched after the page has loaded) are not fetched: axe reads alt text, not
-        # pixels, and a file the next navigation leaves half-read would leave the test server's file handle to
-        # the garbage collector.
+        # Photos are not fetched (nor the favicon: tests/browser/conftest.py): axe reads alt text, not pixels,
+        # and a file the next navigation leaves half-read would leave the test server's file handle to the
+        # garbage collector.
         context.route("**/documents/**", lambda route: route.abort())
-        context.route("**/favicon.svg*", lambda route: route.abort())
         page = context.new_page()
         if local is not None:
             page.goto(f"{live_server}/login")
