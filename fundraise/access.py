@@ -103,5 +103,7 @@ def can_see_private(user: User | None, campaign: Campaign) -> bool:
 
 def can_view(user: User | None, campaign: Campaign) -> bool:
     """Anyone sees a public campaign, and one that ended after taking money (fraud confirmed, closed out) so
-    its donors can read what happened; the applicant side, staff and officers see the rest."""
-    return is_public(campaign.state, campaign.ended_code) or can_see_private(user, campaign)
+    its donors can read what happened; the applicant side, staff and officers see the rest. A campaign whose
+    family withdrew consent to the public page (`unpublished_at`) is not public, whatever its state."""
+    shown = is_public(campaign.state, campaign.ended_code) and campaign.unpublished_at is None
+    return shown or can_see_private(user, campaign)

@@ -70,6 +70,17 @@ def render_notification(notification: Notification) -> tuple[str, str]:
         return subject, body
     if notification.kind == "disbursement":
         return _disbursement(params)
+    if notification.kind == "consent_own_needed":
+        subject = _(
+            "The patient of \u201c%(title)s\u201d has turned 14: their own consent is needed",
+            title=params.get("title") or _("(untitled)"),
+        )
+        body = _(
+            "From 14, a patient gives consent to the processing of their personal information themselves. Please"
+            " show the patient the privacy notice and record their consent on your dashboard. The campaign carries"
+            " on meanwhile under the guardian's consent."
+        )
+        return subject, body
     return notification.kind, ""
 
 

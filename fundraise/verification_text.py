@@ -88,12 +88,12 @@ TRIGGER_LABELS = {
 }
 
 ASSISTANCE_CLASSES = {
-    "tekun": _l("extreme-poverty support (特困)"),
-    "dibao": _l("minimum living allowance (低保)"),
-    "returned_to_poverty": _l("fell back into poverty (返贫致贫人口)"),
-    "dibao_edge": _l("low-income marginal household (低保边缘)"),
-    "monitored": _l("household monitored against returning to poverty (防止返贫监测)"),
-    "illness_impoverished": _l("impoverished by serious illness (因病致贫重病患者)"),
+    "tekun": _l("extreme-poverty support (tekun)"),
+    "dibao": _l("minimum living allowance (dibao)"),
+    "returned_to_poverty": _l("fell back into poverty"),
+    "dibao_edge": _l("low-income marginal household (dibao bianyuan)"),
+    "monitored": _l("household monitored against returning to poverty"),
+    "illness_impoverished": _l("impoverished by serious illness"),
 }
 SCHEMES = {"employee": _l("employee"), "resident": _l("urban-rural resident")}
 ID_RULES = {
@@ -519,6 +519,8 @@ def problem_summary(problem: str, region: str, year: int) -> str:
 REPORT_REASON = "@verification-report:"
 # The reason a close-out closes fundraising with, when the family left no note.
 CLOSE_OUT_REASON = "@close-out"
+# A campaign cancelled because the family withdrew consent to processing (fundraise.services.consents).
+CONSENT_WITHDRAWN_REASON = "@consent-withdrawn"
 
 
 def report_reason(report_id: int) -> str:
@@ -531,6 +533,8 @@ def reason_text(reason: str | None) -> str:
     summary of their report, in the reader's language."""
     if reason == CLOSE_OUT_REASON:
         return str(_l("Treatment is over: the final bill was sent and fundraising closed."))
+    if reason == CONSENT_WITHDRAWN_REASON:
+        return str(_l("The family withdrew consent to the processing of the patient's information."))
     if not reason or not reason.startswith(REPORT_REASON):
         return reason or ""
     report_id = reason.removeprefix(REPORT_REASON)

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from fundraise import pii
 from fundraise.extensions import db
-from fundraise.models import Campaign, CampaignState, Charity, Document, Hospital, Role, User
+from fundraise.models import Campaign, CampaignState, Charity, Consent, Document, Hospital, Role, User
+from fundraise.models.columns import utcnow
+from fundraise.privacy_notice import NOTICE_VERSION
 from fundraise.services.accounts import hash_password
 from verification.identity import make_resident_id
 
@@ -131,13 +133,20 @@ class CampaignFactory(_Base):
         return kwargs
 
     class Params:
+        # A complete case: its evidence, and the guardian's consents a submission needs (the patient is 7).
         with_evidence = factory.Trait(
             evidence=factory.RelatedFactoryList(
                 "tests.factories.DocumentFactory",
                 factory_related_name="campaign",
                 size=3,
                 kind=factory.Iterator(["diagnosis", "cost_estimate", "identity"]),
-            )
+            ),
+            consents=factory.RelatedFactoryList(
+                "tests.factories.ConsentFactory",
+                factory_related_name="campaign",
+                size=2,
+                purpose=factory.Iterator(["sensitive_processing", "public_page"]),
+            ),
         )
 
 
@@ -161,3 +170,18 @@ class DocumentFactory(_Base):
     size_bytes = 1024
     sha256 = "0" * 64
     uploaded_by_id = factory.LazyAttribute(lambda d: d.campaign.applicant_id)
+
+
+class ConsentFactory(_Base):
+    """A guardian's consent, as a parent filing for a child gives it."""
+
+    class Meta:
+        model = Consent
+
+    campaign = factory.SubFactory(CampaignFactory)
+    user_id = factory.LazyAttribute(lambda c: c.campaign.applicant_id)
+    purpose = "sensitive_processing"
+    basis = "guardian"
+    guardian_relationship = "parent"
+    notice_version = NOTICE_VERSION
+    given_at = factory.LazyFunction(utcnow)

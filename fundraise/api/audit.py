@@ -13,7 +13,7 @@ from typing import Any
 from flask import url_for
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.access import current_account, public, roles
 from fundraise.api.common import load_query
 from fundraise.api.openapi import operation
@@ -26,6 +26,13 @@ from fundraise.request_limits import MAX_ID
 from fundraise.services import audit_events
 
 MAX_CHECKPOINTS = 1000
+
+
+# Personal details are sealed under per-person keys in the stored event (fundraise/person_keys.py).
+SEALED_NOTE = (
+    "Fields as stored, with personal details opened for the reader; a detail whose person was erased reads"
+    ' {"sealed": "erased", "text": "..."}.'
+)
 
 
 class CheckpointQuery(Schema):
@@ -165,8 +172,8 @@ class EventItem(Schema):
     action_text = fields.String(metadata={"description": "The action in words where a label exists."})
     object_type = fields.String(metadata={"example": "campaign"})
     object_id = fields.String()
-    before = fields.Dict(allow_none=True)
-    after = fields.Dict(allow_none=True)
+    before = fields.Dict(allow_none=True, metadata={"description": SEALED_NOTE})
+    after = fields.Dict(allow_none=True, metadata={"description": SEALED_NOTE})
 
 
 class EventList(Schema):
@@ -227,8 +234,8 @@ def audit_event_list() -> Any:
                     "action_text": action_text(event.action),
                     "object_type": event.object_type,
                     "object_id": event.object_id,
-                    "before": event.before,
-                    "after": event.after,
+                    "before": person_keys.json_fields(event.before),
+                    "after": person_keys.json_fields(event.after),
                 }
                 for event in page.items
             ],

@@ -140,7 +140,7 @@ def list_campaigns() -> Any:
     page, per_page = filters.pop("page"), filters.pop("per_page")
 
     states = [filters["state"]] if filters.get("state") else sorted(PUBLIC_STATES)
-    query = select(Campaign).where(Campaign.state.in_(states))
+    query = select(Campaign).where(Campaign.state.in_(states), Campaign.unpublished_at.is_(None))
     if filters.get("region"):
         query = query.where(Campaign.patient_region_code.startswith(_region_prefix(filters["region"])))
     if filters.get("category"):

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from fundraise.money import format_yuan
+from fundraise.person_keys import SealedMarker
 from fundraise.public.presenters import DOCUMENT_KINDS, STAFF_EVENTS, SYSTEM_ACTOR
 from fundraise.services.access_log import View
 from fundraise.services.audit_events import Actor, LoggedEvent
@@ -18,6 +19,10 @@ from fundraise.web.templating import ROLE_LABELS
 ACTIONS = {
     **STAFF_EVENTS,
     "campaign.create": _l("Campaign started"),
+    "consent.give": _l("Consent given"),
+    "consent.withdraw": _l("Consent withdrawn"),
+    "consent.own_requested": _l("Patient turned 14: own consent asked for"),
+    "campaign.unpublish": _l("Campaign taken off public view"),
     "records.import": _l("Records feed imported"),
     "records.import_rejected": _l("Records feed refused"),
     "campaign.fraud_confirmed": _l("Fraud confirmed"),
@@ -86,6 +91,7 @@ ACTIONS = {
 
 OBJECT_TYPES = {
     "campaign": _l("Campaign"),
+    "consent": _l("Consent"),
     "disbursement": _l("Disbursement"),
     "report": _l("Report"),
     "donation": _l("Donation"),
@@ -157,6 +163,8 @@ def _name(name: str) -> Markup:
 
 def _shown(name: str, value: Any) -> Markup:
     """A value as stored is data, not language: money in yuan, document kinds by name, the rest as code."""
+    if isinstance(value, SealedMarker):  # an erased (or unreadable) personal detail: words, not data
+        return Markup("<em>{}</em>").format(value)
     text = _value(name, value)
     if (name.endswith("_fen") and isinstance(value, int)) or (name == "kind" and text != str(value)):
         return Markup("{}").format(text)

@@ -10,6 +10,7 @@ from fundraise.cli.ledger import ledger
 from fundraise.cli.match import match
 from fundraise.cli.payments import payments
 from fundraise.cli.records import records
+from fundraise.cli.retention import retention
 from fundraise.cli.verify import verify
 
 
@@ -25,3 +26,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(match)
     app.cli.add_command(payments)
     app.cli.add_command(backup)
+    app.cli.add_command(retention)

@@ -13,13 +13,26 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from sqlalchemy import select
-from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from fundraise import consent_text
 from fundraise.extensions import db
 from fundraise.i18n import locale_name
 from fundraise.models import DiseaseRange, DocumentKind, Hospital, Region
+from fundraise.models.consents import GUARDIAN_RELATIONSHIPS, UNABLE_REASONS
+from fundraise.privacy_notice import NOTICE_VERSION
+from fundraise.services.consents import UNABLE_TEXT_MAX
 from fundraise.services.filing import TEXT_LIMITS
 from fundraise.web.fields import YuanField
 
@@ -377,3 +390,51 @@ class CloseOutForm(FlaskForm):
         validators=[Optional(), Length(max=1000)],
         description=_l("For example: discharged on 12 May; the last stay is settled."),
     )
+
+
+# --- consent (fundraise/family/consent.py) ---------------------------------------------------------------
+
+
+class ConsentForm(FlaskForm):
+    """Consent to one purpose. Nothing is ticked in advance; whose consent it is depends on the patient's
+    age and on who files, so the choices are set per campaign (`for_campaign`)."""
+
+    agree = BooleanField(_l("I agree"), validators=[DataRequired(_l("Tick the box to give this consent."))])
+    basis = RadioField(
+        _l("Whose consent this is"), choices=[], validators=[Optional()], validate_choice=False
+    )
+    guardian_relationship = RadioField(
+        _l("How you are the child's guardian"),
+        choices=[SelectChoice(code, consent_text.GUARDIAN_LABELS[code]) for code in GUARDIAN_RELATIONSHIPS],
+        validators=[Optional()],
+        validate_choice=False,
+    )
+    unable_reason_code = SelectField(
+        _l("Why the patient cannot consent"),
+        choices=[
+            SelectChoice("", "—"),
+            *(SelectChoice(code, consent_text.UNABLE_LABELS[code]) for code in UNABLE_REASONS),
+        ],
+        validators=[Optional()],
+        validate_choice=False,
+    )
+    unable_reason_text = TextAreaField(
+        _l("The patient's condition, in a few words"),
+        validators=[Optional(), Length(max=UNABLE_TEXT_MAX)],
+        description=_l(
+            "For example: in the intensive care unit since 3 November, sedated. Seen only by staff."
+        ),
+    )
+    notice_version = HiddenField(default=NOTICE_VERSION)
+
+
+class OwnConsentForm(FlaskForm):
+    """The patient, now 14, consents themselves (recorded by the family's account holder, or by the patient
+    when the account is theirs)."""
+
+    agree = BooleanField(
+        _l("The patient has read the privacy notice and agrees to the processing of their information."),
+        validators=[DataRequired(_l("Tick the box to record the patient's consent."))],
+    )
+    agree_public = BooleanField(_l("The patient also agrees to the campaign's public page."))
+    notice_version = HiddenField(default=NOTICE_VERSION)

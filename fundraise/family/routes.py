@@ -19,6 +19,7 @@ from fundraise.access import current_account, is_applicant_side, roles
 from fundraise.auth.forms import ConfirmForm
 from fundraise.errors import DomainError, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
+from fundraise.family.consent_panel import consent_panel
 from fundraise.family.forms import (
     EVIDENCE_KINDS,
     RELATIONSHIP_LABELS,
@@ -47,6 +48,8 @@ from fundraise.models import Campaign, CampaignState, Document, DocumentKind, No
 from fundraise.notifications import render_notification
 from fundraise.services import campaigns as campaign_service
 from fundraise.services import inbox
+from fundraise.services.consent_rules import missing_consents
+from fundraise.services.consents import own_consent_due
 from fundraise.services.documents import Upload, check_files_per_request, read_upload, remove
 from fundraise.services.filing import create_draft, missing_items, save_step
 from fundraise.services.transitions import available_transitions, transition
@@ -152,6 +155,8 @@ def campaign_card(campaign: Campaign) -> dict[str, Any]:
         "campaign": campaign,
         "actions": names,
         "can_update": can_post_update(current_account(), campaign),
+        # The patient turned 14 under a guardian's consent: their own is asked for (processing continues).
+        "own_consent_due": own_consent_due(campaign) is not None,
     }
     if campaign.state == S.DRAFT:
         step = first_incomplete_step(campaign)
@@ -284,9 +289,16 @@ def remove_document(campaign_id: int, document_id: int) -> Any:
 # --- review, submit and the later actions -------------------------------------------------------------
 
 
-def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, list[str]] | None = None) -> Any:
+def _render_review(
+    campaign: Campaign,
+    status: int = 200,
+    missing: dict[str, list[str]] | None = None,
+    consent_forms: dict[str, Any] | None = None,
+) -> Any:
     if missing is None:
-        missing = missing_items(campaign) if campaign.state == S.DRAFT else {}
+        missing = (
+            {**missing_items(campaign), **missing_consents(campaign)} if campaign.state == S.DRAFT else {}
+        )
     return (
         render_template(
             "family/review.html",
@@ -300,6 +312,7 @@ def _render_review(campaign: Campaign, status: int = 200, missing: dict[str, lis
             sex_labels=SEX_LABELS,
             evidence_kinds=EVIDENCE_KINDS,
             field_steps=FIELD_STEPS,
+            consent=consent_panel(campaign, current_account(), consent_forms),
         ),
         status,
     )

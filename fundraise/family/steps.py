@@ -71,6 +71,9 @@ FIELD_STEPS = {
     "documents.cost_estimate": ("documents", _l("Cost estimate")),
     "documents.identity": ("documents", _l("Identity documents")),
     "documents.household": ("documents", _l("Household documents")),
+    # The consents are given on the review page, each on its own (fundraise/family/consent.py).
+    "consent.sensitive_processing": ("review", _l("Consent to processing the sensitive information")),
+    "consent.public_page": ("review", _l("Consent to the public page")),
 }
 
 

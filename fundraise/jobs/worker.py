@@ -12,9 +12,12 @@ from rq import SimpleWorker
 from fundraise.audit import seal
 from fundraise.jobs.outbox import relay, run_message
 from fundraise.jobs.queue import queue, redis_connection
+from fundraise.services import retention
 
 log = logging.getLogger(__name__)
 _worker_app: Flask | None = None
+# The retention run (fundraise/services/retention.py) runs daily in the worker, next to the sealer.
+RETENTION_INTERVAL_SECONDS = 24 * 3600
 
 
 def perform(message_id: int) -> None:
@@ -36,8 +39,8 @@ def perform(message_id: int) -> None:
 
 
 def run_worker(app: Flask, *, burst: bool = False) -> None:
-    """Work the queue in this process. Side threads relay outbox messages a request failed to relay, and seal
-    the audit log (requests only append to it; see fundraise/audit.py)."""
+    """Work the queue in this process. Side threads relay outbox messages a request failed to relay, seal
+    the audit log (requests only append to it; see fundraise/audit.py), and apply the retention table daily."""
     stop = threading.Event()
 
     def relay_loop() -> None:
@@ -56,14 +59,30 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
                 except Exception:
                     log.exception("sealing the audit log failed; will try again")
 
+    def retention_loop() -> None:
+        # Once a day (and once at start): safe to run twice, so several workers each running it is harmless.
+        with app.app_context():
+            while True:
+                try:
+                    for result in retention.run(dry_run=False):
+                        log.info(
+                            "retention %s: deleted %d (cut-off %s)", result.kind, result.count, result.cutoff
+                        )
+                except Exception:
+                    log.exception("the retention run failed; will try again")
+                if stop.wait(app.config.get("RETENTION_INTERVAL_SECONDS", RETENTION_INTERVAL_SECONDS)):
+                    return
+
     with app.app_context():
         relay()
         seal()
         relayer = threading.Thread(target=relay_loop, name="outbox-relay", daemon=True)
         sealer = threading.Thread(target=seal_loop, name="audit-sealer", daemon=True)
+        retainer = threading.Thread(target=retention_loop, name="retention", daemon=True)
         if not burst:
             relayer.start()
             sealer.start()
+            retainer.start()
             # The daily reconciliation runs from rq's scheduler (below); make sure its cycle is going. A no-op
             # while a run is scheduled.
             from fundraise.payments.jobs import schedule_daily_reconcile

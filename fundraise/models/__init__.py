@@ -11,6 +11,7 @@ from fundraise.models.campaigns import (
     DocumentKind,
     ReportStatus,
 )
+from fundraise.models.consents import Consent, ConsentBasis, ConsentPurpose
 from fundraise.models.disbursements import (
     BlockedPatient,
     Disbursement,
@@ -50,6 +51,7 @@ from fundraise.models.matching import (
     ReliefProject,
     RunStatus,
 )
+from fundraise.models.person_keys import PersonKey
 from fundraise.models.records import (
     AssistanceClass,
     BasicEnrolmentRecord,
@@ -62,6 +64,7 @@ from fundraise.models.records import (
 )
 from fundraise.models.reference import DiseaseRange, Hospital, Region
 from fundraise.models.register import Finding, FindingStatus, RegisterSample
+from fundraise.models.rights import DeletionRequest, DeletionState
 from fundraise.models.verification import (
     VerificationDecision,
     VerificationProblem,
@@ -85,7 +88,12 @@ __all__ = [
     "CampaignUpdate",
     "Charity",
     "CivilAffairsRecord",
+    "Consent",
+    "ConsentBasis",
+    "ConsentPurpose",
     "CriticalIllnessRecord",
+    "DeletionRequest",
+    "DeletionState",
     "Disbursement",
     "DisbursementApproval",
     "DisbursementSource",
@@ -117,6 +125,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordResetToken",
     "PaymentEvent",
+    "PersonKey",
     "ProjectStatus",
     "RecordKind",
     "RefundStatus",

@@ -170,6 +170,9 @@ class Campaign(db.Model):
     # 'closed_out' (treatment over, surplus handled).
     ended_code: Mapped[str | None] = mapped_column(String(32))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The family withdrew its consent to the public page (fundraise.services.consents): the page and the lists
+    # no longer show the campaign, whatever its state.
+    unpublished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -21,7 +21,7 @@ from flask import current_app
 from fundraise.jobs.outbox import job, relay
 from fundraise.jobs.queue import queue as default_queue
 from fundraise.payments import get_provider
-from fundraise.services import matching_runs
+from fundraise.services import consents, matching_runs
 from fundraise.services.donations import apply_fetched_refunds
 from fundraise.services.reconciliation import queue_reconciliation, reconcile_and_record, summarize
 
@@ -122,14 +122,17 @@ def run_daily_reconcile() -> None:
     """What rq's scheduler starts once a day: schedule tomorrow's run first (a failing reconciliation must not
     end the cycle), then put `reconcile_payments` and the day's matching run in the outbox and relay them.
 
-    The matching run rides on this cycle rather than keeping one of its own: both are once-a-day work started
-    by the same scheduler, and a second cycle would be a second thing to keep from being scheduled twice."""
+    The matching run and the consent check (a child patient turning 14) ride on this cycle rather than keeping
+    cycles of their own: all are once-a-day work started by the same scheduler, and a second cycle would be a
+    second thing to keep from being scheduled twice."""
 
     def work() -> None:
 
         schedule_daily_reconcile()
         queue_reconciliation()
         matching_runs.start_run(None)
+        # Patients who turned 14 under a guardian's consent: their own is asked for (PIPL art. 31).
+        consents.check_turned_14()
         relay()
 
     _in_app_context(work)

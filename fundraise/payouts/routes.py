@@ -51,6 +51,7 @@ from fundraise.services import disbursement_funds, disbursements, documents, set
 from fundraise.services.disbursements import REQUESTABLE_STATES
 from fundraise.services.documents import PreparedFile
 from fundraise.web.forms import apply_field_errors
+from fundraise.web.templating import content_language
 
 bp = Blueprint("payouts", __name__)
 STAFF = tuple(STAFF_ROLES)
@@ -82,27 +83,27 @@ def _closed_reason(campaign: Campaign) -> str | None:
     return disbursements.frozen_reason(campaign)
 
 
-def _source_choices(campaign: Campaign) -> list[SelectChoice]:
-    choices = [
+def _source_choices(campaign: Campaign) -> dict[str, list[SelectChoice]]:
+    """The campaign's fund, then each approved relief offer under its own heading: an offer is named by its
+    project alone (what a charity wrote, in its own language: an option cannot mark part of its text)."""
+    fund = SelectChoice(
+        FUND,
+        _(
+            "Campaign fund (%(amount)s available)",
+            amount=format_yuan(disbursement_funds.available_from_fund(campaign.id)),
+        ),
+    )
+    choices = {str(_("Campaign fund")): [fund]}
+    offers = [
         SelectChoice(
-            FUND,
-            _(
-                "Campaign fund (%(amount)s available)",
-                amount=format_yuan(disbursement_funds.available_from_fund(campaign.id)),
-            ),
+            f"{OFFER_PREFIX}{offer.id}",
+            f"{offer.project.name} · {format_yuan(disbursement_funds.available_from_offer(offer))}",
+            render_kw={"lang": language} if (language := content_language(offer.project.name)) else {},
         )
+        for offer in disbursement_funds.approved_offers(campaign.id)
     ]
-    for offer in disbursement_funds.approved_offers(campaign.id):
-        choices.append(
-            SelectChoice(
-                f"{OFFER_PREFIX}{offer.id}",
-                _(
-                    "Relief offer from %(project)s (%(amount)s left)",
-                    project=offer.project.name,
-                    amount=format_yuan(disbursement_funds.available_from_offer(offer)),
-                ),
-            )
-        )
+    if offers:
+        choices[str(_("Relief offers (what is left of each)"))] = offers
     return choices
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.disbursement_text import phase_explanation, phase_label, phase_tone
 from fundraise.i18n import locale_name
 from fundraise.models import AuditEvent, Campaign, Region
@@ -143,7 +143,8 @@ def staff_timeline(campaign: Campaign) -> list[TimelineEntry]:
 def _staff_entry(event: AuditEvent) -> TimelineEntry:
     label = STAFF_EVENTS.get(event.action, event.action)
     # A person's reason as typed; the checks' reason (a report code) written out in the reader's language.
-    reason = reason_text(str((event.after or {}).get("reason") or ""))
+    # (A person's words are sealed in the event: opened here, or the erased notice once the key is gone.)
+    reason = reason_text(str((person_keys.open_fields(event.after) or {}).get("reason") or ""))
     return TimelineEntry(
         label=str(label), at=event.created_at, actor=actor_text(event.actor_label), reason=reason
     )

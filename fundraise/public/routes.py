@@ -19,7 +19,7 @@ from fundraise.access import (
     public,
     signed_in,
 )
-from fundraise.errors import ValidationFailed
+from fundraise.errors import NotFound, ValidationFailed
 from fundraise.extensions import db, limiter
 from fundraise.i18n import locale_name
 from fundraise.models import Campaign, CampaignState, CampaignUpdate, Disbursement
@@ -41,7 +41,7 @@ from fundraise.services import (
 )
 from fundraise.services.campaigns import get_campaign
 from fundraise.services.donations import raised_by_campaign, raised_fen
-from fundraise.states import PUBLIC_STATES
+from fundraise.states import PUBLIC_STATES, is_public
 from fundraise.web import page_cache
 from fundraise.web.forms import apply_field_errors
 
@@ -77,7 +77,17 @@ def campaign(campaign_id: int) -> Any:
 
 def _show_campaign(campaign_id: int) -> Any:
     loaded = _load_for_page(campaign_id)  # held: the session keeps loaded objects only while referenced
-    found = get_campaign(campaign_id, current_user_or_none())
+    try:
+        found = get_campaign(campaign_id, current_user_or_none())
+    except NotFound:
+        if (
+            loaded is not None
+            and loaded.unpublished_at is not None
+            and is_public(loaded.state, loaded.ended_code)
+        ):
+            # The family withdrew consent to the page: say only that, nothing about the case.
+            return render_template("public/no_longer_public.html"), 410
+        raise
     del loaded
     form = ReportForm()
     # "Object to this payment": the report form with that disbursement chosen (one still in its notice).

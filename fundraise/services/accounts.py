@@ -9,6 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.errors import DomainError, Forbidden, NotFound, ValidationFailed, retry_moment, try_again_at
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -233,8 +234,8 @@ def update_account(
         "user",
         user.id,
         actor=actor,
-        before={key: before[key] for key in changed},
-        after={key: after[key] for key in changed},
+        before=_sealed_facts(user, {key: before[key] for key in changed}),
+        after=_sealed_facts(user, {key: after[key] for key in changed}),
     )
     if was_active and not active:
         # Signed out everywhere: reactivating the account later does not bring old sessions back.
@@ -254,6 +255,17 @@ def _account(user_id: int) -> User:
     if user is None:
         raise NotFound(_("We could not find that account."))
     return user
+
+
+def _sealed_facts(user: User, facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts as the audit log keeps them: the name and e-mail sealed under the account's key (erasable),
+    the rest in the clear."""
+    personal = {key: facts[key] for key in PERSONAL_FACTS if key in facts}
+    sealed = person_keys.seal_fields(person_keys.subject_for_user(user.id), personal)
+    return {**facts, **sealed}
+
+
+PERSONAL_FACTS = ("name", "email")
 
 
 def _account_facts(user: User) -> dict[str, str | bool | None]:
@@ -469,7 +481,13 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
     token = ApiToken(user_id=user.id, name=name, token_hash=_token_hash(plaintext), prefix=plaintext[:10])
     db.session.add(token)
     db.session.flush()
-    audit.record("token.create", "api_token", token.id, actor=user, after={"name": name})
+    audit.record(
+        "token.create",
+        "api_token",
+        token.id,
+        actor=user,
+        after=person_keys.seal_fields(person_keys.subject_for_user(user.id), {"name": name}),
+    )
     return token, plaintext
 
 

@@ -1,7 +1,8 @@
 """Reading the audit log for people: events filtered by object, actor, action and date, newest first, a page at a
 time by event id (keyset, never OFFSET), each actor described by role and organisation rather than by name or
 e-mail. Officers read only the events about campaigns of their jurisdiction (and those campaigns' disbursements
-and reports); charity staff and admins read everything. The audit-log viewer, its API and the access log
+and reports); charity staff and admins read everything. Personal details sealed in an event
+(fundraise/person_keys.py) are opened for whoever may read the event. The audit-log viewer, its API and the access log
 (fundraise/services/access_log.py) read through here."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, false, or_, select
 
+from fundraise import person_keys
 from fundraise.access import STAFF_ROLES
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, Campaign, CampaignReport, Charity, Disbursement, Role, User
@@ -166,8 +168,10 @@ def described(rows: Iterable[AuditEvent], locale: str) -> list[LoggedEvent]:
             action=row.action,
             object_type=row.object_type,
             object_id=row.object_id,
-            before=row.before,
-            after=row.after,
+            # Sealed personal details opened for whoever may read the event (the scope above decides that),
+            # or a marker that writes out "erased" once the person's key is gone.
+            before=person_keys.open_fields(row.before),
+            after=person_keys.open_fields(row.after),
         )
         for row in rows
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.errors import Forbidden, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import BlockedPatient, Campaign, CampaignReport, Role, User
@@ -87,6 +87,8 @@ def lift_block(block_id: int, actor: User, reason: str) -> None:
         row.id,
         actor=actor,
         before={"campaign_id": row.campaign_id, "report_id": row.report_id},
-        after={"reason": reason},
+        after=person_keys.seal_fields(
+            person_keys.subject_for_patient(row.patient_id_index), {"reason": reason}
+        ),
     )
     db.session.delete(row)

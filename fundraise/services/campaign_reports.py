@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.access import can_view, is_applicant_side, is_staff
 from fundraise.disbursement_text import FRAUD_CANCELLED
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
@@ -264,6 +264,15 @@ def _written(text: str, field: str, minimum: int, maximum: int) -> str:
     return text
 
 
+# What staff write about a case: kept in the audit log sealed for the case's person (erasable).
+_TYPED = ("note", "request", "resolution")
+
+
+def _sealed(report: CampaignReport, after: dict[str, object]) -> dict[str, object]:
+    typed = {name: after[name] for name in _TYPED if name in after}
+    return {**after, **person_keys.seal_for_campaign(report.campaign_id, typed)} if typed else after
+
+
 def _record(report: CampaignReport, actor: User, action: str, before: str, **after: object) -> None:
     audit.record(
         f"report.{action}",
@@ -271,7 +280,7 @@ def _record(report: CampaignReport, actor: User, action: str, before: str, **aft
         report.id,
         actor=actor,
         before={"status": before},
-        after={"status": report.status, "campaign_id": report.campaign_id, **after},
+        after={"status": report.status, "campaign_id": report.campaign_id, **_sealed(report, after)},
     )
 
 

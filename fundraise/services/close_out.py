@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from fundraise import audit, ledger
+from fundraise import audit, ledger, person_keys
 from fundraise.access import is_applicant_side, is_staff
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
@@ -228,7 +228,10 @@ def request_close_out(campaign: Campaign, actor: User, final_bill: PreparedFile,
             "campaign",
             campaign.id,
             actor=actor,
-            after={"bill_document_id": document.id, "note": note},
+            after={
+                "bill_document_id": document.id,
+                **person_keys.seal_for_campaign(campaign.id, {"note": note}),
+            },
         )
     return campaign
 

@@ -27,14 +27,16 @@ from config.settings import PROJECT_ROOT
 from fundraise.extensions import db
 from fundraise.jobs.outbox import relay
 from fundraise.models import Campaign, CampaignUpdate, Hospital, Role, User
-from fundraise.models.columns import utcnow
+from fundraise.models.columns import clock_set_back, utcnow
 from fundraise.payments import get_provider
 from fundraise.services import accounts, documents, filing, transitions
 from fundraise.services.campaign_reports import file_report
 from fundraise.services.charities import create_charity
 from fundraise.services.demo_anomalies import plant_anomalies, spot_check
-from fundraise.services.demo_payouts import seed_payouts
+from fundraise.services.demo_consents import give_demo_consents
+from fundraise.services.demo_payouts import decide_payouts, request_payouts
 from fundraise.services.demo_relief import seed_relief
+from fundraise.services.demo_rights import seed_rights
 from fundraise.services.documents import Upload
 from fundraise.services.donations import start_donation
 from fundraise.services.records_import import import_feed
@@ -128,7 +130,22 @@ def seed_demo(demo_file: Path = DEMO_FILE, url: str = "http://127.0.0.1:5000") -
 
 
 def _seed(data: dict[str, Any]) -> None:
+    """The demo's story: what happened before a disbursement's public notice could end is played on a clock
+    set back by more than the notice, then the approvals and everything after them now, so no event is dated
+    before what it follows, and none after the day the demo is seeded."""
+    notice = timedelta(hours=current_app.config["DISBURSEMENT_NOTICE_HOURS"])
+    with clock_set_back(notice + timedelta(hours=1)):
+        staff = _seed_before_notice_ends(data)
+        requested = request_payouts(staff)
+    decide_payouts(requested, staff)
+    plant_anomalies(staff)
+    spot_check(staff)
+    seed_rights(_email, DEMO_PASSWORD)
+    relay()
 
+
+def _seed_before_notice_ends(data: dict[str, Any]) -> dict[str, User]:
+    """Charities, people, records, campaigns with their gifts, updates and reports, relief projects."""
     for code, name_zh, name_en, credit_code, region in CHARITIES:
         create_charity(
             code=code,
@@ -156,10 +173,7 @@ def _seed(data: dict[str, Any]) -> None:
         _seed_campaign(spec, families[spec["family"]], social_workers, reviewer)
     relay()
     seed_relief(staff)
-    seed_payouts(staff)
-    plant_anomalies(staff)
-    spot_check(staff)
-    relay()
+    return staff
 
 
 def _import_records() -> None:
@@ -193,6 +207,8 @@ def _seed_campaign(
     documents.attach(campaign, actor, photos + evidence)
     if spec["stay_confirmed"] and social_worker is not None:
         filing.confirm_stay(campaign, social_worker)
+    if "submit" in PATHS[spec["state"]]:
+        give_demo_consents(campaign, actor, spec)  # a draft still asks for them
 
     for step in PATHS[spec["state"]]:
         if step in DECISIONS:
@@ -367,6 +383,10 @@ def _logins(url: str) -> list[str]:
     ]
     for role, local, note in rows:
         lines.append(f"  {role:<22} {_email(local):<34} {note}")
+    lines.append(
+        "  Data rights: a donor and a draft-only family asked for deletion (admin: /admin/deletion-requests);"
+    )
+    lines.append("  family1 has downloaded its archive (/account/data).")
     lines.append("")
     return lines
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
 
 from flask import current_app
 from PIL import Image, ImageDraw, ImageFont
@@ -46,7 +46,6 @@ from fundraise.services import (
 from fundraise.services.disbursements import RequestForm
 from fundraise.services.documents import PreparedFile, Upload
 from fundraise.services.donations import raised_fen, start_donation
-from fundraise.unit_of_work import unit_of_work
 
 # The printed family login's campaign shows a paid disbursement and one in notice.
 FAMILY_LOGIN = "family1@demo.aidbridge.cn"
@@ -62,13 +61,25 @@ BILL_LINES = [
 ]
 
 
-def seed_payouts(staff: dict[str, User]) -> None:
-    """The payout side of the demo; `staff` are the demo's staff accounts by login name."""
+@dataclass
+class Requested:
+    """The requests made in the demo's past whose public notice is over by the time the demo is served."""
+
+    shown: Campaign
+    paid: Disbursement
+    over: Disbursement
+    frozen: Campaign
+    closing: Campaign
+    closing_paid: Disbursement
+
+
+def request_payouts(staff: dict[str, User]) -> Requested:
+    """The payout side of the demo, its first part: accounts, and the requests to be approved, made while
+    the demo's clock is set back by more than the public notice (demo.py), so that approving them now comes
+    after their notice, as it would have. `staff` are the demo's staff accounts by login name."""
     for hospital in db.session.scalars(select(Hospital).order_by(Hospital.id)):
         _settlement_account(hospital, staff["admin"], staff["admin2"])
     _make_finance(staff["finance"], staff["admin"])
-    # staff3, ANXIN's second approver, is left to give the second approval.
-    approver, finance = staff["staff"], staff["finance"]
     fundraising = list(
         db.session.scalars(
             select(Campaign).where(Campaign.state == CampaignState.FUNDRAISING).order_by(Campaign.id)
@@ -86,19 +97,28 @@ def seed_payouts(staff: dict[str, User]) -> None:
     rest.sort(key=lambda c: raised_fen(c.id))
     closing, large = rest[0], rest[-1]
 
-    # The printed family's campaign: one paid with its bill, a second in its public notice.
+    # The printed family's campaign: one to be paid with its bill.
     paid = _request(shown, shown.applicant, 30_000_00, 36_812_40, "第一次住院费用结算（手术及术后治疗）")
-    _approve_now(paid, approver)
-    disbursements.record_payment(paid.id, finance, f"DEMO-HX{paid.id:08d}")
-    _request(shown, _social_worker(shown) or shown.applicant, 12_000_00, 12_000_00, "第二疗程化疗药品费用")
-
-    # Above the two-approver threshold: one approval given, the second awaited.
+    # Above the two-approver threshold: to get one approval, the second awaited.
     amount = current_app.config["DISBURSEMENT_TWO_APPROVERS_FROM_FEN"] + 10_000_00
     _top_up(large, amount)
     over = _request(
         large, _social_worker(large) or large.applicant, amount, amount + 4_386_50, "骨髓移植住院费用"
     )
-    _approve_now(over, approver)
+    closing_paid = _late_gifts_and_final_request(closing)
+    return Requested(shown, paid, over, frozen, closing, closing_paid)
+
+
+def decide_payouts(requested: Requested, staff: dict[str, User]) -> None:
+    """The payout side of the demo, now: approvals, a payment, a request in its public notice, a frozen
+    campaign and a close-out."""
+    # staff3, ANXIN's second approver, is left to give the second approval.
+    approver, finance = staff["staff"], staff["finance"]
+    shown, paid, frozen = requested.shown, requested.paid, requested.frozen
+    disbursements.approve(paid.id, approver, "票据与诊疗记录核对无误。")
+    disbursements.record_payment(paid.id, finance, f"DEMO-HX{paid.id:08d}")
+    _request(shown, _social_worker(shown) or shown.applicant, 12_000_00, 12_000_00, "第二疗程化疗药品费用")
+    disbursements.approve(requested.over.id, approver, "票据与诊疗记录核对无误。")
 
     # A credible report freezes the campaign's disbursements, the request in its notice with them.
     _request(frozen, frozen.applicant, 8_000_00, 9_215_00, "住院押金及检查费用")
@@ -110,7 +130,7 @@ def seed_payouts(staff: dict[str, User]) -> None:
     assert report is not None
     campaign_reports.mark_credible(report, approver, "举报内容具体，已联系医院社工核实病历与费用清单。")
 
-    _closed_out(closing, approver, finance)
+    _closed_out(requested.closing, requested.closing_paid, approver, finance)
     relay()
 
 
@@ -168,16 +188,6 @@ def _request(
     return disbursements.request(campaign, by, form, [_bill(campaign, bill_total_fen, "Inpatient bill")])
 
 
-def _approve_now(disbursement: Disbursement, approver: User) -> None:
-    """Approve as if the request had been made two days ago: its notice over."""
-    with unit_of_work():
-        disbursement.created_at = disbursement.created_at - timedelta(days=2)
-        disbursement.notice_ends_at = disbursement.created_at + timedelta(
-            hours=current_app.config["DISBURSEMENT_NOTICE_HOURS"]
-        )
-    disbursements.approve(disbursement.id, approver, "票据与诊疗记录核对无误。")
-
-
 def _top_up(campaign: Campaign, amount_fen: int) -> None:
     """More gifts until the fund can pay `amount_fen`."""
     n = 0
@@ -203,22 +213,26 @@ def _gift(campaign: Campaign, amount_fen: int, choice: SurplusChoice, name: str)
     return donation
 
 
-def _closed_out(campaign: Campaign, approver: User, finance: User) -> None:
-    """Two late gifts (one donor wants a refund of what is left, one the relief pool), a payout that spends
-    every earlier gift, then the family's close-out and the custodian's settlement."""
+def _late_gifts_and_final_request(campaign: Campaign) -> Disbursement:
+    """Two late gifts (one donor wants a refund of what is left, one the relief pool), and a payout request
+    that spends every earlier gift."""
     refund = _gift(campaign, 500_00, SurplusChoice.REFUND, "王阿姨")
     pool = _gift(campaign, 800_00, SurplusChoice.RELIEF_POOL, "临泉老乡")
     relay()
     earlier = sum(
         left for gift, left in gift_allocations.unspent(campaign.id) if gift.id not in (refund.id, pool.id)
     )
-    paid = _request(campaign, campaign.applicant, earlier, earlier + 2_630_00, "住院及手术费用结算")
-    _approve_now(paid, approver)
+    return _request(campaign, campaign.applicant, earlier, earlier + 2_630_00, "住院及手术费用结算")
+
+
+def _closed_out(campaign: Campaign, paid: Disbursement, approver: User, finance: User) -> None:
+    """The final payout approved and paid, then the family's close-out and the custodian's settlement."""
+    disbursements.approve(paid.id, approver, "票据与诊疗记录核对无误。")
     disbursements.record_payment(paid.id, finance, f"DEMO-HX{paid.id:08d}")
     close_out.request_close_out(
         campaign,
         campaign.applicant,
-        _bill(campaign, earlier + 2_630_00, "Final bill (discharge)"),
+        _bill(campaign, paid.bill_total_fen, "Final bill (discharge)"),
         "已出院，费用已全部结清。",
     )
     close_out.settle_surplus(campaign, approver)

@@ -29,7 +29,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from fundraise import audit, ledger
+from fundraise import audit, ledger, person_keys
 from fundraise.access import is_applicant_side, is_staff
 from fundraise.errors import Forbidden, IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
@@ -438,7 +438,10 @@ def _decide(
         disbursement.id,
         actor=actor,
         before={"status": before},
-        after={"status": status.value, "note": note},
+        after={
+            "status": status.value,
+            **person_keys.seal_for_campaign(disbursement.campaign_id, {"note": note}),
+        },
     )
     enqueue("notify_disbursement", disbursement_id=disbursement.id, event=status.value)
 

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import selectinload
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.access import in_jurisdiction, is_staff
 from fundraise.errors import IllegalTransition, NotFound, ValidationFailed
 from fundraise.extensions import db
@@ -115,8 +115,7 @@ def record_finding(
             after={
                 "campaign_id": campaign.id,
                 "sample_id": data.sample_id,
-                "title": title,
-                "note": note,
+                **person_keys.seal_for_campaign(campaign.id, {"title": title, "note": note}),
                 "document_ids": [document.id for document in stored],
             },
         )
@@ -146,7 +145,10 @@ def resolve_finding(finding_id: int, actor: User | None, resolution: str) -> Fin
             finding.id,
             actor=officer,
             before={"status": FindingStatus.OPEN},
-            after={"status": FindingStatus.RESOLVED, "resolution": resolution},
+            after={
+                "status": FindingStatus.RESOLVED,
+                **person_keys.seal_for_campaign(finding.campaign_id, {"resolution": resolution}),
+            },
         )
     return finding
 

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import select, update
 
-from fundraise import mail
+from fundraise import mail, person_keys
 from fundraise.database import insert_unless_present
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, Campaign, Disbursement, Notification, Offer, User
@@ -34,7 +34,8 @@ def notify_state_change(campaign_id: int, audit_event_id: int) -> None:
             "title": campaign.title,
             "from_state": (event.before or {}).get("state"),
             "to_state": (event.after or {}).get("state"),
-            "reason": (event.after or {}).get("reason", ""),
+            # A person's words are sealed in the event; once erased, the notice goes without them.
+            "reason": _reason(event),
         }
         keys = [
             _store(f"state:{audit_event_id}:{user_id}", user_id, "state_change", params, campaign.id)
@@ -42,6 +43,11 @@ def notify_state_change(campaign_id: int, audit_event_id: int) -> None:
         ]
     for key, user_id in zip(keys, recipients, strict=True):
         email_once(key, user_id)
+
+
+def _reason(event: AuditEvent) -> str:
+    reason = (person_keys.open_fields(event.after) or {}).get("reason")
+    return reason if isinstance(reason, str) else ""
 
 
 def notify_relief_approved(offer_id: int) -> None:

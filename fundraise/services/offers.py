@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from fundraise import audit, ledger
+from fundraise import audit, ledger, person_keys
 from fundraise.errors import ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -180,7 +180,11 @@ def _record(offer: Offer, actor: User, status: OfferStatus, note: str) -> None:
         offer.id,
         actor=actor,
         before={"status": OfferStatus.PENDING.value},
-        after={"status": status.value, "amount_fen": offer.amount_fen, "note": note},
+        after={
+            "status": status.value,
+            "amount_fen": offer.amount_fen,
+            **person_keys.seal_for_campaign(offer.campaign_id, {"note": note}),
+        },
     )
 
 

@@ -61,7 +61,8 @@ def _like_pattern(text: str) -> str:
 
 def public_campaigns_query(filters: BrowseFilters) -> Select[Campaign]:
     states = [filters.state] if filters.state else sorted(PUBLIC_STATES)
-    query = select(Campaign).where(Campaign.state.in_(states))
+    # A campaign the family took off public view (consent withdrawn) is listed nowhere.
+    query = select(Campaign).where(Campaign.state.in_(states), Campaign.unpublished_at.is_(None))
     if filters.query:
         pattern = _like_pattern(filters.query)
         query = query.where(
@@ -111,7 +112,7 @@ def featured_campaigns(limit: int = 3) -> list[Campaign]:
     for state in (S.FUNDRAISING, S.VERIFIED):
         found = db.session.scalars(
             select(Campaign)
-            .where(Campaign.state == state)
+            .where(Campaign.state == state, Campaign.unpublished_at.is_(None))
             .options(*card_loader_options())
             .order_by(Campaign.state_changed_at.desc(), Campaign.id.desc())
             .limit(limit)
@@ -125,7 +126,11 @@ def province_options(locale: str) -> list[tuple[str, str]]:
     """(two-digit prefix, province name) for provinces that have public campaigns, sorted by name."""
     prefixes = db.session.scalars(
         select(func.substr(Campaign.patient_region_code, 1, 2))
-        .where(Campaign.state.in_(sorted(PUBLIC_STATES)), Campaign.patient_region_code.is_not(None))
+        .where(
+            Campaign.state.in_(sorted(PUBLIC_STATES)),
+            Campaign.unpublished_at.is_(None),
+            Campaign.patient_region_code.is_not(None),
+        )
         .distinct()
     ).all()
     provinces = [reference_cache.region(f"{prefix}0000") for prefix in prefixes]
@@ -147,7 +152,11 @@ def category_options(locale: str) -> list[tuple[str, str]]:
     """(category, name) for disease categories that have public campaigns, sorted by name."""
     disease_ids = db.session.scalars(
         select(Campaign.disease_range_id)
-        .where(Campaign.state.in_(sorted(PUBLIC_STATES)), Campaign.disease_range_id.is_not(None))
+        .where(
+            Campaign.state.in_(sorted(PUBLIC_STATES)),
+            Campaign.unpublished_at.is_(None),
+            Campaign.disease_range_id.is_not(None),
+        )
         .distinct()
     ).all()
     categories = {d.category for d in map(reference_cache.disease, disease_ids) if d is not None}

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.access import is_applicant_side, is_staff
 from fundraise.errors import Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
@@ -20,6 +20,7 @@ from fundraise.jobs.outbox import enqueue, enqueue_many
 from fundraise.models import Campaign, CampaignReport, CampaignState, User
 from fundraise.models.campaigns import UNRESOLVED_REPORTS
 from fundraise.models.columns import utcnow
+from fundraise.services.consent_rules import missing_consents
 from fundraise.services.filing import ACTIVE_STATES, missing_items
 from fundraise.states import state_label
 from fundraise.unit_of_work import transactional
@@ -81,6 +82,14 @@ def _open_reports(campaign: Campaign) -> str | None:
     return str(_("Resolve every open report about this campaign before reinstating it."))
 
 
+def _page_consent_withdrawn(campaign: Campaign) -> str | None:
+    """A campaign whose family withdrew consent to the public page is not shown, so it cannot take gifts
+    until the family gives that consent again (fundraise.services.consents)."""
+    if campaign.unpublished_at is None:
+        return None
+    return str(_("The family withdrew consent to the public page. Give it again before opening fundraising."))
+
+
 TRANSITIONS = {
     t.name: t
     for t in [
@@ -115,6 +124,7 @@ TRANSITIONS = {
             S.FUNDRAISING,
             _applicant_or_staff,
             _l("Open fundraising"),
+            blocked_by=_page_consent_withdrawn,
         ),
         Transition(
             "close",
@@ -194,7 +204,7 @@ def transition(campaign: Campaign, name: str, *, actor: User | None, reason: str
         campaign.id,
         actor=actor,
         before={"state": before},
-        after={"state": target, "reason": reason},
+        after={"state": target, **_reason_kept(campaign, reason)},
     )
     db.session.flush()  # the notification names the event
     enqueue("notify_state_change", campaign_id=campaign.id, audit_event_id=event.id)
@@ -241,6 +251,14 @@ def _move(campaign: StateHolder, rule: Transition, reason: str) -> tuple[str, st
     return before, target
 
 
+def _reason_kept(campaign: Campaign, reason: str) -> dict[str, object]:
+    """The reason as the audit log keeps it: the system's codes ("@...") in the clear, a person's words sealed
+    for the case's person (they may say anything about the patient, and the log is kept for good)."""
+    if not reason or (reason.startswith("@") and " " not in reason):
+        return {"reason": reason}
+    return person_keys.seal_for_campaign(campaign.id, {"reason": reason})
+
+
 def move_by_system(moves: Sequence[tuple[StateHolder, str, str]]) -> None:
     """Make system transitions (campaign, name, reason) in the caller's transaction, without committing.
 
@@ -285,7 +303,9 @@ def move_by_system(moves: Sequence[tuple[StateHolder, str, str]]) -> None:
 
 
 def _require_complete(campaign: Campaign) -> None:
-    missing = missing_items(campaign)
+    # The separate consents (PIPL arts. 29 and 25) are asked for apart from the fields, and checked here so
+    # that pages, the API and any other caller refuse a submission without them alike.
+    missing = {**missing_items(campaign), **missing_consents(campaign)}
     if missing:
         raise ValidationFailed(_("The campaign is not complete yet."), fields=missing)
 

@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
-from fundraise import audit
+from fundraise import audit, person_keys
 from fundraise.access import current_account, roles
 from fundraise.errors import DomainError, ValidationFailed
 from fundraise.extensions import db
@@ -97,13 +97,13 @@ def report_queue() -> Any:
 def _history(report_id: int) -> list[dict[str, Any]]:
     items = []
     for event in audit.history("report", report_id):
-        after = event.after or {}
+        after = person_keys.open_fields(event.after) or {}
         items.append(
             {
                 "when": event.created_at,
                 "who": actor_text(event.actor_label),
                 "what": HISTORY.get(event.action, event.action),
-                "note": after.get("note") or "",
+                "note": str(after.get("note") or ""),
             }
         )
     return items

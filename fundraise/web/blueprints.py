@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, current_app, request, session
 from flask_login import decode_cookie, user_loaded_from_cookie
 
-from fundraise import matching_text
+from fundraise import consent_text, matching_text
 from fundraise.access import public
 from fundraise.admin.routes import bp as admin_bp
 from fundraise.audit_viewer import bp as audit_viewer_bp
@@ -19,9 +19,11 @@ from fundraise.family.routes import bp as family_bp
 from fundraise.hospital.routes import bp as hospital_bp
 from fundraise.models import User
 from fundraise.payouts import bp as payouts_bp
+from fundraise.privacy_notice import NOTICE_VERSION
 from fundraise.public.routes import bp as public_bp
 from fundraise.register import bp as register_bp
 from fundraise.relief.routes import bp as relief_bp
+from fundraise.rights import bp as rights_bp
 from fundraise.services import accounts, login_sessions, offers, vouching
 from fundraise.staff import bp as staff_bp
 from fundraise.verification_pages import init_app as init_verification_pages
@@ -50,6 +52,7 @@ def init_app(app: Flask) -> None:
         relief_bp,
         payouts_bp,
         register_bp,
+        rights_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -58,6 +61,8 @@ def init_app(app: Flask) -> None:
         matching_text.template_globals(),
         relief_support=offers.support_for,
         reason_text=reason_text,
+        privacy_notice_version=NOTICE_VERSION,
+        consent_basis=consent_text.basis_text,
         voucher_relationship=lambda code: vouching.RELATIONSHIP_LABELS.get(code, code),
     )
 

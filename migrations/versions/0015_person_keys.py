@@ -17,8 +17,17 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        'person_keys',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('subject', sa.String(length=80), nullable=False),
+        sa.Column('wrapped_key', sa.LargeBinary(), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_person_keys')),
+        sa.UniqueConstraint('subject', name=op.f('uq_person_keys_subject')),
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('person_keys')

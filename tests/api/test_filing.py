@@ -77,6 +77,10 @@ def test_file_update_upload_and_submit_end_to_end(api, family, token_for):
     photo = api("POST", path + "/documents", token=token, data={"kind": "photo", "file": (_png(), "xm.png")})
     assert photo.status_code == 201
 
+    # Without the separate consents, the submission is refused and names them.
+    assert_problem(api("POST", path + "/submit", token=token), 422, "consent.sensitive_processing")
+    give_consents(api, path, token)
+
     submitted = api("POST", path + "/submit", token=token)
     assert submitted.status_code == 200, submitted.get_json()
 
@@ -89,6 +93,25 @@ def test_file_update_upload_and_submit_end_to_end(api, family, token_for):
         "diagnosis",
         "identity",
     ]
+
+
+def give_consents(api, path, token):
+    """The two separate consents a parent gives for a child under 14."""
+    version = api("GET", "/privacy-notice").get_json()["version"]
+    for purpose in ("sensitive_processing", "public_page"):
+        given = api(
+            "POST",
+            path + "/consents",
+            token=token,
+            json={
+                "purpose": purpose,
+                "basis": "guardian",
+                "guardian_relationship": "parent",
+                "agree": True,
+                "notice_version": version,
+            },
+        )
+        assert given.status_code == 201, given.get_json()
 
 
 def _pdf():

@@ -33,7 +33,7 @@ def test_the_family_sees_each_check_the_cascade_and_the_cap_in_plain_words(app, 
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Claim medical assistance first" in html
-    assert "minimum living allowance (低保)" in html  # the class by name, not its code
+    assert "minimum living allowance (dibao)" in html  # the class by name, not its code
     assert "The target was lowered from ¥150,000 to" in html
     assert "Passed" in html
     assert "Needs review" in html

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from fundraise import ledger
 from fundraise.audit_verification import verify_log
 from fundraise.extensions import db
-from fundraise.models import Campaign, Disbursement, Finding, RegisterSample, Role, User, VerificationReport
+from fundraise.models import (
+    AuditEvent,
+    Campaign,
+    CampaignReport,
+    CampaignUpdate,
+    Disbursement,
+    Donation,
+    Finding,
+    RegisterSample,
+    Role,
+    User,
+    VerificationReport,
+)
+from fundraise.models.columns import utcnow
 from fundraise.services import disbursements
 from fundraise.services.accounts import authenticate
 from fundraise.services.demo import DEMO_PASSWORD, seed_demo
@@ -80,3 +93,67 @@ def test_demo_plants_every_register_anomaly_in_the_officers_region(app):
     # The officer's first spot check: a sample with its seed, and an open finding.
     assert db.session.scalar(select(RegisterSample.seed)) == 20261203
     assert db.session.scalar(select(Finding.status)) == "open"
+
+
+def test_every_demo_campaign_tells_its_story_in_order(app):
+    """Nothing a campaign's pages show is dated before the campaign was filed or after the demo was seeded:
+    its audit events, updates, reports, gifts, disbursements and their approvals; and a disbursement is
+    approved only after its public notice ended."""
+    seed_demo()
+    now = utcnow()
+    problems = []
+    for campaign in db.session.scalars(select(Campaign).order_by(Campaign.id)):
+        gifts = db.session.scalars(select(Donation).where(Donation.campaign_id == campaign.id)).all()
+        payouts = db.session.scalars(
+            select(Disbursement).where(Disbursement.campaign_id == campaign.id)
+        ).all()
+        reports = db.session.scalars(
+            select(CampaignReport).where(CampaignReport.campaign_id == campaign.id)
+        ).all()
+        objects = (
+            [("campaign", campaign.id)]
+            + [("donation", gift.id) for gift in gifts]
+            + [("disbursement", payout.id) for payout in payouts]
+            + [("report", report.id) for report in reports]
+        )
+        moments = [
+            (f"audit {event.action}", event.created_at)
+            for event in db.session.scalars(
+                select(AuditEvent).where(
+                    tuple_(AuditEvent.object_type, AuditEvent.object_id).in_(
+                        [(kind, str(key)) for kind, key in objects]
+                    )
+                )
+            )
+        ]
+        moments += [
+            ("update", update.created_at)
+            for update in db.session.scalars(
+                select(CampaignUpdate).where(CampaignUpdate.campaign_id == campaign.id)
+            )
+        ]
+        moments += [("report", report.created_at) for report in reports]
+        moments += [("gift", gift.created_at) for gift in gifts]
+        moments += [("gift confirmed", gift.confirmed_at) for gift in gifts if gift.confirmed_at]
+        for payout in payouts:
+            moments += [
+                (f"disbursement {name}", getattr(payout, name))
+                for name in ("created_at", "approved_at", "decided_at", "paid_at")
+                if getattr(payout, name)
+            ]
+            moments += [("approval", approval.created_at) for approval in payout.approvals]
+            problems += [
+                f"#{campaign.id}: disbursement {payout.id} approved during its notice"
+                for approval in payout.approvals
+                if approval.created_at < payout.notice_ends_at
+            ]
+        assert len(moments) > 1, campaign.id
+        problems += [
+            f"#{campaign.id}: {what} at {when} before it was filed at {campaign.created_at}"
+            for what, when in moments
+            if when < campaign.created_at
+        ]
+        problems += [
+            f"#{campaign.id}: {what} at {when}, in the future" for what, when in moments if when > now
+        ]
+    assert problems == []

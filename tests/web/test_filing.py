@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from fundraise.extensions import db
 from fundraise.models import AuditEvent, Campaign, CampaignState, CampaignUpdate, Document, Notification, User
+from fundraise.privacy_notice import NOTICE_VERSION
 from tests.factories import PASSWORD, CampaignFactory, UserFactory
 from verification.identity import make_resident_id
 
@@ -165,7 +166,23 @@ def file_everything(client: FlaskClient) -> int:
     )
     assert response.status_code == 302, text_of(response)[:3000]
     assert response.headers["Location"].endswith(f"/family/campaigns/{campaign_id}/review")
+    give_consents(client, campaign_id)
     return campaign_id
+
+
+def give_consents(client: FlaskClient, campaign_id: int) -> None:
+    """The two separate consents, as a parent gives them for a child under 14 on the review page."""
+    for purpose in ("sensitive_processing", "public_page"):
+        response = client.post(
+            f"/family/campaigns/{campaign_id}/consent/{purpose}",
+            data={
+                f"{purpose}-agree": "y",
+                f"{purpose}-basis": "guardian",
+                f"{purpose}-guardian_relationship": "parent",
+                f"{purpose}-notice_version": NOTICE_VERSION,
+            },
+        )
+        assert response.status_code == 302, text_of(response)[:3000]
 
 
 @pytest.fixture

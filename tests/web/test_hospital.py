@@ -16,6 +16,7 @@ from tests.web.test_filing import (
     ID_NUMBER,
     costs_form,
     diagnosis_form,
+    give_consents,
     patient_form,
     pdf_bytes,
     snapshot,
@@ -97,7 +98,8 @@ def test_social_worker_files_for_a_new_family_and_confirms_the_stay(app, client,
     assert campaign.stay_confirmed_at is not None
     assert "Confirmed" in text_of(client.get("/hospital/"))
 
-    # The worker can submit it too; the family sees it on their own dashboard.
+    # The worker can submit it too (recording the guardian's consents); the family sees it on their dashboard.
+    give_consents(client, campaign.id)
     assert client.post(f"/family/campaigns/{campaign.id}/submit").status_code == 302
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).state == "needs_review"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from fundraise import audit, ledger
+from fundraise import audit, ledger, person_keys
 from fundraise.errors import DomainError, Forbidden, IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.jobs.outbox import enqueue
@@ -231,7 +231,11 @@ def refund_donation(
             "donation",
             donation.id,
             actor=actor,
-            after={"refund_request": row.id, "amount_fen": amount_fen, "reason": row.reason},
+            after={
+                "refund_request": row.id,
+                "amount_fen": amount_fen,
+                **person_keys.seal_for_campaign(donation.campaign_id, {"reason": row.reason}),
+            },
         )
     row_id, payment_id, key = row.id, donation.provider_payment_id, row.idempotency_key
     # The request is stored (its own unit) before the provider is asked; the answer is a second unit.
@@ -281,7 +285,13 @@ def refund_all(campaign: Campaign, actor: User, reason: str) -> RefundAllResult:
     with unit_of_work():
         if campaign.state in cancel.sources and cancel.allowed(actor, campaign):
             transition(campaign, "cancel", actor=actor, reason=reason)
-        audit.record("campaign.refund_all", "campaign", campaign.id, actor=actor, after={"reason": reason})
+        audit.record(
+            "campaign.refund_all",
+            "campaign",
+            campaign.id,
+            actor=actor,
+            after=person_keys.seal_for_campaign(campaign.id, {"reason": reason}),
+        )
     donation_ids = list(
         db.session.scalars(
             select(Donation.id)
