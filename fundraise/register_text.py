@@ -3,6 +3,7 @@ reader's language. Codes never reach a page or an export raw."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -176,15 +177,19 @@ def _yuan_cell(fen: int) -> str:
 def export_cells(rows: Iterable[Any]) -> Iterator[list[Any]]:
     """The export's cells of each row, every code in words."""
     locale = locale_name()
+    # A hundred thousand rows share a handful of states, classes and hospitals: each put in words once.
+    state_in_words = functools.cache(lambda state: str(state_label(state)))
+    class_in_words = functools.cache(lambda code: str(class_label(code)))
+    hospital_name = functools.cache(lambda hospital: hospital.name(locale) if hospital else "")
     for row in rows:
         yield [
             row.campaign_id,
-            state_label(row.state),
+            state_in_words(row.state),
             mask_name(row.patient_name),
             row.patient_id_masked,
             row.patient_region_code,
-            class_label(row.assistance_class),
-            row.hospital.name(locale) if row.hospital else "",
+            class_in_words(row.assistance_class),
+            hospital_name(row.hospital),
             _yuan_cell(row.total_cost_fen),
             _yuan_cell(row.basic_fen),
             _yuan_cell(row.critical_illness_fen),

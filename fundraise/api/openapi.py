@@ -91,6 +91,8 @@ class Operation:
     # status -> (description, schema of the JSON body: a marshmallow class, a plain JSON Schema, or None)
     responses: dict[int, tuple[str, SchemaClass | dict[str, Any] | None]]
     description: str = ""
+    # The media type of the success responses' bodies (a CSV export says text/csv, its schema a string).
+    response_media: str = "application/json"
     query: SchemaClass | None = None
     body: SchemaClass | None = None
     body_media: str = "application/json"
@@ -271,7 +273,7 @@ def _operation(rule: Any, view: Any, described: Operation, method: str) -> dict[
     for status, (text, schema) in sorted(described.responses.items()):
         response: dict[str, Any] = {"description": text}
         if schema is not None:
-            response["content"] = {"application/json": {"schema": schema}}
+            response["content"] = {described.response_media: {"schema": schema}}
         responses[str(status)] = response
     for status, problem in sorted(problems.items()):
         text, problem_schema = problem if isinstance(problem, tuple) else (problem, "Problem")

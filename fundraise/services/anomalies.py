@@ -65,31 +65,45 @@ class Flag:
     evidence_kind: str
 
 
-# The columns of a latest report the rules read (rows, not entities: an export's million reports never pile
-# up in the session).
-REPORT_COLUMNS = (
-    VerificationReport.id,
-    VerificationReport.campaign_id,
-    VerificationReport.created_at,
-    VerificationReport.decision,
-    VerificationReport.changed_outcome,
-    VerificationReport.acknowledged_at,
-    VerificationReport.previous_decision,
-    VerificationReport.basic_fen,
-    VerificationReport.critical_illness_fen,
-    VerificationReport.assistance_fen,
-    VerificationReport.report,
-)
+@dataclass(frozen=True)
+class Subject:
+    """What the rules read of a campaign itself: its treating hospital, its patient, the aid from each source,
+    and its latest verification report (None when it has none)."""
+
+    campaign_id: int
+    hospital_id: int | None
+    patient_id_index: str | None
+    aid: rules.Aid
+    report_id: int | None
 
 
-def _latest_reports(ids: Sequence[int]) -> dict[int, Any]:
-    newest = (
-        select(func.max(VerificationReport.id))
-        .where(any_of(VerificationReport.campaign_id, ids))
-        .group_by(VerificationReport.campaign_id)
+# The columns of a report the rules read (rows, not entities: an export's hundred thousand reports never pile
+# up in the session). The report's JSON only where it holds a disclosure mismatch: that is all the rules read
+# of it, and the JSON of a real report is kilobytes, parsed in Python for nothing on every clean row.
+def _report_columns() -> tuple[Any, ...]:
+    return (
+        VerificationReport.id,
+        VerificationReport.created_at,
+        VerificationReport.decision,
+        VerificationReport.changed_outcome,
+        VerificationReport.acknowledged_at,
+        VerificationReport.previous_decision,
+        case(
+            (
+                cast(VerificationReport.report, Text).contains("disclosure_mismatch"),
+                VerificationReport.report,
+            ),
+            else_=None,
+        ).label("report"),
     )
-    found = db.session.execute(select(*REPORT_COLUMNS).where(VerificationReport.id.in_(newest)))
-    return {row.campaign_id: row for row in found}
+
+
+def _reports(report_ids: Sequence[int]) -> dict[int, Any]:
+    """The reports of those ids (a primary-key lookup each), by id."""
+    if not report_ids:
+        return {}
+    found = db.session.execute(select(*_report_columns()).where(any_of(VerificationReport.id, report_ids)))
+    return {row.id: row for row in found}
 
 
 def disclosure_check(report_json: object) -> dict[str, Any] | None:
@@ -189,15 +203,60 @@ def flags_for(campaign_ids: Iterable[int], *, staff_links: bool = False) -> dict
     ids = sorted(set(campaign_ids))
     if not ids:
         return {}
-    campaigns = db.session.execute(
+    newest = (
+        select(func.max(VerificationReport.id))
+        .where(any_of(VerificationReport.campaign_id, ids))
+        .group_by(VerificationReport.campaign_id)
+    )
+    reports = {
+        row.campaign_id: row
+        for row in db.session.execute(
+            select(
+                VerificationReport.id,
+                VerificationReport.campaign_id,
+                VerificationReport.basic_fen,
+                VerificationReport.critical_illness_fen,
+                VerificationReport.assistance_fen,
+            ).where(VerificationReport.id.in_(newest))
+        )
+    }
+    raised = raised_by_campaign(ids)
+    committed = committed_by_campaign(ids)
+    subjects = []
+    for row in db.session.execute(
         select(Campaign.id, Campaign.hospital_id, Campaign.patient_id_index, Campaign.cost_total_fen).where(
             any_of(Campaign.id, ids)
         )
-    ).all()
-    reports = _latest_reports(ids)
-    raised = raised_by_campaign(ids)
-    committed = committed_by_campaign(ids)
-    indexes = {row.patient_id_index for row in campaigns if row.patient_id_index}
+    ):
+        report = reports.get(row.id)
+        subjects.append(
+            Subject(
+                campaign_id=row.id,
+                hospital_id=row.hospital_id,
+                patient_id_index=row.patient_id_index,
+                aid=rules.Aid(
+                    campaign_id=row.id,
+                    total_cost_fen=row.cost_total_fen,
+                    basic_fen=(report.basic_fen or 0) if report else 0,
+                    critical_illness_fen=(report.critical_illness_fen or 0) if report else 0,
+                    assistance_fen=(report.assistance_fen or 0) if report else 0,
+                    committed_fen=committed.get(row.id, 0),
+                    raised_fen=raised.get(row.id, 0),
+                ),
+                report_id=report.id if report else None,
+            )
+        )
+    return flags_of(subjects, staff_links=staff_links)
+
+
+def flags_of(subjects: Sequence[Subject], *, staff_links: bool = False) -> dict[int, list[Flag]]:
+    """`flags_for` for campaigns whose own facts the caller already read (the register's rows): a fixed number
+    of queries for what lies beyond them (other campaigns of the patient, records, payouts, gifts)."""
+    if not subjects:
+        return {}
+    ids = sorted(subject.campaign_id for subject in subjects)
+    reports = _reports([subject.report_id for subject in subjects if subject.report_id is not None])
+    indexes = {subject.patient_id_index for subject in subjects if subject.patient_id_index}
     same_patient: dict[str, list[int]] = defaultdict(list)
     if indexes:
         for other_id, index in db.session.execute(
@@ -223,29 +282,20 @@ def flags_for(campaign_ids: Iterable[int], *, staff_links: bool = False) -> dict
     refunded = _refunded_gifts(ids)
 
     flags: dict[int, list[Flag]] = {}
-    for row in campaigns:
-        report = reports.get(row.id)
-        state = _report_state(report)
-        aid = rules.Aid(
-            campaign_id=row.id,
-            total_cost_fen=row.cost_total_fen,
-            basic_fen=(report.basic_fen or 0) if report else 0,
-            critical_illness_fen=(report.critical_illness_fen or 0) if report else 0,
-            assistance_fen=(report.assistance_fen or 0) if report else 0,
-            committed_fen=committed.get(row.id, 0),
-            raised_fen=raised.get(row.id, 0),
-        )
+    for subject in subjects:
+        campaign_id, index = subject.campaign_id, subject.patient_id_index or ""
+        state = _report_state(reports.get(subject.report_id or 0))
         found = [
-            *rules.aid_above_cost(aid),
-            *rules.duplicate_patient(row.id, same_patient.get(row.patient_id_index or "", [])),
-            *rules.records_changed(state, newest_records.get(row.patient_id_index or "")),
+            *rules.aid_above_cost(subject.aid),
+            *rules.duplicate_patient(campaign_id, same_patient.get(index, [])),
+            *rules.records_changed(state, newest_records.get(index)),
             *rules.disclosure_mismatch(state),
-            *rules.other_hospital(row.hospital_id, payouts.get(row.id, [])),
-            *rules.many_gifts_one_payer(row.id, heavy.get(row.id, {})),
-            *rules.bulk_refunds(row.id, refunded.get(row.id, [])),
+            *rules.other_hospital(subject.hospital_id, payouts.get(campaign_id, [])),
+            *rules.many_gifts_one_payer(campaign_id, heavy.get(campaign_id, {})),
+            *rules.bulk_refunds(campaign_id, refunded.get(campaign_id, [])),
         ]
-        flags[row.id] = [
-            Flag(a.code, dict(a.params), _evidence(row.id, a, staff_links=staff_links), a.evidence_kind)
+        flags[campaign_id] = [
+            Flag(a.code, dict(a.params), _evidence(campaign_id, a, staff_links=staff_links), a.evidence_kind)
             for a in found
         ]
     return flags
@@ -338,4 +388,13 @@ def flagged_ids(scope: Select[Any], codes: Collection[str]) -> set[int]:
     return found
 
 
-__all__ = ["CODES", "Flag", "disclosure_check", "flagged_ids", "flags_for", "payer_key"]
+__all__ = [
+    "CODES",
+    "Flag",
+    "Subject",
+    "disclosure_check",
+    "flagged_ids",
+    "flags_for",
+    "flags_of",
+    "payer_key",
+]

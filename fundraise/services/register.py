@@ -39,9 +39,9 @@ from fundraise.models import (
 )
 from fundraise.models.records import AssistanceClass, CivilAffairsRecord
 from fundraise.pagination import Page, last_page
-from fundraise.services.anomalies import CODES, Flag, flagged_ids, flags_for
+from fundraise.services.anomalies import CODES, Flag, Subject, flagged_ids, flags_of
 from fundraise.unit_of_work import transactional
-from verification.anomalies import total_aid
+from verification.anomalies import Aid, total_aid
 
 S = CampaignState
 # The aid a row shows, each from its own source.
@@ -239,6 +239,7 @@ def _base(prefix: str) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
         Campaign.patient_name,
         Campaign.patient_id_masked,
         Campaign.patient_region_code,
+        Campaign.patient_id_index,
         Campaign.hospital_id,
         Campaign.cost_total_fen,
         Campaign.submitted_at,
@@ -313,7 +314,28 @@ def _rows(result: Any, *, staff_links: bool) -> list[RegisterRow]:
         if hospital_ids
         else {}
     )
-    flags = flags_for((row.id for row in fetched), staff_links=staff_links)
+    # The rules read what the rows already hold (the aid, the latest report), not a second time.
+    flags = flags_of(
+        [
+            Subject(
+                campaign_id=row.id,
+                hospital_id=row.hospital_id,
+                patient_id_index=row.patient_id_index,
+                aid=Aid(
+                    campaign_id=row.id,
+                    total_cost_fen=row.cost_total_fen,
+                    basic_fen=int(row.basic_fen),
+                    critical_illness_fen=int(row.critical_illness_fen),
+                    assistance_fen=int(row.assistance_fen),
+                    committed_fen=int(row.committed_fen),
+                    raised_fen=int(row.raised_fen),
+                ),
+                report_id=row.report_id,
+            )
+            for row in fetched
+        ],
+        staff_links=staff_links,
+    )
     return [
         RegisterRow(
             campaign_id=row.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from fundraise.extensions import db
@@ -66,3 +67,37 @@ def test_no_filter_widens_the_jurisdiction(
     assert theirs.id in {i["campaign_id"] for i in api("GET", "/register", staff).get_json()["items"]}
     assert api("GET", "/register", token_for(UserFactory(donor=True))).status_code == 403
     assert api("GET", "/register?flag=nonsense", token).status_code == 422
+
+
+def test_the_export_is_the_filter_as_csv_within_the_jurisdiction(
+    app: Flask, api: Callable[..., Any], token_for: Callable[[Any], str]
+) -> None:
+    planted = _regions()
+    officer = UserFactory(officer=True, jurisdiction_code="341200", locale="zh_CN")
+    token = token_for(officer)
+    response = api("GET", "/register/export.csv", token)
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "no-store" in response.headers["Cache-Control"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    lines = text.lstrip("\ufeff").splitlines()
+    ids = {line.split(",")[0] for line in lines[1:]}
+    assert ids == {str(planted["mine"].id), str(planted["above"].id)}
+    assert "王**" in text
+    assert "马" not in text
+    flagged = api("GET", "/register/export.csv?flag=aid_above_cost", token).get_data(as_text=True)
+    assert [line.split(",")[0] for line in flagged.lstrip("\ufeff").splitlines()[1:]] == [
+        str(planted["above"].id)
+    ]
+    # Recorded with its filter, like the page's export.
+    from fundraise.models import AuditEvent
+
+    exports = db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "register.exported", AuditEvent.actor_id == officer.id
+        )
+    ).all()
+    assert [event.after["filters"] for event in exports] == [{}, {"flag": "aid_above_cost"}]
+    assert api("GET", "/register/export.csv", token_for(UserFactory(donor=True))).status_code == 403
+    assert api("GET", "/register/export.csv?class=nonsense", token).status_code == 422
