@@ -91,6 +91,9 @@ class Config:
     # Disbursements (DESIGN §5, Payout): how long a request is shown on the public page, open to objections,
     # before anyone may approve it; from what amount two different approvers are needed (50,000 yuan, in fen).
     DISBURSEMENT_NOTICE_HOURS = 24
+    # How long the register keeps a region's order, totals and hospitals in each process (seconds): officers
+    # paging through it see recipients filed in the last half minute on their next look.
+    REGISTER_CACHE_SECONDS = 30
     DISBURSEMENT_TWO_APPROVERS_FROM_FEN = 5_000_000
     # The registered charity that holds campaign funds in custody (its code): its staff approve disbursements
     # from campaign funds, and its finance members record their transfers. None: no campaign-fund disbursement
@@ -198,6 +201,8 @@ class TestingConfig(DevelopmentConfig):
     BABEL_DEFAULT_LOCALE = "en"
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
+    # Each look at the register reads afresh: tests change recipients between looks.
+    REGISTER_CACHE_SECONDS = 0
     SQLALCHEMY_DATABASE_URI = None
 
 

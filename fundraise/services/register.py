@@ -11,10 +11,11 @@ filter in keyset-paged chunks, so memory stays flat whatever the region's size.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from array import array
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import Select, and_, exists, func, or_, select
@@ -292,6 +293,7 @@ def _filtered(prefix: str, filters: RegisterFilters) -> tuple[Select[Any], dict[
     return query, amounts
 
 
+_Kept = TypeVar("_Kept")
 # Any select, whatever its columns (the rows, or the page's ids with the count).
 _AnySelect = TypeVar("_AnySelect", bound=Select[*tuple[Any, ...]])
 
@@ -374,18 +376,19 @@ def register_rows(
 ) -> Page[RegisterRow]:
     """One page of the register for a region prefix ('' for every region: staff and admins)."""
     query, amounts = _filtered(prefix, filters)
-    # The page's ids first, ordered and cut on the campaign's own columns (the default order is read off an
-    # index; a sort by aid computes the aid of the whole filter), then the aid of just those rows, in that
-    # order. How many there are comes with the filter's totals (summed once per TOTALS_SECONDS); a page past
-    # the end, when recipients went since, is answered with the last one, counted afresh.
-    ordered = _order(query.with_only_columns(Campaign.id), amounts, sort if sort in SORTS else "newest")
-    total = register_totals(prefix, filters).recipients
+    sort = sort if sort in SORTS else "newest"
+    # The order of the whole filter, kept (`_kept`): officers page through a region of a hundred thousand
+    # recipients, and an OFFSET deep into it scans what lies before each page, while a sort by aid sums the
+    # aid of the whole filter. The rows of the page are then read afresh, filter applied again, so their
+    # amounts are live and a recipient that left the filter since is not shown.
+    order = _kept(
+        "order",
+        (prefix, filters, sort),
+        lambda: array("q", db.session.scalars(_order(query.with_only_columns(Campaign.id), amounts, sort))),
+    )
+    total = len(order)
     number = min(max(page, 1), last_page(total, per_page))
-    ids = list(db.session.scalars(ordered.limit(per_page).offset((number - 1) * per_page)))
-    if not ids and number > 1:
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-        number = last_page(total, per_page)
-        ids = list(db.session.scalars(ordered.limit(per_page).offset((number - 1) * per_page)))
+    ids = list(order[(number - 1) * per_page : number * per_page])
     if not ids:
         return Page([], number, per_page, total)
     position = {campaign_id: n for n, campaign_id in enumerate(ids)}
@@ -395,17 +398,34 @@ def register_rows(
     return Page(_rows(fetched, staff_links=staff_links), number, per_page, total)
 
 
+def _kept(kind: str, key: Hashable, compute: Callable[[], _Kept]) -> _Kept:
+    """A value about a whole region (its order, totals, hospitals) computed once per REGISTER_CACHE_SECONDS in
+    this process per region and filter, so officers paging through the register do not each read the region
+    again (0 computes it every time: the tests). At most KEPT_ENTRIES per kind; the oldest goes first."""
+    seconds = current_app.config["REGISTER_CACHE_SECONDS"]
+    store: dict[Hashable, tuple[float, Any]] = current_app.extensions.setdefault(
+        f"aidbridge.register_{kind}", {}
+    )
+    now = time.monotonic()
+    hit = store.get(key)
+    if hit is not None and now - hit[0] < seconds:
+        return cast(_Kept, hit[1])
+    value = compute()
+    if seconds > 0:
+        store.pop(key, None)
+        while len(store) >= KEPT_ENTRIES:
+            store.pop(next(iter(store)))
+        store[key] = (now, value)
+    return value
+
+
 def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:
     """Sums over the whole filter: grouped joins on the filter's campaign ids (one pass over each source,
-    not a lookup per row). Kept TOTALS_SECONDS in this process per region and filter, so officers paging
-    through the register do not each sum the region again; the page says as of when."""
-    key = (prefix, filters)
-    summed: dict[tuple[str, RegisterFilters], tuple[float, RegisterTotals]] = (
-        current_app.extensions.setdefault("aidbridge.register_totals", {})
-    )
-    cached = summed.get(key)
-    if cached is not None and time.monotonic() - cached[0] < TOTALS_SECONDS:
-        return cached[1]
+    not a lookup per row), kept like the order (`_kept`)."""
+    return _kept("totals", (prefix, filters), lambda: _summed(prefix, filters))
+
+
+def _summed(prefix: str, filters: RegisterFilters) -> RegisterTotals:
     query, _amounts = _filtered(prefix, filters)
     ids = query.with_only_columns(Campaign.id).order_by(None).subquery()
     cost = db.session.execute(
@@ -442,7 +462,7 @@ def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:
         Disbursement.campaign_id.in_(select(ids.c.id)),
         Disbursement.status == DisbursementStatus.PAID,
     )
-    totals = RegisterTotals(
+    return RegisterTotals(
         recipients=int(cost[0]),
         total_cost_fen=int(cost[1]),
         basic_fen=int(reports[0] or 0),
@@ -452,12 +472,10 @@ def register_totals(prefix: str, filters: RegisterFilters) -> RegisterTotals:
         raised_fen=raised,
         paid_fen=paid,
     )
-    summed[key] = (time.monotonic(), totals)
-    return totals
 
 
-# How long summed totals are kept (in the app, by region and filter).
-TOTALS_SECONDS = 30
+# How many orders, totals or hospital lists are kept at most (an order of 100,000 recipients is 800 kB).
+KEPT_ENTRIES = 16
 
 
 def register_row(prefix: str, campaign_id: int, *, staff_links: bool = False) -> RegisterRow | None:
@@ -501,24 +519,17 @@ def record_export(actor: User, prefix: str, filters: RegisterFilters) -> None:
 
 
 def hospitals_in(prefix: str) -> list[Hospital]:
-    """The hospitals treating the register's recipients, for the filter: found once per TOTALS_SECONDS per
-    region (it reads every recipient of the region)."""
-    known: dict[str, tuple[float, list[int]]] = current_app.extensions.setdefault(
-        "aidbridge.register_hospitals", {}
-    )
-    cached = known.get(prefix)
-    if cached is None or time.monotonic() - cached[0] >= TOTALS_SECONDS:
+    """The hospitals treating the register's recipients, for the filter (kept like the order: it reads every
+    recipient of the region)."""
+
+    def treating() -> list[int]:
         used = scope(prefix).with_only_columns(Campaign.hospital_id).where(Campaign.hospital_id.is_not(None))
-        cached = (
-            time.monotonic(),
-            list(db.session.scalars(select(Hospital.id).where(Hospital.id.in_(used)))),
-        )
-        known[prefix] = cached
-    if not cached[1]:
+        return list(db.session.scalars(select(Hospital.id).where(Hospital.id.in_(used))))
+
+    known = _kept("hospitals", prefix, treating)
+    if not known:
         return []
-    return list(
-        db.session.scalars(select(Hospital).where(Hospital.id.in_(cached[1])).order_by(Hospital.name_zh))
-    )
+    return list(db.session.scalars(select(Hospital).where(Hospital.id.in_(known)).order_by(Hospital.name_zh)))
 
 
 __all__ = [

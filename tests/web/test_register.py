@@ -302,7 +302,6 @@ def test_a_page_is_a_fixed_number_of_queries(app: Flask) -> None:
 
     def statements() -> int:
         db.session.expunge_all()
-        app.extensions.pop("aidbridge.register_totals", None)  # the totals are summed each time, too
         with counting() as seen:
             register.register_rows("3412", register.RegisterFilters())
         return len(seen)
@@ -314,6 +313,37 @@ def test_a_page_is_a_fixed_number_of_queries(app: Flask) -> None:
         gift(campaign, 1_000)
     db.session.commit()
     assert statements() == few
+
+
+def test_the_order_and_totals_of_a_region_are_kept_for_a_while_and_the_rows_read_afresh(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config["REGISTER_CACHE_SECONDS"] = 30
+    first = recipient()
+    gift(first, 1_000)
+    db.session.commit()
+    filters = register.RegisterFilters()
+    assert [row.raised_fen for row in register.register_rows("3412", filters).items] == [1_000]
+    assert register.register_totals("3412", filters).recipients == 1
+    # Within the half minute: a newly filed recipient is not listed yet, but the listed rows' amounts are live.
+    recipient()
+    gift(first, 500)
+    db.session.commit()
+    db.session.expunge_all()
+    with counting() as seen:
+        page = register.register_rows("3412", filters)
+    assert (page.total, [row.raised_fen for row in page.items]) == (1, [1_500])
+    assert register.register_totals("3412", filters).recipients == 1
+    # Once the time is up, everything is read again.
+    later = register.time.monotonic() + 31
+    monkeypatch.setattr(register.time, "monotonic", lambda: later)
+    with counting() as again:
+        assert register.register_rows("3412", filters).total == 2
+    assert len(again) > len(seen)
+    # No more than KEPT_ENTRIES orders are kept.
+    for state in ("submitted", "verifying", "closed", *map(str, range(register.KEPT_ENTRIES))):
+        register.register_rows("3412", register.RegisterFilters(state=state))
+    assert len(app.extensions["aidbridge.register_order"]) <= register.KEPT_ENTRIES
 
 
 def test_export_streams_every_row_escaped_with_flags_in_words_and_is_audited(app: Flask) -> None:
