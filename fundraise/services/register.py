@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
@@ -40,7 +40,7 @@ from fundraise.models import (
 )
 from fundraise.models.records import AssistanceClass, CivilAffairsRecord
 from fundraise.pagination import Page, last_page
-from fundraise.services.anomalies import CODES, Flag, Subject, flagged_ids, flags_of
+from fundraise.services.anomalies import CODES, Flag, Subject, candidate_ids, flagged_ids, flags_of
 from fundraise.unit_of_work import transactional
 from verification.anomalies import Aid, total_aid
 
@@ -270,17 +270,25 @@ def scope(prefix: str) -> Select[Any]:
     )
 
 
-def _filtered(prefix: str, filters: RegisterFilters) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
-    query, amounts = _base(prefix)
+def _scope_of(prefix: str, filters: RegisterFilters) -> Select[Any]:
+    """`scope` narrowed by the filters on the campaign's own columns (where flag candidates are looked for)."""
     candidates = scope(prefix)
     if filters.state in FILTER_STATES:
-        query = query.where(Campaign.state == filters.state)
         candidates = candidates.where(Campaign.state == filters.state)
+    if filters.hospital_id is not None:
+        candidates = candidates.where(Campaign.hospital_id == filters.hospital_id)
+    return candidates
+
+
+def _filtered(prefix: str, filters: RegisterFilters) -> tuple[Select[Any], dict[str, ColumnElement[Any]]]:
+    query, amounts = _base(prefix)
+    candidates = _scope_of(prefix, filters)
+    if filters.state in FILTER_STATES:
+        query = query.where(Campaign.state == filters.state)
     if filters.assistance_class:
         query = query.where(amounts["assistance_class"] == filters.assistance_class)
     if filters.hospital_id is not None:
         query = query.where(Campaign.hospital_id == filters.hospital_id)
-        candidates = candidates.where(Campaign.hospital_id == filters.hospital_id)
     above_cost = amounts["total_aid_fen"] > Campaign.cost_total_fen
     if filters.flag in CODES:
         if filters.flag == "aid_above_cost":
@@ -308,7 +316,7 @@ def _order(query: _AnySelect, amounts: dict[str, ColumnElement[Any]], sort: str)
     return query.order_by(Campaign.submitted_at.desc(), Campaign.id.desc())
 
 
-def _rows(result: Any, *, staff_links: bool) -> list[RegisterRow]:
+def _rows(result: Any, *, staff_links: bool, candidates: Collection[int] | None = None) -> list[RegisterRow]:
     fetched = list(result)
     hospital_ids = {row.hospital_id for row in fetched if row.hospital_id}
     hospitals = (
@@ -337,6 +345,7 @@ def _rows(result: Any, *, staff_links: bool) -> list[RegisterRow]:
             for row in fetched
         ],
         staff_links=staff_links,
+        candidates=candidates,
     )
     return [
         RegisterRow(
@@ -489,14 +498,17 @@ def register_row(prefix: str, campaign_id: int, *, staff_links: bool = False) ->
 
 def stream_rows(prefix: str, filters: RegisterFilters, *, staff_links: bool = False) -> Iterator[RegisterRow]:
     """Every row of the filter, by campaign id, read EXPORT_CHUNK at a time (keyset paging: memory stays
-    flat and no chunk repeats or skips a row)."""
+    flat and no chunk repeats or skips a row). The flag candidates are the filter's as the export starts; a
+    recipient that becomes one during a long export shows its flags in the next."""
     query, _amounts = _filtered(prefix, filters)
+    # Which rows the rules beyond aid need to look at, found for the whole filter at once.
+    candidates = candidate_ids(_scope_of(prefix, filters))
     after = 0
     while True:
         result = db.session.execute(
             query.where(Campaign.id > after).order_by(Campaign.id).limit(EXPORT_CHUNK)
         )
-        chunk = _rows(result, staff_links=staff_links)
+        chunk = _rows(result, staff_links=staff_links, candidates=candidates)
         if not chunk:
             return
         yield from chunk
