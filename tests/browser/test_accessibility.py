@@ -35,8 +35,15 @@ def _pages() -> dict[str | None, list[str]]:
             f"/campaigns/{campaign}/donate",
             "/login",
             "/transparency",
+            "/privacy",
         ],
-        "family1": ["/family/", f"/family/campaigns/{campaign}/close-out"],
+        "family1": [
+            "/family/",
+            f"/family/campaigns/{campaign}/close-out",
+            "/family/consents",
+            "/account/data",
+            "/account/data/delete",
+        ],
         "donor": ["/me/donations"],
         "socialworker": ["/hospital/"],
         "staff": [
@@ -55,7 +62,7 @@ def _pages() -> dict[str | None, list[str]]:
             "/staff/register/findings",
             "/staff/audit",
         ],
-        "admin": ["/admin/users", "/admin/settlement-accounts"],
+        "admin": ["/admin/users", "/admin/settlement-accounts", "/admin/deletion-requests"],
     }
 
 
