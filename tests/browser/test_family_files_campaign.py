@@ -139,13 +139,23 @@ def test_family_files_a_campaign_in_the_browser(app, live_server, browser, artif
 
     # Step 6: review everything, then submit.
     assert re.search(r"/review$", page.url), page.url
-    assert page.get_by_text("Everything needed is filled in.").is_visible()
     assert ID_NUMBER not in page.content()
     photos_loaded = page.eval_on_selector_all(
         ".gallery img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
     )
     assert photos_loaded == [True, True]
     shoot(page, artifacts, "family-6-review")
+    # The two consents, each on its own form and nothing ticked in advance: a parent's, for a child under 14.
+    for purpose in ("sensitive_processing", "public_page"):
+        form = page.locator(f"form[action$='/consent/{purpose}']")
+        if purpose == "sensitive_processing":
+            form.locator(f"input[name='{purpose}-guardian_relationship'][value=parent]").check()
+        form.locator(f"input[name='{purpose}-agree']").check()
+        with page.expect_navigation():
+            form.get_by_role("button", name="Give this consent").click()
+        assert re.search(r"/review(#consent)?$", page.url), page.url
+    assert page.get_by_text("Everything needed is filled in.").is_visible()
+    shoot(page, artifacts, "family-6-consents")
     with page.expect_navigation():
         page.get_by_role("button", name="Submit for verification").click()
 
