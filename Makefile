@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+TEST_WORKERS ?= 2
 export FLASK_APP := wsgi:app
 
 .DEFAULT_GOAL := help
@@ -32,8 +33,8 @@ demo: translations ## Migrate, load reference and demo data, serve at http://127
 	$(BIN)/flask demo seed --url http://$(HOST):$(PORT)
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-test: translations ## Compile the catalogues and run pytest, migration drift check included (SQLite; PostgreSQL and rq tests need TEST_DATABASE_URL and REDIS_URL; PYTEST_ARGS=)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: translations ## Compile the catalogues and run pytest in TEST_WORKERS processes (2; 0 for one), migration drift check included (SQLite; PostgreSQL and rq tests need TEST_DATABASE_URL and REDIS_URL; PYTEST_ARGS=)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(BIN)/activate ## ruff check, ruff format --check, mypy (strict, see pyproject.toml) on verification/, matching/, fundraise/, and the import contracts (.importlinter)
 	$(BIN)/ruff check .

@@ -28,6 +28,40 @@ REFERENCE_TABLES = {"regions", "hospitals", "disease_ranges", "alembic_version"}
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("REDIS_URL")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Under `pytest -n` (make test) each worker process ("gw0", "gw1", ...) has a database and a Redis database of
+# its own, named after the given ones: the tests empty tables and flush Redis, which would pull the floor out
+# from under another worker's test. Set in the environment too, for the subprocesses some tests start.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _database_of_worker(url: str, worker: str) -> str:
+    """A fresh database `<name>_<worker>` on the same server as `url` (which must exist), and its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    with psycopg.connect(
+        given.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
+def _redis_of_worker(url: str, worker: str) -> str:
+    """The Redis database after the given one, one per worker (of Redis's 16)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + 1 + int(worker.removeprefix("gw"))
+    return urlunsplit(parts._replace(path=f"/{number % 16}"))
+
+
+if WORKER and TEST_DATABASE_URL:
+    TEST_DATABASE_URL = os.environ["TEST_DATABASE_URL"] = _database_of_worker(TEST_DATABASE_URL, WORKER)
+if WORKER and REDIS_URL:
+    REDIS_URL = os.environ["REDIS_URL"] = _redis_of_worker(REDIS_URL, WORKER)
 
 
 def pytest_configure(config: pytest.Config) -> None:
