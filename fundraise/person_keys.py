@@ -327,7 +327,7 @@ def forget(subjects: Iterable[str], *, reason: str, actor: User | None = None) -
     audit.record(
         ERASED_ACTION,
         "person_keys",
-        "erasure",
+        utcnow().date().isoformat(),  # the day; the subjects are in the event
         actor=actor,
         after={"subjects": erased, "reason": reason},
     )

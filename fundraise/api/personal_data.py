@@ -55,7 +55,8 @@ class DeletionRequestState(Schema):
     tag=TAG,
     description="A ZIP archive (application/zip, streamed) of JSON files and the files uploaded to the caller's "
     "campaigns. The download is audited, and so is each full ID number it shows.",
-    responses={200: ("The archive, as application/zip.", None)},
+    responses={200: ("The archive.", {"type": "string", "contentMediaType": "application/zip"})},
+    response_media="application/zip",
 )
 def my_data_archive() -> Any:
     export = personal_data.start_export(current_account())
@@ -79,7 +80,11 @@ def my_data_archive() -> Any:
     "refused (403): an administrator deactivates them. The account is closed when the request is carried out.",
     body=DeletionRequestBody,
     responses={201: ("The request and its outcome.", DeletionRequestState)},
-    problems={403: "A staff account.", 422: "The password is wrong."},
+    problems={
+        403: "A staff account.",
+        422: "The password is wrong.",
+        429: "Too many wrong passwords: the account is locked for a while; Retry-After says how long.",
+    },
 )
 def request_deletion() -> Any:
     body = load_json(DeletionRequestBody())

@@ -34,7 +34,7 @@ from tests.web.test_officer_report import linquan_case_with_a_changed_outcome
 from tests.web.test_public import signed_in, text
 
 _serial = iter(range(1, 1_000_000))
-ROW_LINK = re.compile(r'<td class="recipient-cell"><a href="/staff/register/(\d+)">')
+ROW_LINK = re.compile(r'<td class="recipient-cell"><a href="/staff/register/(\d+)"[^>]*>')
 
 
 def listed(response: Any) -> set[int]:
