@@ -45,6 +45,7 @@ from fundraise.models import (
 from fundraise.models.columns import utcnow
 from fundraise.retention_policy import rule_for
 from fundraise.services import accounts, erasure
+from fundraise.services.filing import ACTIVE_STATES
 from fundraise.unit_of_work import unit_of_work
 
 REQUEST_ACTION = "personal_data.deletion_request"
@@ -54,15 +55,6 @@ ERASED = "erased"
 COUNTED_KINDS = ("drafts", "gift_names")
 RETAINED = "retained"
 SELF_SERVICE_ROLES = (Role.FAMILY, Role.DONOR)
-# A case in these states is still being worked: its data is in use for the patient.
-OPEN_STATES = (
-    CampaignState.SUBMITTED,
-    CampaignState.VERIFYING,
-    CampaignState.NEEDS_REVIEW,
-    CampaignState.VERIFIED,
-    CampaignState.FUNDRAISING,
-    CampaignState.SUSPENDED,
-)
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ def open_campaigns(user: User) -> list[Campaign]:
     return [
         campaign
         for campaign in campaigns
-        if campaign.state in OPEN_STATES
+        if campaign.state in ACTIVE_STATES  # still being worked: its data is in use for the patient
         or (campaign.state == CampaignState.CLOSED and campaign.ended_at is None)
         or _money_held(campaign.id)
     ]

@@ -83,15 +83,16 @@ class _Run:
 
     def rejected(self) -> int:
         cutoff = self.cutoff("rejected_case")
-        cases = [
-            campaign
-            for campaign in db.session.scalars(
+        rejected = list(
+            db.session.scalars(
                 select(Campaign).where(
                     Campaign.state == CampaignState.REJECTED, Campaign.state_changed_at < cutoff
                 )
             )
-            if not erasure.is_cleared(campaign) or erasure.deletable_documents([campaign.id])
-        ]
+        )
+        # Documents of all of them in one query, not one per case.
+        with_documents = {d.campaign_id for d in erasure.deletable_documents([c.id for c in rejected])}
+        cases = [c for c in rejected if not erasure.is_cleared(c) or c.id in with_documents]
         if not self.dry_run:
             for campaign in cases:
                 self.files += erasure.clear_case(campaign, reason="retention:rejected_case")
@@ -116,24 +117,22 @@ class _Run:
 
     def records(self) -> int:
         cutoff = self.cutoff("records_feeds").date()
-        count = 0
-        for table in RECORD_TABLES:
-            expired = and_(table.valid_to.is_not(None), table.valid_to < cutoff)
-            count += db.session.scalar(select(func.count()).select_from(table).where(expired)) or 0
-            if not self.dry_run:
-                db.session.execute(delete(table).where(expired))
-        return count
+        return sum(
+            self.expire(table, and_(table.valid_to.is_not(None), table.valid_to < cutoff))
+            for table in RECORD_TABLES
+        )
 
     def access_logs(self) -> int:
         cutoff = self.cutoff("access_logs")
         sessions = or_(LoginSession.ended_at < cutoff, LoginSession.expires_at < cutoff)
         links = PasswordResetToken.expires_at < cutoff
-        count = 0
-        for model, old in ((LoginSession, sessions), (PasswordResetToken, links)):
-            count += db.session.scalar(select(func.count()).select_from(model).where(old)) or 0
-            if not self.dry_run:
-                db.session.execute(delete(model).where(old))
-        return count
+        return self.expire(LoginSession, sessions) + self.expire(PasswordResetToken, links)
+
+    def expire(self, model: Any, where: Any) -> int:
+        """Delete the rows of `model` matching `where`, or in a dry run count them; how many."""
+        if self.dry_run:
+            return db.session.scalar(select(func.count()).select_from(model).where(where)) or 0
+        return int(db.session.execute(delete(model).where(where)).rowcount)  # type: ignore[attr-defined]  # a CursorResult
 
     def remainders(self) -> int:
         touched, names = deletion.complete_due(self.now.date(), dry_run=self.dry_run)
