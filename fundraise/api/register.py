@@ -8,10 +8,9 @@ fundraise.register_text's. Filters are those of the page: a filter never widens 
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from flask import Response, jsonify, stream_with_context
+from flask import jsonify
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from fundraise.access import current_account, roles
@@ -19,6 +18,7 @@ from fundraise.api.common import load_query, page_links
 from fundraise.api.openapi import operation
 from fundraise.api.routes import bp
 from fundraise.api.schemas import MAX_PER_PAGE
+from fundraise.downloads import csv_attachment
 from fundraise.i18n import locale_name
 from fundraise.models import Role
 from fundraise.money import format_yuan
@@ -227,9 +227,4 @@ def register_export() -> Any:
     filters = _filters(query)
     register.record_export(reader, prefix, filters)
     rows = register.stream_rows(prefix, filters, staff_links=reader.role != Role.CIVIL_AFFAIRS_OFFICER)
-    response = Response(stream_with_context(export_lines(rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="aidbridge-register-{date.today().isoformat()}.csv"'
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return csv_attachment(export_lines(rows), "aidbridge-register")

@@ -5,18 +5,15 @@ viewer may not use (approval_refusal, payment_refusal) and show the service's re
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -32,6 +29,7 @@ from fundraise.access import (
     roles,
     signed_in,
 )
+from fundraise.downloads import csv_attachment
 from fundraise.errors import DomainError, NotFound, ValidationFailed
 from fundraise.extensions import db
 from fundraise.i18n import locale_name
@@ -372,9 +370,4 @@ def export_csv() -> Any:
         return redirect(url_for("payouts.queue", tab="approved"))
     rows = export.transfers(actor)
     export.record_export(actor, rows)
-    response = Response(stream_with_context(export.bank_file(rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="aidbridge-transfers-{date.today().isoformat()}.csv"'
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return csv_attachment(export.bank_file(rows), "aidbridge-transfers")

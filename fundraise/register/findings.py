@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,6 +21,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from fundraise.access import current_account, roles
 from fundraise.csv_export import csv_lines
+from fundraise.downloads import csv_attachment
 from fundraise.errors import IllegalTransition, ValidationFailed
 from fundraise.extensions import db
 from fundraise.models import Campaign, Finding, FindingStatus, RegisterSample, Role
@@ -314,12 +315,7 @@ def findings_csv() -> Any:
         yield BYTE_ORDER_MARK + next(lines)
         yield from lines
 
-    response = Response(stream_with_context(generate()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="findings-{date.today().isoformat()}.csv"'
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return csv_attachment(generate(), "findings")
 
 
 @bp.route("/register/summary.pdf")

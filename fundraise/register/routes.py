@@ -7,12 +7,12 @@ recipient outside the reader's register is not found, like any campaign a reader
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from fundraise.access import current_account, roles
+from fundraise.downloads import csv_attachment
 from fundraise.i18n import locale_name
 from fundraise.models import Role
 from fundraise.pagination import parse_page
@@ -108,11 +108,7 @@ def recipient(campaign_id: int) -> Any:
 def csv_response(rows: Iterator[register.RegisterRow]) -> Response:
     """A streamed CSV of register rows, UTF-8 with a byte-order mark so spreadsheets read it right."""
 
-    response = Response(stream_with_context(export_lines(rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="aidbridge-register-{date.today().isoformat()}.csv"'
-    )
-    return _no_store(response)
+    return csv_attachment(export_lines(rows), "aidbridge-register")
 
 
 @bp.route("/register/export.csv")
